@@ -1,0 +1,45 @@
+"""Shared fixtures: the digits data and a briefly trained demo CNN, built once per test session."""
+import numpy as np
+import pytest
+
+import tinyprune  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+
+@pytest.fixture(scope="session")
+def digits_data():
+    from tinyprune.data import digits
+
+    return digits(seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_demo(digits_data):
+    """The demo CNN after a few epochs: enough for >90 % accuracy, cheap enough for every test run."""
+    from tinyprune.demo import compile_for_classification, demo_cnn
+
+    model = compile_for_classification(demo_cnn())
+    model.fit(digits_data.x_train, digits_data.y_train, epochs=8, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def demo_int8(trained_demo, digits_data):
+    """The trained demo as full-int8 TFLite bytes with per-tensor FULLY_CONNECTED weights."""
+    from tinyprune.quantize import quantize_int8, representative_samples
+
+    calibration = representative_samples(digits_data.x_train, 100, seed=0)
+    return quantize_int8(trained_demo, calibration, per_channel_dense=False)
+
+
+@pytest.fixture(scope="session")
+def demo_int8_per_channel(trained_demo, digits_data):
+    """The same model with TF 2.21's default per-channel FULLY_CONNECTED weights."""
+    from tinyprune.quantize import quantize_int8, representative_samples
+
+    calibration = representative_samples(digits_data.x_train, 100, seed=0)
+    return quantize_int8(trained_demo, calibration, per_channel_dense=True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
