@@ -1,0 +1,155 @@
+"""Reference architectures built offline (weights=None style: random init, no downloads).
+
+The four MLPerf Tiny models from their papers plus small sensor models: the memory emulation, the
+standalone backend and the benchmarks are all checked on this zoo."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _keras():
+    import tinyprune  # noqa: F401  (legacy Keras switch before TensorFlow loads)
+    import tf_keras as keras
+
+    return keras
+
+
+def ds_cnn_kws(filters: int = 64, classes: int = 12):
+    """DS-CNN keyword spotting (MLPerf Tiny): 49x10 MFCC input, 4 depthwise-separable blocks, avg pool."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=(49, 10, 1), name="mfcc")
+    x = layers.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False, name="conv_in")(inputs)
+    x = layers.BatchNormalization(name="bn_in")(x)
+    x = layers.ReLU(name="relu_in")(x)
+    for block in range(4):
+        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw_{block}")(x)
+        x = layers.BatchNormalization(name=f"dw_bn_{block}")(x)
+        x = layers.ReLU(name=f"dw_relu_{block}")(x)
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"pw_{block}")(x)
+        x = layers.BatchNormalization(name=f"pw_bn_{block}")(x)
+        x = layers.ReLU(name=f"pw_relu_{block}")(x)
+    x = layers.AveragePooling2D(pool_size=x.shape[1:3], name="avg_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="ds_cnn_kws")
+
+
+def resnet8(classes: int = 10):
+    """ResNet-8 for CIFAR-10 (MLPerf Tiny image classification): three residual stacks with ADD."""
+    keras = _keras()
+    layers = keras.layers
+
+    def stack(x, filters, strides, name):
+        y = layers.Conv2D(filters, 3, strides=strides, padding="same", name=f"{name}_conv1")(x)
+        y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+        y = layers.ReLU(name=f"{name}_relu1")(y)
+        y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y)
+        y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+        if strides != 1:
+            x = layers.Conv2D(filters, 1, strides=strides, name=f"{name}_shortcut")(x)
+        return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+
+    inputs = keras.Input(shape=(32, 32, 3), name="image")
+    x = layers.Conv2D(16, 3, padding="same", name="conv_in")(inputs)
+    x = layers.BatchNormalization(name="bn_in")(x)
+    x = layers.ReLU(name="relu_in")(x)
+    x = stack(x, 16, 1, "stack1")
+    x = stack(x, 32, 2, "stack2")
+    x = stack(x, 64, 2, "stack3")
+    x = layers.AveragePooling2D(pool_size=8, name="avg_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="classes")(x)
+    return keras.Model(inputs, outputs, name="resnet8")
+
+
+def mobilenet_v1_vww(alpha: float = 0.25, classes: int = 2):
+    """MobileNetV1 alpha=0.25 at 96x96x3 for visual wake words (MLPerf Tiny), built with weights=None."""
+    keras = _keras()
+    return keras.applications.MobileNet(
+        input_shape=(96, 96, 3), alpha=alpha, weights=None, classes=classes, include_top=True
+    )
+
+
+def fc_autoencoder(inputs: int = 640):
+    """The MLPerf Tiny anomaly-detection autoencoder: 640 -> 4x128 -> 8 -> 4x128 -> 640."""
+    keras = _keras()
+    layers = keras.layers
+    x = x_in = keras.Input(shape=(inputs,), name="frames")
+    for i, units in enumerate([128, 128, 128, 128, 8, 128, 128, 128, 128]):
+        x = layers.Dense(units, name=f"dense_{i}")(x)
+        x = layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = layers.ReLU(name=f"relu_{i}")(x)
+    outputs = layers.Dense(inputs, name="reconstruction")(x)
+    return keras.Model(x_in, outputs, name="fc_autoencoder")
+
+
+def mlp(inputs: int = 64, classes: int = 10):
+    keras = _keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=(inputs,), name="features"),
+         layers.Dense(32, activation="relu", name="hidden_1"),
+         layers.Dense(16, activation="relu", name="hidden_2"),
+         layers.Dense(classes, name="logits")],
+        name="mlp",
+    )
+
+
+def conv1d_sensor(window: int = 128, channels: int = 3, classes: int = 6):
+    """A 1-D CNN over an accelerometer window (TFLite lowers Conv1D to CONV_2D with reshapes)."""
+    keras = _keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=(window, channels), name="window"),
+         layers.Conv1D(16, 5, activation="relu", name="conv_1"),
+         layers.MaxPooling1D(2, name="pool_1"),
+         layers.Conv1D(32, 3, activation="relu", name="conv_2"),
+         layers.GlobalAveragePooling1D(name="gap"),
+         layers.Dense(classes, activation="softmax", name="classes")],
+        name="conv1d_sensor",
+    )
+
+
+def softmax_mean_head(classes: int = 5):
+    """SOFTMAX, MEAN and per-channel FULLY_CONNECTED in one small model."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=(12, 12, 4), name="grid")
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.GlobalAveragePooling2D(name="mean")(x)
+    x = layers.Dense(16, activation="relu", name="dense")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probs")(x)
+    return keras.Model(inputs, outputs, name="softmax_mean_head")
+
+
+def digits_cnn():
+    from tinyprune.demo import demo_cnn
+
+    return demo_cnn()
+
+
+ZOO = {
+    "ds_cnn_kws": (ds_cnn_kws, True),
+    "resnet8": (resnet8, True),
+    "mobilenet_v1_vww": (mobilenet_v1_vww, True),
+    "fc_autoencoder": (fc_autoencoder, True),
+    "mlp": (mlp, False),
+    "conv1d_sensor": (conv1d_sensor, False),
+    "digits_cnn": (digits_cnn, False),
+    "softmax_mean_head": (softmax_mean_head, True),
+}
+"""name -> (builder, per-channel FULLY_CONNECTED weights when converted)."""
+
+
+def zoo_int8(name: str, seed: int = 0, calibration_samples: int = 32) -> bytes:
+    """A zoo model as full-int8 TFLite: seeded random weights, calibrated on seeded uniform inputs."""
+    from tinyprune.quantize import quantize_int8
+
+    keras = _keras()
+    builder, per_channel_dense = ZOO[name]
+    keras.utils.set_random_seed(seed)
+    model = builder()
+    shape = (calibration_samples,) + tuple(model.input_shape[1:])
+    calibration = np.random.default_rng(seed).uniform(0.0, 1.0, size=shape).astype(np.float32)
+    return quantize_int8(model, calibration, per_channel_dense=per_channel_dense)
