@@ -15,9 +15,10 @@ def digits_data():
 @pytest.fixture(scope="session")
 def trained_demo(digits_data):
     """The demo CNN after a few epochs: enough for >90 % accuracy, cheap enough for every test run."""
-    from tinyprune.demo import compile_for_classification, demo_cnn
+    from tinyprune.demo import demo_cnn
+    from tinyprune.train import compile_for_task
 
-    model = compile_for_classification(demo_cnn())
+    model = compile_for_task(demo_cnn(), "classification")
     model.fit(digits_data.x_train, digits_data.y_train, epochs=8, batch_size=32, verbose=0)
     return model
 

@@ -26,13 +26,3 @@ def demo_cnn(input_shape=(8, 8, 1), classes: int = 10, seed: int = 0):
         name="digits_cnn",
     )
 
-
-def compile_for_classification(model, learning_rate: float = 1e-3):
-    import tf_keras as keras
-
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
