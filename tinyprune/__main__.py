@@ -1,0 +1,5 @@
+import sys
+
+from tinyprune.cli import main
+
+sys.exit(main())

@@ -1,0 +1,29 @@
+"""The Python API: the same stage functions the CLI calls.
+
+    import tinyprune.api as tp
+    result = tp.build(model="model.keras", data="data.npz", board="nano33ble", sparsity=0.75, out="build/x")
+    print(result.report["accuracy"]["tflm_int8"])
+"""
+from __future__ import annotations
+
+from tinyprune.config import BuildConfig, load_config
+from tinyprune.pipeline import BuildResult, Listener, build as run_build, demo_config
+
+
+def build(config_file: str | None = None, listener: Listener | None = None, **options) -> BuildResult:
+    """Build from a pipeline file and/or options named as in BuildConfig."""
+    return run_build(load_config(config_file, **options), listener)
+
+
+def demo(out: str = "build/demo", listener: Listener | None = None, **options) -> BuildResult:
+    """The built-in default: the digits CNN, 75 % sparsity, Nano 33 BLE Sense."""
+    return run_build(demo_config(out, **options), listener)
+
+
+def boards() -> list:
+    from tinyprune.boards import all_boards
+
+    return all_boards()
+
+
+__all__ = ["BuildConfig", "BuildResult", "Listener", "boards", "build", "demo"]

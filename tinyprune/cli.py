@@ -1,0 +1,142 @@
+"""The command line: arguments only. Every stage lives elsewhere; a TinypruneError becomes one line
+on stderr and exit code 2, Ctrl-C exit code 130 with the output folder untouched."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+from tinyprune.errors import TinypruneError
+
+
+def _layer_sparsity(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=FRACTION (like dense_1=0.9)") from None
+
+
+def _output_flags() -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    noise = flags.add_mutually_exclusive_group()
+    noise.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors (and --json)")
+    noise.add_argument("--verbose", "-v", action="store_true",
+                       help="show TensorFlow's own output and tracebacks")
+    return flags
+
+
+def _build_flags(demo: bool) -> argparse.ArgumentParser:
+    """Options that override the pipeline file; None means 'not given'."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("--out", "-o", help="output folder (written atomically)")
+    flags.add_argument("--force", action="store_true", default=None, help="replace an existing output folder")
+    flags.add_argument("--board", "-b", help="board id (see `tinyprune boards`) or a board .toml file")
+    flags.add_argument("--sparsity", type=float, help="target sparsity of every prunable layer, in [0, 1)")
+    flags.add_argument("--fine-tune-epochs", type=int, help="epochs of fine-tuning while pruning")
+    flags.add_argument("--seed", type=int, help="seed of every random choice (same seed, same bytes)")
+    if demo:
+        return flags
+    flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], or 'digits'")
+    flags.add_argument("--config", "-c", help="pipeline file (tinyprune.toml); flags override it")
+    flags.add_argument("--method", help="pruning method: magnitude (default), structured, lottery, lassonet")
+    flags.add_argument("--layer-sparsity", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
+                       help="sparsity of one layer (repeatable)")
+    flags.add_argument("--schedule", choices=("polynomial", "constant"), help="TF-MOT pruning schedule")
+    flags.add_argument("--train-epochs", type=int, help="train the float model first for this many epochs")
+    flags.add_argument("--batch-size", type=int)
+    flags.add_argument("--learning-rate", type=float)
+    flags.add_argument("--calibration-samples", type=int, help="representative samples for int8 calibration")
+    flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
+    flags.add_argument("--backend", help="firmware backend: tflm (default) or standalone")
+    flags.add_argument("--arena-margin", type=int, help="bytes added to the exact arena in the firmware")
+    flags.add_argument("--ram-headroom", type=int, help="RAM kept for stack and runtime in the fit check")
+    flags.add_argument("--name", help="model name in the firmware (a C identifier is derived from it)")
+    return flags
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tinyprune", description="Fit Keras models onto microcontrollers: "
+                                  "prune, quantize to int8, verify with TFLM, export firmware.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    output = _output_flags()
+    demo = commands.add_parser("demo", parents=[output, _build_flags(demo=True)],
+                               help="build the built-in digits CNN for the Nano 33 BLE Sense")
+    demo.set_defaults(out="build/demo")
+    build = commands.add_parser("build", parents=[output, _build_flags(demo=False)],
+                                help="prune, quantize, verify and export a Keras model")
+    build.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (or set model in -c)")
+    commands.add_parser("boards", parents=[output], help="list the board database")
+    return top
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    names = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "data", "method", "schedule",
+             "train_epochs", "batch_size", "learning_rate", "calibration_samples", "runtime", "backend",
+             "arena_margin", "ram_headroom", "name", "model")
+    values = {name: getattr(args, name, None) for name in names}
+    if getattr(args, "layer_sparsity", None):
+        values["layer_sparsity"] = dict(args.layer_sparsity)
+    return values
+
+
+def _board_table(boards) -> str:
+    header = ("board", "MCU", "core", "MHz", "flash KiB", "RAM KiB", "Arduino FQBN", "qemu")
+    rows = [(b.name, b.mcu, b.core, f"{b.clock_hz / 1e6:g}", f"{b.flash_bytes // 1024:,}",
+             f"{b.ram_bytes // 1024:,}", b.arduino_fqbn, b.qemu_machine or "-") for b in boards]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in [header, *rows])
+
+
+def _run(args: argparse.Namespace, out, err) -> int:
+    from tinyprune import api
+    from tinyprune.console import ConsoleListener
+
+    if args.command == "boards":
+        boards = api.boards()
+        if args.json:
+            from dataclasses import asdict
+
+            out.write(json.dumps([asdict(b) for b in boards], indent=2) + "\n")
+            return 0
+        out.write(_board_table(boards) + "\n")
+        return 0
+    listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
+    if args.command == "demo":
+        result = api.demo(listener=listener, **{k: v for k, v in _overrides(args).items() if v is not None})
+    else:
+        result = api.build(args.config, listener=listener, **_overrides(args))
+    if args.json:
+        out.write(json.dumps(result.report, indent=2) + "\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tinyprune.console import native_output_hidden
+
+    args = parser().parse_args(argv)
+    with native_output_hidden(hide=not args.verbose) as (out, err):
+        try:
+            return _run(args, out, err)
+        except TinypruneError as exc:
+            err.write(f"tinyprune: error: {exc}\n")
+            return 2
+        except KeyboardInterrupt:
+            err.write("\ntinyprune: interrupted; the output folder was left as it was\n")
+            return 130
+        except Exception as exc:  # a bug, not bad input: one line unless --verbose
+            if args.verbose:
+                traceback.print_exc(file=err)
+            else:
+                err.write(f"tinyprune: internal error: {type(exc).__name__}: {exc} (run with --verbose "
+                          "for the traceback, and please report it)\n")
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Every build option in one place: its default, its meaning and its validation.
+
+A build is one reproducible command: options come from a pipeline file (`tinyprune.toml`, flat keys
+named as below), then CLI flags override them; the report records the resolved configuration."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from tinyprune.errors import TinypruneError
+
+METHODS = ("magnitude", "structured", "lottery", "lassonet")
+BACKENDS = ("tflm", "standalone")
+
+
+@dataclass
+class BuildConfig:
+    model: str = "demo"  # a .keras/.h5 file or SavedModel folder; "demo" is the built-in digits CNN
+    data: str = "digits"  # an .npz file or a built-in set (digits)
+    board: str = "nano33ble"
+    out: str = "build/tinyprune"
+    force: bool = False  # replace an existing output folder
+    name: str = ""  # the firmware's model name; default: the model file's stem
+    method: str = "magnitude"
+    sparsity: float = 0.75
+    layer_sparsity: dict[str, float] = field(default_factory=dict)
+    schedule: str = "polynomial"  # TF-MOT PolynomialDecay or ConstantSparsity
+    train_epochs: int = 0  # float training before pruning (the demo trains from scratch)
+    fine_tune_epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    calibration_samples: int = 200  # representative samples for int8 calibration
+    runtime: str = "arduino"  # the TFLM the firmware runs on: "arduino" (Chirale 2.0.0) or "tflm"
+    backend: str = "tflm"
+    arena_margin: int = 1024  # bytes added to the exact arena in the firmware
+    ram_headroom: int = 16384  # bytes of RAM kept for stack, runtime objects and the sketch
+    seed: int = 0
+
+    def validate(self) -> "BuildConfig":
+        """Refuse bad options before any work starts."""
+        if not 0.0 <= self.sparsity < 1.0:
+            raise TinypruneError(f"sparsity {self.sparsity} is outside [0, 1)", "give a fraction such as 0.75")
+        for layer, value in self.layer_sparsity.items():
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise TinypruneError(f"layer sparsity {layer}={value} is outside [0, 1)",
+                                     "give a fraction such as dense_1=0.9")
+        if self.method not in METHODS:
+            raise TinypruneError(f"unknown pruning method {self.method!r}", f"use one of: {', '.join(METHODS)}")
+        if self.backend not in BACKENDS:
+            raise TinypruneError(f"unknown backend {self.backend!r}", f"use one of: {', '.join(BACKENDS)}")
+        for name in ("train_epochs", "fine_tune_epochs", "arena_margin", "ram_headroom", "seed"):
+            if getattr(self, name) < 0:
+                raise TinypruneError(f"{name} is {getattr(self, name)}, below zero", f"give {name} >= 0")
+        for name in ("batch_size", "calibration_samples"):
+            if getattr(self, name) < 1:
+                raise TinypruneError(f"{name} is {getattr(self, name)}", f"give {name} >= 1")
+        if not self.learning_rate > 0:
+            raise TinypruneError(f"learning_rate is {self.learning_rate}", "give a positive learning rate")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def option_names() -> list[str]:
+    return [f.name for f in fields(BuildConfig)]
+
+
+def _coerce(name: str, value, default):
+    """TOML and CLI values to the option's type, with a one-line error when they do not fit."""
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise TinypruneError(f"option {name} = {value!r} is not a {expected.__name__}",
+                             f"give {name} as a {expected.__name__}, like the default {default!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
+    """Defaults, then the pipeline file, then the overrides that are not None (CLI flags)."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise TinypruneError(f"pipeline file {path} does not exist", "check the path given to -c") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise TinypruneError(f"pipeline file {path} is not valid TOML: {exc}",
+                                 "fix the line it names (keys as in `tinyprune build --help`)") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(set(values) - set(option_names()))
+    if unknown:
+        raise TinypruneError(f"unknown option {', '.join(unknown)}", f"use options among: {', '.join(option_names())}")
+    defaults = BuildConfig()
+    coerced = {name: _coerce(name, value, getattr(defaults, name)) for name, value in values.items()}
+    return BuildConfig(**coerced).validate()

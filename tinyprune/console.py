@@ -1,0 +1,68 @@
+"""The terminal side of a run: one line per stage, a progress bar while training, and the native
+noise of TensorFlow and the converters kept off the user's screen unless --verbose."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from typing import TextIO
+
+from tinyprune.pipeline import Listener
+
+
+@contextlib.contextmanager
+def native_output_hidden(hide: bool):
+    """Send file descriptors 1 and 2 (where C++ logging goes) to /dev/null; yield streams that still
+    reach the terminal, for tinyprune's own output."""
+    if not hide:
+        yield sys.stdout, sys.stderr
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    out = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    err = os.fdopen(os.dup(saved[2]), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            for fd in (1, 2):
+                os.dup2(devnull, fd)
+            yield out, err
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            os.close(devnull)
+            out.close()
+            err.close()
+
+
+class ConsoleListener(Listener):
+    """Stage lines on `out`; a one-line progress bar on `err` when it is a terminal."""
+
+    def __init__(self, out: TextIO, err: TextIO, quiet: bool = False, verbose: bool = False):
+        self.out, self.err, self.quiet, self.verbose = out, err, quiet, verbose
+        self.live = err.isatty()
+
+    def stage(self, name: str, line: str) -> None:
+        if self.live:
+            self.err.write("\r\033[K")
+        if not self.quiet:
+            self.out.write(f"{name:<9} {line}\n")
+            self.out.flush()
+
+    def progress(self, phase: str, step: int, total: int, figures: dict) -> None:
+        if self.quiet:
+            return
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in figures.items())
+        if self.live:
+            width = 24
+            done = width * step // max(total, 1)
+            self.err.write(f"\r\033[K{phase:<9} [{'#' * done}{'.' * (width - done)}] {step}/{total} {shown}")
+            self.err.flush()
+        elif self.verbose:
+            self.err.write(f"{phase:<9} {step}/{total} {shown}\n")

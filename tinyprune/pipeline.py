@@ -1,0 +1,129 @@
+"""The stages in order: load -> prune -> quantize -> check -> verify -> export -> report.
+
+Each stage is a function from one artefact to the next; this module only sequences them, times
+them, tells a listener what each did, and writes the outputs atomically: everything goes into a
+temporary folder beside the output, renamed into place only when every stage has succeeded."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tinyprune.config import BuildConfig
+from tinyprune.errors import TinypruneError
+
+
+class Listener:
+    """What a front end hears: one line per finished stage, and per-epoch progress."""
+
+    def stage(self, name: str, line: str) -> None:
+        pass
+
+    def progress(self, phase: str, step: int, total: int, figures: dict) -> None:
+        pass
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    report: dict
+    files: list[str] = field(default_factory=list)
+
+
+def gzip_size(data: bytes) -> int:
+    """Deterministic gzip size (no timestamp in the header)."""
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+class _Timer:
+    """Times each stage and tells the listener its one-line summary."""
+
+    def __init__(self, listener: Listener):
+        self.listener = listener
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, work: Callable[[], object], summary: Callable[[object], str]):
+        start = time.perf_counter()
+        result = work()
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.listener.stage(name, summary(result))
+        return result
+
+
+def prepare_output(out: Path, force: bool) -> None:
+    """Refuse an existing output folder before any work is done, unless --force."""
+    if out.exists() and not force:
+        raise TinypruneError(f"output folder {out} already exists",
+                             "choose another --out, or add --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise TinypruneError(f"output path {out} is a file", "choose a folder path for --out")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent)
+        Path(probe).rmdir()
+    except OSError as exc:
+        raise TinypruneError(f"cannot write in {parent} ({exc.strerror})",
+                             "choose an --out in a folder you can write to") from None
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Swap the finished staging folder into place; an old output is removed only after that."""
+    previous = None
+    if out.exists():
+        previous = out.with_name(f".{out.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        out.rename(previous)
+    staging.rename(out)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
+    """Run every stage for one configuration and write the output folder."""
+    from tinyprune import stages
+    from tinyprune.report import write_reports
+
+    listener = listener or Listener()
+    config.validate()
+    out = Path(config.out)
+    prepare_output(out, config.force)
+    timer = _Timer(listener)
+
+    target = stages.resolve_target(config)
+    loaded = timer.run("load", lambda: stages.load(config), stages.describe_load)
+    trained = timer.run("train", lambda: stages.train_float(loaded, config, listener.progress),
+                        stages.describe_train)
+    pruned = timer.run("prune", lambda: stages.prune(trained, config, listener.progress), stages.describe_prune)
+    quantized = timer.run("quantize", lambda: stages.quantize(pruned, trained, config, target),
+                          stages.describe_quantize)
+    checked = timer.run("check", lambda: stages.check(quantized, target), stages.describe_check)
+    verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target),
+                         stages.describe_verify)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        files = timer.run("export", lambda: stages.export(verified, loaded.name, target, staging),
+                          stages.describe_export)
+        report = write_reports(staging, config, target, loaded, trained, pruned, verified, files, timer.seconds)
+        publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    listener.stage("report", f"{out}/report.json, {out}/report.md")
+    return BuildResult(out=out, report=report, files=files)
+
+
+def demo_config(out: str = "build/demo", **overrides) -> BuildConfig:
+    """The built-in default: the digits CNN trained from scratch, pruned to 75 %, for the Nano 33 BLE."""
+    from tinyprune.demo import DEMO_EPOCHS
+
+    settings = dict(model="demo", data="digits", board="nano33ble", out=out, sparsity=0.75,
+                    train_epochs=DEMO_EPOCHS, fine_tune_epochs=10, name="digits_cnn")
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return BuildConfig(**settings).validate()
+

@@ -1,0 +1,131 @@
+"""report.json: every figure of a build, per stage, in a versioned and documented schema.
+
+Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions):
+- schema, schema_version, tinyprune_version
+- config: the resolved BuildConfig; seed; versions: python and every library that shaped the bytes
+- target: board (datasheet figures) and runtime (name, title, tflm_revision)
+- model: name, source, parameters, macs, input_shape, task, classes
+- data: name, train/test/calibration sample counts
+- prune: method, details (target and achieved sparsity per layer, ...), history (per epoch)
+- quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense
+- check: runtime and one entry per operator kind (count, resolver method, supported)
+- accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline)
+- agreement: output bytes where LiteRT differs from TFLM over the whole test set
+- memory: arena by search (aligned16 = smallest multiple of 16 that runs; exact = 1-byte figure),
+  the margin and the arena the firmware declares, the recorder's sections
+- fit: flash and RAM items, needs and limits, fits
+- firmware: the files written, relative to the output folder
+- run: the only field that changes between identical builds (creation time, seconds per stage)
+"""
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+
+SCHEMA = "tinyprune.report"
+SCHEMA_VERSION = 1
+LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "tflite-micro",
+             "numpy", "jinja2")
+TOP_LEVEL_KEYS = ("schema", "schema_version", "tinyprune_version", "config", "seed", "versions", "target",
+                  "model", "data", "prune", "quantize", "check", "accuracy", "agreement", "memory", "fit",
+                  "firmware", "run")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_report(config, target, loaded, trained, pruned, verified, files, stage_seconds) -> dict:
+    from dataclasses import asdict
+
+    from tinyprune import __version__
+    from tinyprune.pipeline import gzip_size
+    from tinyprune.prune.result import count_macs, kernel_weight_counts
+
+    checked = verified.checked
+    quantized = checked.quantized
+    data = loaded.data
+    nonzero, total = kernel_weight_counts(pruned.result.model)
+    arena = verified.arena
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tinyprune_version": __version__,
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "versions": library_versions(),
+        "target": {
+            "board": asdict(target.board),
+            "runtime": {"name": target.runtime.name, "title": target.runtime.title,
+                        "tflm_revision": target.runtime.tflm_revision},
+        },
+        "model": {
+            "name": loaded.name,
+            "source": loaded.source,
+            "parameters": int(trained.model.count_params()),
+            "macs": int(count_macs(trained.model)),
+            "input_shape": [int(d) for d in trained.model.input_shape[1:]],
+            "task": data.task,
+            "classes": data.classes,
+        },
+        "data": {
+            "name": data.name,
+            "train_samples": len(data.x_train),
+            "test_samples": len(data.x_test),
+            "calibration_samples": quantized.calibration_samples,
+        },
+        "prune": {
+            "method": pruned.result.method,
+            "kernel_weights": total,
+            "nonzero_kernel_weights": nonzero,
+            "sparsity": 1 - nonzero / total if total else 0.0,
+            "details": pruned.result.details,
+            "history": pruned.result.history,
+        },
+        "quantize": {
+            "model_bytes": len(quantized.model_bytes),
+            "model_bytes_gzip": gzip_size(quantized.model_bytes),
+            "dense_model_bytes": len(quantized.dense_bytes),
+            "dense_model_bytes_gzip": gzip_size(quantized.dense_bytes),
+            "per_channel_dense": quantized.per_channel_dense,
+        },
+        "check": {
+            "runtime": target.runtime.name,
+            "ops": [asdict(op) for op in checked.ops.ops],
+        },
+        "accuracy": {
+            "metric": verified.scores[0].metric,
+            "samples": verified.scores[0].samples,
+            **{s.stage: s.value for s in verified.scores},
+        },
+        "agreement": asdict(verified.agreement),
+        "memory": {
+            "arena_aligned16": arena.aligned16,
+            "arena_exact": arena.exact,
+            "arena_margin": config.arena_margin,
+            "arena_firmware": verified.arena_firmware,
+            "arena_method": "smallest arena_size with which the tflite-micro interpreter allocates and "
+                            f"invokes, by bisection over {arena.probes} probes in separate processes",
+            "recorded": {name: asdict(section) for name, section in arena.recorded.sections.items()},
+            "recorded_total": arena.recorded.total,
+        },
+        "fit": {
+            "board": verified.fit.board,
+            "flash_items": verified.fit.flash_items,
+            "flash_needed": verified.fit.flash_needed,
+            "flash_limit": verified.fit.flash_limit,
+            "ram_items": verified.fit.ram_items,
+            "ram_needed": verified.fit.ram_needed,
+            "ram_limit": verified.fit.ram_limit,
+            "fits": verified.fit.fits,
+        },
+        "firmware": {"files": files, "target_runtime": target.runtime.title},
+        "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
+    }

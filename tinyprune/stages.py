@@ -1,0 +1,266 @@
+"""The stage functions the pipeline sequences, each from one artefact to the next, with the one-line
+summary the CLI prints for it. The real work lives in the stage packages (prune/, quantize.py,
+graph/, verify/, export/, report/); this module turns a BuildConfig into their arguments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.config import BuildConfig
+from tinyprune.data import Dataset
+from tinyprune.errors import TinypruneError
+from tinyprune.graph.ir import Graph
+from tinyprune.prune.result import PruneResult
+from tinyprune.verify.accuracy import Agreement, Score
+
+
+@dataclass
+class Target:
+    """Where the model will run: the board and the TFLM build its firmware links."""
+
+    board: object  # tinyprune.boards.Board
+    runtime: object  # tinyprune.graph.runtimes.Runtime
+
+
+@dataclass
+class Loaded:
+    model: object
+    data: Dataset
+    name: str  # a C identifier for the firmware
+    source: str
+
+
+@dataclass
+class Trained:
+    loaded: Loaded
+    model: object
+    score: Score
+
+
+@dataclass
+class Pruned:
+    result: PruneResult
+    score: Score
+
+
+@dataclass
+class Quantized:
+    model_bytes: bytes
+    dense_bytes: bytes  # the unpruned model converted the same way, for comparison
+    calibration_samples: int
+    per_channel_dense: bool
+
+
+@dataclass
+class Checked:
+    quantized: Quantized
+    graph: Graph
+    ops: object  # tinyprune.graph.check.OpCheck
+
+
+@dataclass
+class Verified:
+    checked: Checked
+    arena: object  # tinyprune.verify.arena.ArenaSearch
+    arena_firmware: int
+    scores: list[Score]
+    agreement: Agreement
+    fit: object  # tinyprune.verify.fit.BoardFit
+    test_input: np.ndarray
+    expected_output: np.ndarray
+
+
+def resolve_target(config: BuildConfig) -> Target:
+    """The board and runtime, checked against each other before anything is trained."""
+    from tinyprune.boards import load_board
+    from tinyprune.graph.runtimes import get_runtime
+
+    board = load_board(config.board)
+    runtime = get_runtime(config.runtime)
+    if config.backend == "tflm" and runtime.arduino_architectures and \
+            board.arduino_architecture not in runtime.arduino_architectures:
+        raise TinypruneError(
+            f"{runtime.title} does not build for {board.title} (Arduino architecture "
+            f"{board.arduino_architecture!r}; it builds for {', '.join(runtime.arduino_architectures)})",
+            "choose a board it builds for (tinyprune boards), or --backend standalone",
+        )
+    return Target(board, runtime)
+
+
+# -- load ---------------------------------------------------------------------------------------------
+
+def load(config: BuildConfig) -> Loaded:
+    from tinyprune.data import load_dataset, validate
+    from tinyprune.export.templates import c_identifier
+    from tinyprune.keras_io import input_shape, load_model, output_units
+    from tinyprune.train import seed_everything
+
+    seed_everything(config.seed)
+    data = load_dataset(config.data, seed=config.seed)
+    if config.model == "demo":
+        from tinyprune.demo import demo_cnn
+
+        model = demo_cnn(input_shape=data.x_train.shape[1:], classes=max(data.classes, 1), seed=config.seed)
+        source = "built-in digits CNN"
+    else:
+        model = load_model(config.model)
+        source = config.model
+    validate(data, input_shape(model), output_units(model), config.calibration_samples)
+    name = c_identifier(config.name or Path(config.model).stem)
+    return Loaded(model, data, name, source)
+
+
+def describe_load(loaded: Loaded) -> str:
+    data = loaded.data
+    return (f"{loaded.source}: {loaded.model.count_params():,} parameters; {data.name}: "
+            f"{len(data.x_train)} train / {len(data.x_test)} test samples, {data.task}")
+
+
+# -- train / prune ------------------------------------------------------------------------------------
+
+def _evaluate(model, data: Dataset, stage: str) -> Score:
+    from tinyprune.verify.accuracy import keras_outputs, score
+
+    return score(keras_outputs(model, data.x_test), data.y_test, data.task, stage)
+
+
+def train_float(loaded: Loaded, config: BuildConfig, progress) -> Trained:
+    """Train the float model first when asked (the demo starts from scratch), then score it."""
+    from tinyprune.train import compile_for_task, fit
+
+    if config.train_epochs:
+        compile_for_task(loaded.model, loaded.data.task, config.learning_rate)
+        fit(loaded.model, loaded.data.x_train, loaded.data.y_train, config.train_epochs, config.batch_size,
+            "train", progress)
+    return Trained(loaded, loaded.model, _evaluate(loaded.model, loaded.data, "float"))
+
+
+def describe_score(score: Score) -> str:
+    return f"{score.metric} {score.value:.2%}" if score.metric == "accuracy" else f"MSE {score.value:.5g}"
+
+
+def describe_train(trained: Trained) -> str:
+    return f"float model: {describe_score(trained.score)} on the test set"
+
+
+def prune(trained: Trained, config: BuildConfig, progress) -> Pruned:
+    from tinyprune.prune import run_method
+
+    result = run_method(trained.model, trained.loaded.data, config, progress)
+    return Pruned(result, _evaluate(result.model, trained.loaded.data, "pruned"))
+
+
+def describe_prune(pruned: Pruned) -> str:
+    from tinyprune.prune.result import kernel_weight_counts
+
+    nonzero, total = kernel_weight_counts(pruned.result.model)
+    return (f"{pruned.result.method}: {1 - nonzero / total:.1%} of {total:,} weights are zero; "
+            f"pruned model {describe_score(pruned.score)}")
+
+
+# -- quantize / check ---------------------------------------------------------------------------------
+
+def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Quantized:
+    """Full-int8 PTQ of the pruned and of the dense model, as the target runtime needs them."""
+    from tinyprune.quantize import quantize_int8, representative_samples
+
+    calibration = representative_samples(trained.loaded.data.calibration, config.calibration_samples, config.seed)
+    per_channel = bool(target.runtime.per_channel_fully_connected)
+    return Quantized(
+        model_bytes=quantize_int8(pruned.result.model, calibration, per_channel_dense=per_channel),
+        dense_bytes=quantize_int8(trained.model, calibration, per_channel_dense=per_channel),
+        calibration_samples=len(calibration),
+        per_channel_dense=per_channel,
+    )
+
+
+def describe_quantize(quantized: Quantized) -> str:
+    from tinyprune.pipeline import gzip_size
+
+    kind = "per-channel" if quantized.per_channel_dense else "per-tensor"
+    return (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "
+            f"dense {len(quantized.dense_bytes):,} B, gzip {gzip_size(quantized.dense_bytes):,} B), "
+            f"{kind} FULLY_CONNECTED, {quantized.calibration_samples} calibration samples")
+
+
+def check(quantized: Quantized, target: Target) -> Checked:
+    from tinyprune.graph.check import check_graph
+    from tinyprune.graph.reader import read_graph
+
+    graph = read_graph(quantized.model_bytes)
+    return Checked(quantized, graph, check_graph(graph, target.runtime))
+
+
+def describe_check(checked: Checked) -> str:
+    return (f"{len(checked.graph.operators)} operators, {len(checked.graph.op_names)} kinds "
+            f"({', '.join(checked.graph.op_names)}), all supported by {checked.ops.runtime.title}")
+
+
+# -- verify -------------------------------------------------------------------------------------------
+
+def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Verified:
+    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
+    from tinyprune.memory.flash import estimate_flash
+    from tinyprune.verify.accuracy import (agreement, int8_inputs, int8_outputs_to_float, litert_outputs,
+                                           score, tflm_outputs)
+    from tinyprune.verify.arena import find_arena
+    from tinyprune.verify.fit import BoardFit, require_fit
+
+    data, graph = trained.loaded.data, checked.graph
+    model_bytes = checked.quantized.model_bytes
+    arena = find_arena(model_bytes)
+    x_int8 = int8_inputs(graph, data.x_test)
+    tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
+    litert = litert_outputs(model_bytes, x_int8)
+    scores = [
+        trained.score,
+        pruned.score,
+        score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
+        score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
+    ]
+    arena_firmware = arena.aligned16 + config.arena_margin
+    flash = estimate_flash(graph, target.runtime.name)
+    fit = BoardFit(
+        board=target.board.name,
+        flash_items=flash.items(),
+        flash_limit=target.board.flash_bytes,
+        ram_items={"arena": arena_firmware, "headroom": config.ram_headroom},
+        ram_limit=target.board.ram_bytes,
+    )
+    require_fit(fit)
+    return Verified(checked, arena, arena_firmware, scores, agreement(litert, tflm), fit,
+                    test_input=x_int8[0], expected_output=tflm[0])
+
+
+def describe_verify(verified: Verified) -> str:
+    by_stage = {s.stage: s for s in verified.scores}
+    a = verified.agreement
+    return (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
+            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); exact arena "
+            f"{verified.arena.aligned16:,} B; flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
+            f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
+
+
+# -- export / report ----------------------------------------------------------------------------------
+
+def export(verified: Verified, name: str, target: Target, staging: Path) -> list[str]:
+    """model.tflite, the C arrays, the Arduino sketch and the PlatformIO project; paths relative."""
+    from tinyprune.export.arduino import write_arduino_sketch
+    from tinyprune.export.c_array import write_model_data
+    from tinyprune.export.platformio import write_platformio_project
+
+    checked = verified.checked
+    model_bytes = checked.quantized.model_bytes
+    (staging / "model.tflite").write_bytes(model_bytes)
+    written = [staging / "model.tflite"]
+    written += write_model_data(staging / "model_data", model_bytes, name)
+    sketch = write_arduino_sketch(staging / "arduino", name, model_bytes, checked.graph, target.runtime,
+                                  verified.arena_firmware, verified.test_input, verified.expected_output,
+                                  target.board)
+    written += sorted(p for p in sketch.rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(staging)) for p in written)
+
+def describe_export(files: list[str]) -> str:
+    return f"{len(files)} files: " + ", ".join(sorted({f.split('/')[0] for f in files}))

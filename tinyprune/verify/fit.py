@@ -1,0 +1,49 @@
+"""Stage 5 (fit): does the model fit the board? Flash and RAM needs, each an itemised sum, against
+the board's limits. A model that does not fit is an error that prints both figures and the limit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tinyprune.errors import TinypruneError
+
+
+@dataclass
+class BoardFit:
+    board: str
+    flash_items: dict[str, int]  # what the flash holds, in bytes
+    flash_limit: int
+    ram_items: dict[str, int]  # what the RAM holds, in bytes
+    ram_limit: int
+
+    @property
+    def flash_needed(self) -> int:
+        return sum(self.flash_items.values())
+
+    @property
+    def ram_needed(self) -> int:
+        return sum(self.ram_items.values())
+
+    @property
+    def fits(self) -> bool:
+        return self.flash_needed <= self.flash_limit and self.ram_needed <= self.ram_limit
+
+
+def _itemised(items: dict[str, int]) -> str:
+    return " + ".join(f"{name} {value:,}" for name, value in items.items())
+
+
+def require_fit(fit: BoardFit) -> None:
+    """Raise with the figures when the model does not fit the board."""
+    problems = []
+    if fit.flash_needed > fit.flash_limit:
+        problems.append(f"flash {fit.flash_needed:,} B ({_itemised(fit.flash_items)}) > "
+                        f"{fit.board}'s {fit.flash_limit:,} B")
+    if fit.ram_needed > fit.ram_limit:
+        problems.append(f"RAM {fit.ram_needed:,} B ({_itemised(fit.ram_items)}) > "
+                        f"{fit.board}'s {fit.ram_limit:,} B")
+    if problems:
+        raise TinypruneError(
+            "the model does not fit the board: " + "; ".join(problems),
+            "prune harder (--sparsity, --method structured), shrink the model, or choose a larger board "
+            "(tinyprune boards)",
+        )
