@@ -18,6 +18,17 @@ class PruneResult:
     history: list[dict] = field(default_factory=list)
 
 
+def history_recorder(phase: str, history: list[dict]):
+    """A Keras callback appending each epoch's figures, tagged with the phase, to `history`."""
+    import tf_keras as keras
+
+    class HistoryRecorder(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            history.append({"phase": phase, "epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+
+    return HistoryRecorder()
+
+
 def _kernels(layer) -> list:
     """The multiply weights of a layer (what pruning zeroes), not its biases or normalisation."""
     names = ("kernel", "depthwise_kernel", "pointwise_kernel")
