@@ -16,9 +16,12 @@ TENSOR_TYPES: dict[int, tuple[str, str, int]] = {
     6: ("bool", "u1", 1),
     7: ("int16", "<i2", 2),
     9: ("int8", "i1", 1),
+    8: ("complex64", "<c8", 8),
     10: ("float64", "<f8", 8),
-    16: ("uint32", "<u4", 4),
-    17: ("uint16", "<u2", 2),
+    11: ("complex128", "<c16", 16),
+    12: ("uint64", "<u8", 8),
+    15: ("uint32", "<u4", 4),
+    16: ("uint16", "<u2", 2),
 }
 
 
@@ -138,10 +141,15 @@ class Graph:
         return {i: (first[i], last[i]) for i in sorted(first) if not self.tensors[i].is_constant}
 
     def producer_layer(self, op: Operator) -> str:
-        """The Keras layer an operator came from, read from its output tensor's name
-        (the converter names tensors "model/layer/Op;..."): for messages that point at the layer."""
-        if not op.outputs or op.outputs[0] < 0:
-            return "?"
-        name = self.tensors[op.outputs[0]].name.split(";")[0]
-        parts = name.split("/")
-        return parts[1] if len(parts) > 2 else parts[0]
+        """The Keras layer an operator came from, read from its tensors' names (the converter names
+        them "model/layer/Op;..."; a graph output is renamed "StatefulPartitionedCall:0", so the
+        operator's weights, then its other inputs, are tried after its outputs): for messages that
+        point at the layer. "?" when no tensor carries a layer name."""
+        inputs = [i for i in op.inputs if i >= 0]
+        weights = [i for i in inputs if self.tensors[i].is_constant]
+        outputs = [i for i in op.outputs if i >= 0]
+        for index in (*outputs, *weights, *inputs):
+            parts = self.tensors[index].name.split(";")[0].split("/")
+            if len(parts) > 2:
+                return parts[1]
+        return "?"
