@@ -50,13 +50,13 @@ def candidates(model: model_editor.Model) -> list[Candidate]:
             continue
         if tensor.numpy_dtype.name not in SUPPORTED_DTYPES or not subgraph.consumers_of(tensor):
             continue
-        if constant_inputs.find_uses(subgraph, tensor) or not _decodable_axis(tensor):
+        if constant_inputs.find_uses(subgraph, tensor) or not decodable_axis(tensor):
             continue
         found.append(Candidate(index, tensor.name or f"tensor {index}", len(tensor.buffer.data)))
     return found
 
 
-def _decodable_axis(tensor: model_editor.Tensor) -> bool:
+def decodable_axis(tensor: model_editor.Tensor) -> bool:
     """TFLM's decoders refuse a quantized dimension other than 0, or the last one with several scales."""
     quantization = tensor.quantization
     if quantization is None or not quantization.axis:

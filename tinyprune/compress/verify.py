@@ -2,15 +2,9 @@
 the DECODE kernel). A compressed model must give byte-identical outputs to the model it came from."""
 from __future__ import annotations
 
-import os
-import re
-import tempfile
-
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-
-ARENA_SOURCE = "RecordingMicroAllocator total of the tflite-micro host interpreter (64-bit pointers)"
 
 
 def _interpreter(model_bytes: bytes):
@@ -58,23 +52,3 @@ def check_identical(reference: bytes, compressed: bytes, x: np.ndarray) -> int:
             "build with --tflm-compression none and report this model to tinyprune's issue tracker",
         )
     return len(x)
-
-
-def arena_allocation(model_bytes: bytes) -> int:
-    """Arena bytes TFLM's host interpreter allocates for the model (print_allocations() writes them
-    to stderr from C, so stderr is captured at the file-descriptor level)."""
-    interpreter = _interpreter(model_bytes)
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        saved = os.dup(2)
-        os.dup2(capture.fileno(), 2)
-        try:
-            interpreter.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        capture.seek(0)
-        text = capture.read().decode("utf-8", "replace")
-    match = re.search(r"Arena allocation total (\d+) bytes", text)
-    if match is None:
-        raise RuntimeError(f"TFLM printed no arena total: {text[:200]!r}")
-    return int(match.group(1))
