@@ -16,7 +16,7 @@ SOURCE_NAME = "model_data.cc"
 
 
 def write_model_data(out_dir: Path, model_bytes: bytes, name: str) -> list[Path]:
-    """Write model_data.h and model_data.cc into `out_dir` (which must exist) for an array named
+    """Write model_data.h and model_data.cc into `out_dir` (created if needed) for an array named
     `name` (sanitised into a C identifier, see c_identifier). Returns the two paths."""
     if not model_bytes:
         raise TinypruneError("the model is empty (0 bytes)", "export the .tflite file that conversion wrote")
@@ -27,6 +27,7 @@ def write_model_data(out_dir: Path, model_bytes: bytes, name: str) -> list[Path]
         "guard": f"{identifier.upper()}_MODEL_DATA_H_",
         "rows": [model_bytes[i:i + BYTES_PER_LINE] for i in range(0, len(model_bytes), BYTES_PER_LINE)],
     }
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     paths = []
     for file_name in (HEADER_NAME, SOURCE_NAME):
         path = Path(out_dir) / file_name

@@ -43,9 +43,10 @@ def c_identifier(name: str, taken: Iterable[str] = ()) -> str:
     if identifier in _RESERVED:
         identifier += "_"
     taken = set(taken)
+    stem = identifier.rstrip("_") + "_"  # "int_" -> "int_2", never a double underscore
     unique, suffix = identifier, 2
     while unique in taken:
-        unique, suffix = f"{identifier}_{suffix}", suffix + 1
+        unique, suffix = f"{stem}{suffix}", suffix + 1
     return unique
 
 
