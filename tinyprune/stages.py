@@ -75,17 +75,13 @@ class Verified:
 def resolve_target(config: BuildConfig) -> Target:
     """The board and runtime, checked against each other before anything is trained."""
     from tinyprune.boards import load_board
+    from tinyprune.export.arduino import check_architecture
     from tinyprune.graph.runtimes import get_runtime
 
     board = load_board(config.board)
     runtime = get_runtime(config.runtime)
-    if config.backend == "tflm" and runtime.arduino_architectures and \
-            board.arduino_architecture not in runtime.arduino_architectures:
-        raise TinypruneError(
-            f"{runtime.title} does not build for {board.title} (Arduino architecture "
-            f"{board.arduino_architecture!r}; it builds for {', '.join(runtime.arduino_architectures)})",
-            "choose a board it builds for (tinyprune boards), or --backend standalone",
-        )
+    if config.backend == "tflm" and runtime.arduino_architectures:
+        check_architecture(board, runtime)
     return Target(board, runtime)
 
 
@@ -256,10 +252,13 @@ def export(verified: Verified, name: str, target: Target, staging: Path) -> list
     (staging / "model.tflite").write_bytes(model_bytes)
     written = [staging / "model.tflite"]
     written += write_model_data(staging / "model_data", model_bytes, name)
-    sketch = write_arduino_sketch(staging / "arduino", name, model_bytes, checked.graph, target.runtime,
-                                  verified.arena_firmware, verified.test_input, verified.expected_output,
-                                  target.board)
-    written += sorted(p for p in sketch.rglob("*") if p.is_file())
+    firmware_args = (model_bytes, checked.graph, target.runtime, verified.arena_firmware, verified.test_input,
+                     verified.expected_output, target.board)
+    for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args,
+                                        exact_arena_bytes=verified.arena.exact),
+                   write_platformio_project(staging / "platformio", name, *firmware_args,
+                                            exact_arena_bytes=verified.arena.exact)):
+        written += sorted(p for p in folder.rglob("*") if p.is_file())
     return sorted(str(p.relative_to(staging)) for p in written)
 
 def describe_export(files: list[str]) -> str:

@@ -1,0 +1,140 @@
+"""The CLI on bad input: one line naming the problem and the fix, exit code 2, no traceback, and no
+output folder left behind. Each case runs the real stages up to the one that must refuse."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyprune.cli import main
+from tinyprune.resources import boards_dir
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory, digits_data):
+    """A small untrained CNN on digits and its data, saved the way users save them."""
+    import tf_keras as keras
+
+    folder = tmp_path_factory.mktemp("inputs")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.save(folder / "small.keras")
+    d = digits_data
+    np.savez(folder / "digits.npz", x_train=d.x_train[:200], y_train=d.y_train[:200], x_test=d.x_test[:50],
+             y_test=d.y_test[:50])
+    return folder
+
+
+def run_cli(capfd, *argv):
+    code = main(list(argv))
+    captured = capfd.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_refused(code, err, out_dir: Path, *words):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tinyprune: error:"), err
+    assert "Traceback" not in err and "fix:" in err
+    for word in words:
+        assert word in err
+    assert not out_dir.exists()
+    assert not list(out_dir.parent.glob(f".{out_dir.name}.*")), "a staging folder was left behind"
+
+
+def build_args(inputs, out, *extra, model="small.keras", data="digits.npz"):
+    return ["build", str(inputs / model), "--data", str(inputs / data), "--out", str(out),
+            "--fine-tune-epochs", "1", "--calibration-samples", "20", *extra]
+
+
+def test_missing_model(capfd, small_inputs, tmp_path):
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="nothing.keras"))
+    assert_refused(code, err, tmp_path / "out", "does not exist")
+
+
+def test_corrupt_model(capfd, small_inputs, tmp_path):
+    (small_inputs / "corrupt.keras").write_bytes(b"PK\x03\x04 truncated")
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="corrupt.keras"))
+    assert_refused(code, err, tmp_path / "out", "corrupt.keras")
+
+
+def test_data_shape_mismatch(capfd, small_inputs, tmp_path):
+    x = np.zeros((10, 64), np.float32)
+    np.savez(small_inputs / "flat.npz", x_train=x, y_train=np.zeros(10, int), x_test=x, y_test=np.zeros(10, int))
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", data="flat.npz"))
+    assert_refused(code, err, tmp_path / "out", "(64,)", "(8, 8, 1)")
+
+
+def test_nan_in_data(capfd, small_inputs, tmp_path, digits_data):
+    x = digits_data.x_train[:20].copy()
+    x[0, 0, 0, 0] = np.nan
+    np.savez(small_inputs / "nan.npz", x_train=x, y_train=digits_data.y_train[:20], x_test=x,
+             y_test=digits_data.y_train[:20])
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", data="nan.npz"))
+    assert_refused(code, err, tmp_path / "out", "NaN")
+
+
+def test_unknown_board_lists_near_names(capfd, small_inputs, tmp_path):
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "nano33"))
+    assert_refused(code, err, tmp_path / "out", "unknown board 'nano33'", "nano33ble")
+
+
+def test_board_the_arduino_library_does_not_build_for(capfd, small_inputs, tmp_path):
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "uno_r4_minima"))
+    assert_refused(code, err, tmp_path / "out", "renesas_uno", "mbed_nano")
+
+
+def test_existing_output_folder_is_refused_without_force(capfd, small_inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous build")
+    code, _, err = run_cli(capfd, *build_args(small_inputs, out))
+    assert code == 2 and "already exists" in err and "--force" in err
+    assert (out / "keep.txt").read_text() == "previous build"
+
+
+@pytest.mark.slow
+def test_model_too_big_for_the_board(capfd, small_inputs, tmp_path):
+    board = (boards_dir() / "nano33ble.toml").read_text().replace("flash_bytes = 1_048_576", "flash_bytes = 20_000")
+    (tmp_path / "tiny.toml").write_text(board.replace('name = "nano33ble"', 'name = "tiny"'))
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", str(tmp_path / "tiny.toml")))
+    assert_refused(code, err, tmp_path / "out", "does not fit", "20,000 B")
+
+
+@pytest.mark.slow
+def test_op_the_target_runtime_lacks(capfd, tmp_path, digits_data):
+    """An op missing from the Arduino library's January-2023 TFLM is named with its Keras layer."""
+    import tf_keras as keras
+
+    from tinyprune.graph.runtimes import get_runtime
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(16, activation="gelu", name="gelu_dense"),
+                              keras.layers.Dense(10)])
+    model.save(tmp_path / "gelu.keras")
+    assert "GELU" not in get_runtime("arduino").ops
+    np.savez(tmp_path / "d.npz", x_train=digits_data.x_train[:100], y_train=digits_data.y_train[:100],
+             x_test=digits_data.x_test[:20], y_test=digits_data.y_test[:20])
+    code, _, err = run_cli(capfd, *build_args(tmp_path, tmp_path / "out", model="gelu.keras", data="d.npz"))
+    assert_refused(code, err, tmp_path / "out", "GELU", "gelu_dense")
+
+
+def test_console_script_prints_one_line_without_traceback(tmp_path):
+    """The installed entry point, in its own process: native TensorFlow noise stays hidden."""
+    result = subprocess.run([sys.executable, "-m", "tinyprune", "build", str(tmp_path / "none.keras"),
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "does not exist" in result.stderr
+
+
+def test_boards_table_and_json(capfd):
+    code, out, _ = run_cli(capfd, "boards")
+    assert code == 0 and "nano33ble" in out and "nRF52840" in out
+    code, out, _ = run_cli(capfd, "boards", "--json")
+    import json
+
+    boards = {b["name"]: b for b in json.loads(out)}
+    assert boards["nano33ble"]["ram_bytes"] == 262144 and len(boards) >= 8
