@@ -291,6 +291,16 @@ def test_board_the_library_does_not_build_for_is_rejected(tmp_path, board):
     assert not (tmp_path / "tiny").exists()
 
 
+def test_runtime_that_is_no_arduino_library_is_rejected(tmp_path):
+    class HostRuntime(FakeRuntime):
+        title = "TFLM of the tflite-micro package"
+        arduino_architectures = ()
+
+    with pytest.raises(TinypruneError, match="not an Arduino library"):
+        write_arduino_sketch(tmp_path, "tiny", b"TFL3", _tiny_graph(), HostRuntime(), 1024,
+                             np.zeros(4, np.int8), np.zeros(3, np.int8), load_board("nano33ble"))
+
+
 @pytest.mark.parametrize("board", ["nano33ble", "esp32_devkit", "nicla_sense_me", "portenta_h7", "giga_r1"])
 def test_every_architecture_the_library_lists_exports(tmp_path, board):
     sketch = _write_tiny(tmp_path, board)

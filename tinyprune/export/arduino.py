@@ -76,6 +76,9 @@ def check_sketch_name(sketch_name: str) -> None:
 
 def check_architecture(board: Board, runtime) -> None:
     """The Arduino library builds only for the architectures its library.properties lists."""
+    if not runtime.arduino_architectures:
+        raise TinypruneError(f"{runtime.title} is not an Arduino library: no sketch can link it",
+                             "export the sketch for the Arduino library's runtime (arduino)")
     if board.arduino_architecture not in runtime.arduino_architectures:
         raise TinypruneError(
             f"{runtime.title} does not build for {board.title}: its Arduino architecture "
