@@ -37,6 +37,7 @@ class Trained:
     loaded: Loaded
     model: object
     score: Score
+    test_outputs: np.ndarray  # the float model's outputs on the test set
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Verified:
     fit: object  # tinyprune.verify.fit.BoardFit
     test_input: np.ndarray
     expected_output: np.ndarray
+    confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
 
 
 def resolve_target(config: BuildConfig) -> Target:
@@ -116,10 +118,11 @@ def describe_load(loaded: Loaded) -> str:
 
 # -- train / prune ------------------------------------------------------------------------------------
 
-def _evaluate(model, data: Dataset, stage: str) -> Score:
+def _evaluate(model, data: Dataset, stage: str) -> tuple[Score, np.ndarray]:
     from tinyprune.verify.accuracy import keras_outputs, score
 
-    return score(keras_outputs(model, data.x_test), data.y_test, data.task, stage)
+    outputs = keras_outputs(model, data.x_test)
+    return score(outputs, data.y_test, data.task, stage), outputs
 
 
 def train_float(loaded: Loaded, config: BuildConfig, progress) -> Trained:
@@ -130,7 +133,7 @@ def train_float(loaded: Loaded, config: BuildConfig, progress) -> Trained:
         compile_for_task(loaded.model, loaded.data.task, config.learning_rate)
         fit(loaded.model, loaded.data.x_train, loaded.data.y_train, config.train_epochs, config.batch_size,
             "train", progress)
-    return Trained(loaded, loaded.model, _evaluate(loaded.model, loaded.data, "float"))
+    return Trained(loaded, loaded.model, *_evaluate(loaded.model, loaded.data, "float"))
 
 
 def describe_score(score: Score) -> str:
@@ -145,7 +148,7 @@ def prune(trained: Trained, config: BuildConfig, progress) -> Pruned:
     from tinyprune.prune import run_method
 
     result = run_method(trained.model, trained.loaded.data, config, progress)
-    return Pruned(result, _evaluate(result.model, trained.loaded.data, "pruned"))
+    return Pruned(result, _evaluate(result.model, trained.loaded.data, "pruned")[0])
 
 
 def describe_prune(pruned: Pruned) -> str:
@@ -199,8 +202,8 @@ def describe_check(checked: Checked) -> str:
 def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Verified:
     """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
     from tinyprune.memory.flash import estimate_flash
-    from tinyprune.verify.accuracy import (agreement, int8_inputs, int8_outputs_to_float, litert_outputs,
-                                           score, tflm_outputs)
+    from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
+                                           litert_outputs, score, tflm_outputs)
     from tinyprune.verify.arena import find_arena
     from tinyprune.verify.fit import BoardFit, require_fit
 
@@ -210,6 +213,9 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     litert = litert_outputs(model_bytes, x_int8)
+    confusion = None
+    if data.task == "classification":
+        confusion = confusion_matrix(trained.test_outputs, tflm, data.classes)
     scores = [
         trained.score,
         pruned.score,
@@ -227,7 +233,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     )
     require_fit(fit)
     return Verified(checked, arena, arena_firmware, scores, agreement(litert, tflm), fit,
-                    test_input=x_int8[0], expected_output=tflm[0])
+                    test_input=x_int8[0], expected_output=tflm[0], confusion=confusion)
 
 
 def describe_verify(verified: Verified) -> str:

@@ -9,7 +9,8 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - prune: method, details (target and achieved sparsity per layer, ...), history (per epoch)
 - quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense
 - check: runtime and one entry per operator kind (count, resolver method, supported)
-- accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline)
+- accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline);
+  confusion_float_vs_tflm: counts of (float model's class, TFLM's class), null for regression
 - agreement: output bytes where LiteRT differs from TFLM over the whole test set
 - memory: arena by search (aligned16 = smallest multiple of 16 that runs; exact = 1-byte figure),
   the margin and the arena the firmware declares, the recorder's sections
@@ -104,6 +105,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "metric": verified.scores[0].metric,
             "samples": verified.scores[0].samples,
             **{s.stage: s.value for s in verified.scores},
+            "confusion_float_vs_tflm": verified.confusion,
         },
         "agreement": asdict(verified.agreement),
         "memory": {

@@ -93,6 +93,15 @@ def agreement(litert: np.ndarray, tflm: np.ndarray) -> Agreement:
     )
 
 
+def confusion_matrix(reference: np.ndarray, other: np.ndarray, classes: int) -> list[list[int]]:
+    """Counts of (reference class, other class) over the samples: where two models' argmax agree."""
+    rows = np.argmax(reference.reshape(len(reference), -1), axis=1)
+    columns = np.argmax(other.reshape(len(other), -1), axis=1)
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (rows, columns), 1)
+    return matrix.tolist()
+
+
 def int8_outputs_to_float(graph: Graph, outputs: np.ndarray) -> np.ndarray:
     return dequantize(outputs, graph.output_tensors()[0].quantization)
 
