@@ -29,17 +29,35 @@ def history_recorder(phase: str, history: list[dict]):
     return HistoryRecorder()
 
 
-def _kernels(layer) -> list:
+def detached_copy(model):
+    """An uncompiled copy with the same weights: what a method returns, never the caller's object."""
+    import tf_keras as keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def model_score(model, x: np.ndarray, y: np.ndarray, task: str) -> float:
+    """Float Keras accuracy for classification, negative mean squared error for regression: higher
+    is better either way."""
+    prediction = model.predict(x, batch_size=256, verbose=0)
+    if task == "classification":
+        return float(np.mean(np.argmax(prediction, axis=-1) == y))
+    return -float(np.mean((prediction.reshape(y.shape) - y) ** 2))
+
+
+def kernels_of(layer) -> list:
     """The multiply weights of a layer (what pruning zeroes), not its biases or normalisation."""
     names = ("kernel", "depthwise_kernel", "pointwise_kernel")
     return [getattr(layer, name) for name in names if getattr(layer, name, None) is not None]
 
 
-def _leaf_layers(model):
+def leaf_layers(model):
     """Every layer, with nested models opened up."""
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
-            yield from _leaf_layers(layer)
+            yield from leaf_layers(layer)
         else:
             yield layer
 
@@ -47,8 +65,8 @@ def _leaf_layers(model):
 def weight_sparsity(model) -> dict[str, float]:
     """Per layer with kernels: the fraction of kernel entries that are exactly zero."""
     sparsity = {}
-    for layer in _leaf_layers(model):
-        kernels = [np.asarray(k) for k in _kernels(layer)]
+    for layer in leaf_layers(model):
+        kernels = [np.asarray(k) for k in kernels_of(layer)]
         if kernels:
             total = sum(k.size for k in kernels)
             sparsity[layer.name] = float(sum(np.count_nonzero(k == 0) for k in kernels) / total)
@@ -58,8 +76,8 @@ def weight_sparsity(model) -> dict[str, float]:
 def kernel_weight_counts(model) -> tuple[int, int]:
     """(non-zero kernel entries, all kernel entries) over the whole model."""
     nonzero = total = 0
-    for layer in _leaf_layers(model):
-        for kernel in _kernels(layer):
+    for layer in leaf_layers(model):
+        for kernel in kernels_of(layer):
             kernel = np.asarray(kernel)
             nonzero += int(np.count_nonzero(kernel))
             total += int(kernel.size)
@@ -97,4 +115,4 @@ def layer_macs(layer) -> int:
 def count_macs(model) -> int:
     """Multiply-accumulates for one inference, counting Dense and convolution layers (the ops that
     dominate a microcontroller's time); element-wise ops, pooling and activations are left out."""
-    return int(sum(layer_macs(layer) for layer in _leaf_layers(model)))
+    return int(sum(layer_macs(layer) for layer in leaf_layers(model)))

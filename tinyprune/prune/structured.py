@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyprune.errors import TinypruneError
 from tinyprune.prune import compaction
-from tinyprune.prune.result import PruneResult, count_macs, history_recorder
+from tinyprune.prune.result import PruneResult, count_macs, detached_copy, history_recorder, model_score
 from tinyprune.train import Progress, compile_for_task, fit, seed_everything
 
 CRITERIA = ("l1", "group_lasso")
@@ -40,7 +40,7 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
                                  "give the fraction of units to remove, e.g. 0.5")
     seed_everything(seed)
     history: list[dict] = []
-    work = _copy(model)
+    work = detached_copy(model)
     graph = compaction.channel_graph(work)
     prunable = graph.prunable_groups()
     if not prunable:
@@ -62,7 +62,7 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
         group_ratios = {group: ratio for group in prunable}
     keep = {group: _strongest(scores[group], group_ratios[group]) for group in prunable}
     smaller = compaction.compact(work, graph, keep)
-    score_compacted = _score(smaller, data.x_test, data.y_test, data.task)
+    score_compacted = model_score(smaller, data.x_test, data.y_test, data.task)
     compile_for_task(smaller, data.task, learning_rate)
     fit(smaller, data.x_train, data.y_train, fine_tune_epochs, batch_size, "fine_tune", progress,
         callbacks=[history_recorder("fine_tune", history)])
@@ -82,19 +82,10 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
         "params_before": int(model.count_params()),
         "params_after": int(smaller.count_params()),
         "test_score_before_fine_tune": score_compacted,
-        "test_score_after_fine_tune": _score(smaller, data.x_test, data.y_test, data.task),
+        "test_score_after_fine_tune": model_score(smaller, data.x_test, data.y_test, data.task),
         "score": "accuracy" if data.task == "classification" else "negative mse",
     }
-    return PruneResult(_copy(smaller), "structured", details, history)
-
-
-def _copy(model):
-    """An uncompiled copy with the same weights (the caller's model is never modified)."""
-    import tf_keras as keras
-
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+    return PruneResult(detached_copy(smaller), "structured", details, history)
 
 
 def _strongest(scores: np.ndarray, ratio: float) -> np.ndarray:
@@ -128,14 +119,6 @@ def _frozen_producers(graph) -> dict[str, str]:
             for producer in graph.groups[root].producers}
 
 
-def _score(model, x: np.ndarray, y: np.ndarray, task: str) -> float:
-    """Accuracy for classification, negative mean squared error for regression: higher is better."""
-    prediction = model.predict(x, batch_size=256, verbose=0)
-    if task == "classification":
-        return float(np.mean(np.argmax(prediction, axis=-1) == y))
-    return -float(np.mean((prediction.reshape(y.shape) - y) ** 2))
-
-
 def _sensitivity(model, graph, scores: dict, data, seed: int) -> dict[int, list[list[float]]]:
     """Per group: [ratio, score] when only that group loses `ratio` of its weakest units (masked,
     no fine-tuning), measured on training samples so the test set stays unseen."""
@@ -150,7 +133,7 @@ def _sensitivity(model, graph, scores: dict, data, seed: int) -> dict[int, list[
         for ratio in SCAN_RATIOS:
             masked = compaction.masked_copy(model, graph, {group: _strongest(scores[group], ratio)})
             probe.set_weights(masked.get_weights())
-            curves[group].append([ratio, _score(probe, x, y, data.task)])
+            curves[group].append([ratio, model_score(probe, x, y, data.task)])
     return curves
 
 
