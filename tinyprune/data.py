@@ -9,7 +9,7 @@ import numpy as np
 
 from tinyprune.errors import TinypruneError
 
-BUILTIN_SETS = ("digits",)
+BUILTIN_SETS = ("digits", "breast_cancer", "wine")
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -21,6 +21,7 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     x_calib: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def task(self) -> str:
@@ -52,8 +53,8 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 
 def load_dataset(source: str, seed: int = 0) -> Dataset:
     """A built-in set by name, or an .npz with x_train, y_train, x_test, y_test (optional x_calib)."""
-    if source == "digits":
-        return digits(seed)
+    if source in BUILTIN_SETS:
+        return {"digits": digits, "breast_cancer": breast_cancer, "wine": wine}[source](seed)
     path = Path(source)
     if not path.is_file():
         raise TinypruneError(
@@ -117,3 +118,35 @@ def validate(data: Dataset, input_shape: tuple, output_units: int, calibration_s
             f"{calibration_samples} asked for",
             f"lower --calibration-samples to at most {len(data.calibration)}, or give more x_calib",
         )
+
+
+def _tabular(name: str, bunch, seed: int, test_fraction: float) -> Dataset:
+    """A scikit-learn table: stratified split, features standardised with the training split's
+    mean and deviation (the test split stays unseen), named features kept."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target.astype(np.int64), test_size=test_fraction, random_state=seed,
+        stratify=bunch.target,
+    )
+    mean, deviation = x_train.mean(axis=0), x_train.std(axis=0)
+
+    def standardise(x: np.ndarray) -> np.ndarray:
+        return ((x - mean) / deviation).astype(np.float32)
+
+    return Dataset(name, standardise(x_train), y_train, standardise(x_test), y_test,
+                   feature_names=tuple(str(n) for n in bunch.feature_names))
+
+
+def breast_cancer(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's bundled Wisconsin breast cancer table: 569 samples, 30 features, 2 classes."""
+    from sklearn.datasets import load_breast_cancer
+
+    return _tabular("breast_cancer", load_breast_cancer(), seed, test_fraction)
+
+
+def wine(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's bundled wine table: 178 samples, 13 features, 3 classes."""
+    from sklearn.datasets import load_wine
+
+    return _tabular("wine", load_wine(), seed, test_fraction)
