@@ -11,8 +11,8 @@ import numpy as np
 
 from tinyprune.data import Dataset
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, weight_sparsity
-from tinyprune.train import Progress, compile_for_task, fit, kernels_of, leaf_layers
+from tinyprune.prune.result import PruneResult, kernels_of, leaf_layers, weight_sparsity
+from tinyprune.train import Progress, compile_for_task, fit
 
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")
 MAX_LUT_CLUSTERS = 128  # a 7-bit LUT index, the widest TFLM decodes
