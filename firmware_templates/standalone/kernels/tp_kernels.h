@@ -1,0 +1,122 @@
+/* The standalone kernels: one op a file, int8 NHWC, batch 1, no allocation. Each takes its layer's
+ * constant parameters (generated into model.c) and its input and output buffers. */
+#ifndef TP_KERNELS_H
+#define TP_KERNELS_H
+
+#include <stdint.h>
+
+#include "tp_arith.h"
+
+enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2 };
+
+/* A weight matrix stored dense, as a bitmask of its nonzeros plus their values, or as indices into a
+ * table of k values; the kernels compute from the stored form and skip zero weights. */
+typedef struct {
+    const int8_t *values;   /* dense: rows x row_len; bitmask: the nonzeros in row order; lut: the table */
+    const uint32_t *mask;   /* bitmask: row_stride words a row, bit p % 32 of word p / 32 for position p */
+    const uint8_t *indices; /* lut: index_bits bits a position, each row from a byte boundary */
+    uint16_t row_len;
+    uint16_t row_stride;    /* bitmask: mask words a row; lut: index bytes a row */
+    uint8_t format;
+    uint8_t index_bits;
+} tp_weights;
+
+typedef struct {
+    tp_weights weights;     /* a row per output channel: kernel_h x kernel_w x in_c */
+    const uint16_t *taps;   /* compressed rows: offset of each row position from the window's corner */
+    const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
+    tp_requant requant;
+    uint16_t in_w, in_c;    /* of the input as the kernel reads it: already padded */
+    uint16_t out_h, out_w, out_c;
+    uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+} tp_conv2d_params;
+
+typedef struct {
+    const int8_t *weights;  /* kernel_h x kernel_w x out_c */
+    const int32_t *bias;    /* input offset folded in, as for tp_conv2d */
+    tp_requant requant;
+    uint16_t in_w, in_c;    /* already padded */
+    uint16_t out_h, out_w, out_c;
+    uint8_t depth_multiplier, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+} tp_depthwise_conv2d_params;
+
+typedef struct {
+    tp_weights weights;     /* a row per output unit */
+    const int32_t *bias;    /* input offset folded in */
+    tp_requant requant;
+    uint16_t batches, out_depth;
+} tp_fully_connected_params;
+
+typedef struct {
+    uint16_t in_h, in_w, channels, out_h, out_w;
+    uint8_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left;
+    int8_t activation_min, activation_max;
+} tp_pool2d_params;
+
+typedef struct {
+    uint16_t in_dims[4];
+    uint16_t before[4];
+    uint16_t after[4];
+    int8_t value;
+} tp_pad_params;
+
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t input1_multiplier, input2_multiplier, output_multiplier;
+    int8_t input1_shift, input2_shift, output_shift, left_shift;
+    int8_t activation_min, activation_max;
+    uint32_t size;
+} tp_add_params;
+
+typedef struct {
+    int32_t input1_offset, input2_offset, output_offset, output_multiplier;
+    int8_t output_shift, activation_min, activation_max;
+    uint32_t size;
+} tp_mul_params;
+
+typedef struct {
+    uint32_t outer, reduced, inner;
+    int32_t input_zero_point, output_zero_point, multiplier;
+    int8_t shift;
+    uint8_t plain_average;  /* same scale and zero point in and out: TFLM divides the raw sum */
+} tp_mean_params;
+
+typedef struct {
+    int32_t input_zero_point, output_zero_point, multiplier;
+    int8_t shift;
+    int8_t activation_min, activation_max;
+    uint32_t size;
+} tp_requantize_params;
+
+typedef struct {
+    int32_t input_multiplier;
+    int32_t diff_min;
+    int8_t input_left_shift;
+    uint16_t rows, depth;
+} tp_softmax_params;
+
+typedef struct {
+    uint32_t outer;
+    uint16_t count;
+    const uint32_t *inner;  /* bytes each input contributes per outer step */
+} tp_concatenation_params;
+
+typedef struct {
+    uint32_t size;
+} tp_copy_params;
+
+void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output);
+void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output);
+void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);
+void tp_average_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);
+void tp_pad(const tp_pad_params *p, const int8_t *input, int8_t *output);
+void tp_add(const tp_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tp_mul(const tp_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+void tp_mean(const tp_mean_params *p, const int8_t *input, int8_t *output);
+void tp_requantize_tensor(const tp_requantize_params *p, const int8_t *input, int8_t *output);
+void tp_softmax(const tp_softmax_params *p, const int8_t *input, int8_t *output);
+void tp_concatenation(const tp_concatenation_params *p, const int8_t *const *inputs, int8_t *output);
+void tp_copy(const tp_copy_params *p, const int8_t *input, int8_t *output);
+
+#endif /* TP_KERNELS_H */

@@ -1,0 +1,53 @@
+/* Dot products of one weight row with the input, straight from the row's stored form: dense, bitmask
+ * plus nonzero values, or look-up-table indices. Zero weights cost nothing in the compressed forms.
+ * `taps` maps a row position to its input offset (NULL: the position itself). */
+#ifndef TP_WEIGHTS_H
+#define TP_WEIGHTS_H
+
+#include "tp_kernels.h"
+
+/* The row's dot product; `*nonzeros` walks the bitmask form's values row after row. */
+static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **nonzeros,
+                                 const int8_t *x, const uint16_t *taps)
+{
+    int32_t acc = 0;
+    if (w->format == TP_BITMASK) {
+        const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
+        const int8_t *value = *nonzeros;
+        for (int word = 0; word < w->row_stride; ++word) {
+            uint32_t bits = mask[word];
+            const int base = word * 32;
+            if (taps) {
+                while (bits) {
+                    acc += (int32_t)*value++ * x[taps[base + tp_lowest_bit(bits)]];
+                    bits &= bits - 1u;
+                }
+            } else {
+                while (bits) {
+                    acc += (int32_t)*value++ * x[base + tp_lowest_bit(bits)];
+                    bits &= bits - 1u;
+                }
+            }
+        }
+        *nonzeros = value;
+    } else if (w->format == TP_LUT) {
+        const uint8_t *indices = w->indices + (uint32_t)row * w->row_stride;
+        for (int position = 0; position < w->row_len; ++position) {
+            const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,
+                                                          w->index_bits)];
+            if (weight) {
+                acc += weight * x[taps ? taps[position] : position];
+            }
+        }
+    } else if (taps) {
+        const int8_t *weight = w->values + (uint32_t)row * w->row_len;
+        for (int position = 0; position < w->row_len; ++position) {
+            acc += (int32_t)weight[position] * x[taps[position]];
+        }
+    } else {
+        acc = tp_dot(x, w->values + (uint32_t)row * w->row_len, w->row_len);
+    }
+    return acc;
+}
+
+#endif /* TP_WEIGHTS_H */

@@ -1,0 +1,236 @@
+"""The standalone C backend: an int8 TFLite graph -> model.c / model.h plus the kernels it calls.
+
+No flatbuffer, interpreter or malloc on the device: the weights are `const` arrays (each weighted layer
+in its smallest storage form, see formats.py), every activation has a fixed offset in one static arena
+(plan.py), and `model_invoke(input, output)` calls the kernels in order. RESHAPE costs nothing (the
+output names the input's bytes) and element-wise ops write over an input that dies with them."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone.formats import FORMATS
+from tinyprune.export.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
+from tinyprune.export.standalone.plan import BufferRequest, plan_arena
+from tinyprune.export.templates import c_identifier, render
+from tinyprune.graph.ir import Graph, Operator, Tensor
+from tinyprune.resources import templates_dir
+
+KERNEL_DIR = "standalone/kernels"
+SHARED_HEADERS = ("tp_arith.h", "tp_kernels.h", "tp_weights.h")
+
+
+@dataclass(eq=False)
+class Buffer:
+    """Bytes an activation lives in: the caller's input or output, or a slice of the arena."""
+
+    key: int
+    size: int
+    binding: str = ""  # "input", "output", or "" for the arena
+    offset: int = 0
+
+
+@dataclass
+class StandaloneModel:
+    name: str
+    out_dir: Path
+    files: list[Path]
+    sources: list[Path]  # the .c files to compile
+    layers: list[LayerReport]
+    ops: list[str]
+    arena_bytes: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    input_quantization: tuple[float, int]
+    output_quantization: tuple[float, int]
+    constant_bytes: int  # every const array the model defines (weights, biases, multipliers, tables)
+
+    @property
+    def input_size(self) -> int:
+        return int(_product(self.input_shape))
+
+    @property
+    def output_size(self) -> int:
+        return int(_product(self.output_shape))
+
+    @property
+    def weight_bytes_dense(self) -> int:
+        return sum(layer.dense_bytes for layer in self.layers)
+
+    @property
+    def weight_bytes_stored(self) -> int:
+        return sum(layer.stored_bytes for layer in self.layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    @property
+    def macs_skipped(self) -> int:
+        return sum(layer.macs_skipped for layer in self.layers)
+
+
+def _product(values) -> int:
+    result = 1
+    for value in values:
+        result *= value
+    return result
+
+
+class Lowering:
+    """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
+
+    def __init__(self, graph: Graph, formats: tuple[str, ...]):
+        self.graph = graph
+        self.formats = formats
+        self.steps: list[Step] = []
+        self.layers: list[LayerReport] = []
+        self._buffers: dict[int, Buffer] = {}
+        self._names: set[str] = set()
+        self._next_scratch = -1
+
+    def tensor(self, index: int) -> Tensor:
+        return self.graph.tensors[index]
+
+    def layer(self, op: Operator) -> str:
+        return self.graph.producer_layer(op)
+
+    def name(self, op: Operator, suffix: str = "") -> str:
+        base = f"{self.layer(op)}_{op.opcode.lower()}" + (f"_{suffix}" if suffix else "")
+        identifier = c_identifier(base, self._names)
+        self._names.add(identifier)
+        return identifier
+
+    def buffer(self, index: int) -> Buffer:
+        if index not in self._buffers:
+            tensor = self.tensor(index)
+            binding = ("input" if index in self.graph.inputs else
+                       "output" if index in self.graph.outputs else "")
+            self._buffers[index] = Buffer(index, tensor.nbytes, binding)
+        return self._buffers[index]
+
+    def scratch(self, size: int) -> Buffer:
+        self._next_scratch -= 1
+        return Buffer(self._next_scratch, size)
+
+    def alias(self, output: int, source: int) -> bool:
+        """Let tensor `output` name `source`'s bytes; False when one is the graph input, the other its output."""
+        existing = self.buffer(source)
+        wants_output = output in self.graph.outputs
+        if wants_output and existing.binding == "input":
+            return False
+        if wants_output:
+            existing.binding = "output"
+        self._buffers[output] = existing
+        return True
+
+    def add(self, step: Step, report: LayerReport | None = None) -> None:
+        self.steps.append(step)
+        if report is not None:
+            self.layers.append(report)
+
+
+def check_supported(graph: Graph) -> None:
+    """Raise naming every op (and a layer using it) that the standalone backend cannot compile."""
+    missing: dict[str, str] = {}
+    for op in graph.operators:
+        if op.opcode not in LOWERINGS:
+            missing.setdefault(op.opcode, graph.producer_layer(op))
+    if missing:
+        listed = ", ".join(f"{opcode} (layer {layer!r})" for opcode, layer in sorted(missing.items()))
+        raise TinypruneError(
+            f"the standalone backend has no kernel for {listed}",
+            f"use --backend tflm, or replace those layers; the standalone ops are: {', '.join(STANDALONE_OPS)}")
+    for tensor in graph.input_tensors() + graph.output_tensors():
+        if tensor.dtype != "int8" or tensor.quantization is None:
+            raise TinypruneError(f"model tensor {tensor.name!r} is {tensor.dtype}, not quantized int8",
+                                 "convert with full-integer quantization (int8 input and output)")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise TinypruneError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs",
+                             "the standalone backend compiles models with one input and one output")
+
+
+def _write_in_place(steps: list[Step]) -> None:
+    """An element-wise step writes over an input it is the last reader of (same size, not the caller's)."""
+    for position, step in enumerate(steps):
+        if not step.in_place:
+            continue
+        later = steps[position + 1:]
+        for candidate in step.inputs:
+            if (candidate.binding == "input" or candidate.size != step.output.size
+                    or (candidate.binding and step.output.binding)
+                    or any(candidate in s.inputs or candidate is s.output for s in later)):
+                continue
+            replaced = step.output
+            candidate.binding = candidate.binding or replaced.binding
+            for s in [step] + later:
+                s.inputs = [candidate if b is replaced else b for b in s.inputs]
+                s.output = candidate if s.output is replaced else s.output
+            break
+
+
+def _place(steps: list[Step]) -> int:
+    """Give every arena buffer its offset; the arena's size."""
+    spans: list[list] = []  # [buffer, first step, last step] in order of first use
+    for position, step in enumerate(steps):
+        for buffer in step.inputs + [step.output]:
+            if not buffer.binding:
+                span = next((s for s in spans if s[0] is buffer), None)
+                if span is None:
+                    spans.append([buffer, position, position])
+                else:
+                    span[2] = position
+    plan = plan_arena([BufferRequest(key, buffer.size, first, last)
+                       for key, (buffer, first, last) in enumerate(spans)])
+    for key, (buffer, _, _) in enumerate(spans):
+        buffer.offset = plan.offsets[key]
+    return plan.size
+
+
+def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
+                        formats: tuple[str, ...] = FORMATS) -> StandaloneModel:
+    """Write model.c, model.h and the kernels `graph` needs into `out_dir`.
+
+    `formats`: the weight storage forms allowed (("dense",) for an uncompressed build)."""
+    check_supported(graph)
+    lowering = Lowering(graph, tuple(formats))
+    for op in graph.operators:
+        LOWERINGS[op.opcode](lowering, op)
+    steps = lowering.steps
+    _write_in_place(steps)
+    arena_bytes = _place(steps)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source, output = graph.input_tensors()[0], graph.output_tensors()[0]
+    arrays = [array for step in steps for array in step.arrays]
+    context = dict(
+        name=c_identifier(name), steps=steps, arrays=arrays, arena_bytes=max(arena_bytes, 4),
+        layers=lowering.layers, input_size=source.num_elements, output_size=output.num_elements,
+        input_shape=source.shape, output_shape=output.shape,
+        input_scale=source.quantization.scale[0], input_zero_point=source.quantization.zero_point[0],
+        output_scale=output.quantization.scale[0], output_zero_point=output.quantization.zero_point[0],
+    )
+    files = []
+    for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c")):
+        path = out_dir / target
+        path.write_text(render(template, **context), encoding="utf-8")
+        files.append(path)
+    kernels = sorted({step.kernel for step in steps})
+    sources = [out_dir / "model.c"]
+    for file_name in SHARED_HEADERS + tuple(f"{kernel}.c" for kernel in kernels):
+        target = out_dir / file_name
+        shutil.copyfile(templates_dir() / KERNEL_DIR / file_name, target)
+        files.append(target)
+        if file_name.endswith(".c"):
+            sources.append(target)
+    element_sizes = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
+    return StandaloneModel(
+        name=context["name"], out_dir=out_dir, files=files, sources=sources, layers=lowering.layers,
+        ops=graph.op_names, arena_bytes=arena_bytes, input_shape=source.shape, output_shape=output.shape,
+        input_quantization=(context["input_scale"], context["input_zero_point"]),
+        output_quantization=(context["output_scale"], context["output_zero_point"]),
+        constant_bytes=sum(element_sizes[a.ctype] * len(a.values) for a in arrays),
+    )

@@ -1,0 +1,410 @@
+"""One lowering a TFLite op: the op's tensors and options -> the kernel calls that compute it, with
+their constant parameters computed as TFLM's Prepare step computes them (see quantized.py).
+
+A lowering reads the graph through a `Lowering` context (codegen.py) and adds `Step`s to it: the
+kernel to call, the fields of its parameter struct, the constant arrays it needs, and the buffers it
+reads and writes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone import quantized
+from tinyprune.export.standalone.formats import WeightEncoding, choose_encoding
+from tinyprune.graph.ir import Operator, Tensor
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str  # int8_t, int32_t, uint32_t, uint16_t, uint8_t
+    values: list[int]
+
+
+@dataclass
+class LayerReport:
+    """What the report shows per weighted layer."""
+
+    layer: str
+    op: str
+    format: str
+    dense_bytes: int
+    stored_bytes: int
+    macs: int
+    macs_skipped: int
+
+    @property
+    def bytes_saved(self) -> int:
+        return self.dense_bytes - self.stored_bytes
+
+
+@dataclass
+class Step:
+    kernel: str  # the C function, e.g. "tp_conv2d"
+    params_type: str  # its parameter struct, e.g. "tp_conv2d_params"
+    name: str  # the C identifier of this step's parameters
+    fields: list[tuple[str, object]]  # designated initializer: ("weights.values", "conv_values"), ...
+    inputs: list  # Buffers read, in the kernel's argument order
+    output: object  # the Buffer written
+    arrays: list[ConstArray] = field(default_factory=list)
+    in_place: bool = False  # element-wise: may write over an input that dies here
+    input_list: str = ""  # CONCATENATION: name of the local array of input pointers
+
+
+def _scale(tensor: Tensor) -> float:
+    return tensor.quantization.scale[0]
+
+
+def _zero_point(tensor: Tensor) -> int:
+    return tensor.quantization.zero_point[0]
+
+
+def _activation(op: Operator, output: Tensor) -> tuple[int, int]:
+    return quantized.activation_range(op.options.get("fused_activation_function", "NONE"),
+                                      _scale(output), _zero_point(output))
+
+
+def _nhwc(tensor: Tensor) -> tuple[int, int, int]:
+    if len(tensor.shape) != 4 or tensor.shape[0] != 1:
+        raise TinypruneError(f"tensor {tensor.name!r} has shape {tensor.shape}, not [1, H, W, C]",
+                             "export the model with batch size 1")
+    return tensor.shape[1], tensor.shape[2], tensor.shape[3]
+
+
+def same_or_valid_padding(padding: str, in_size: int, filter_size: int, stride: int, dilation: int,
+                          out_size: int) -> tuple[int, int]:
+    """TFLM's ComputePaddingHeightWidth along one axis: (before, after)."""
+    effective = (filter_size - 1) * dilation + 1
+    total = max((out_size - 1) * stride + effective - in_size, 0) if padding == "SAME" else 0
+    return total // 2, total - total // 2
+
+
+def _requant_fields(name: str, ctx, input_scale: float, filter_scales, output: Tensor,
+                    activation: tuple[int, int]) -> tuple[list, list[ConstArray]]:
+    pairs = quantized.channel_multipliers(input_scale, filter_scales, _scale(output))
+    arrays = [ConstArray(f"{name}_multiplier", "int32_t", [m for m, _ in pairs]),
+              ConstArray(f"{name}_shift", "int8_t", [s for _, s in pairs])]
+    fields = [("requant.multiplier", arrays[0].name), ("requant.shift", arrays[1].name),
+              ("requant.per_channel", int(len(pairs) > 1)),
+              ("requant.output_zero_point", _zero_point(output)),
+              ("requant.activation_min", activation[0]), ("requant.activation_max", activation[1])]
+    return fields, arrays
+
+
+def _folded_bias(ctx, op: Operator, weights: np.ndarray, input_zero_point: int, name: str) -> ConstArray:
+    """bias - input_zero_point * sum(row): TFLM adds the offset to every input, we once per row."""
+    bias = (ctx.tensor(op.inputs[2]).numpy().astype(np.int64) if len(op.inputs) > 2 and op.inputs[2] >= 0
+            else np.zeros(weights.shape[0], dtype=np.int64))
+    folded = bias - input_zero_point * weights.astype(np.int64).sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 2**31:
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: a bias overflows int32 once the input offset is "
+                             "folded in", "check the model's quantization (bias scale)")
+    return ConstArray(f"{name}_bias", "int32_t", folded.tolist())
+
+
+def _weight_fields(name: str, encoding: WeightEncoding) -> tuple[list, list[ConstArray]]:
+    arrays = [ConstArray(f"{name}_values", "int8_t", encoding.values.tolist())]
+    fields = [("weights.values", arrays[0].name), ("weights.row_len", encoding.row_len),
+              ("weights.row_stride", encoding.row_stride),
+              ("weights.format", {"dense": "TP_DENSE", "bitmask": "TP_BITMASK", "lut": "TP_LUT"}[encoding.format]),
+              ("weights.index_bits", encoding.index_bits)]
+    if encoding.mask is not None:
+        arrays.append(ConstArray(f"{name}_mask", "uint32_t", encoding.mask.tolist()))
+        fields.append(("weights.mask", arrays[-1].name))
+    if encoding.indices is not None:
+        arrays.append(ConstArray(f"{name}_indices", "uint8_t", list(encoding.indices)))
+        fields.append(("weights.indices", arrays[-1].name))
+    return fields, arrays
+
+
+def _report(ctx, op: Operator, encoding: WeightEncoding, matrix: np.ndarray, uses: int) -> LayerReport:
+    """`uses`: how many times each weight is multiplied in one inference (output pixels or batches)."""
+    zeros = int(matrix.size - np.count_nonzero(matrix))
+    return LayerReport(ctx.layer(op), op.opcode, encoding.format, encoding.dense_bytes,
+                       encoding.stored_bytes, uses * matrix.size, zeros * uses if encoding.skips_zeros else 0)
+
+
+def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pads_w: tuple[int, int]):
+    """The buffer a convolution reads: the input itself, or a copy bordered with its zero point."""
+    if pads_h == (0, 0) and pads_w == (0, 0):
+        return ctx.buffer(source.index)
+    height, width, channels = _nhwc(source)
+    padded = ctx.scratch((height + sum(pads_h)) * (width + sum(pads_w)) * channels)
+    name = ctx.name(op, "pad")
+    ctx.add(Step("tp_pad", "tp_pad_params", name,
+                 [("in_dims", [1, height, width, channels]), ("before", [0, pads_h[0], pads_w[0], 0]),
+                  ("after", [0, pads_h[1], pads_w[1], 0]), ("value", _zero_point(source))],
+                 [ctx.buffer(source.index)], padded))
+    return padded
+
+
+def lower_conv2d(ctx, op: Operator) -> None:
+    source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    in_h, in_w, in_c = _nhwc(source)
+    out_h, out_w, out_c = _nhwc(output)
+    _, kernel_h, kernel_w, filter_c = filters.shape
+    if filter_c != in_c:
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: grouped convolution is not supported",
+                             "use groups=1 or the tflm backend")
+    o = op.options
+    stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h_factor"], o["dilation_w_factor"])
+    pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
+    pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
+    padded = _padded_input(ctx, op, source, pads_h, pads_w)
+    padded_w = in_w + sum(pads_w)
+
+    name = ctx.name(op)
+    matrix = filters.numpy().reshape(out_c, -1)
+    ky, kx, c = np.meshgrid(np.arange(kernel_h), np.arange(kernel_w), np.arange(in_c), indexing="ij")
+    taps = ((ky * dilation[0] * padded_w + kx * dilation[1]) * in_c + c).ravel()
+    formats = ctx.formats if taps.max() < 2**16 else ("dense",)
+    encoding = choose_encoding(matrix, formats)
+    weight_fields, arrays = _weight_fields(name, encoding)
+    requant_fields, requant_arrays = _requant_fields(
+        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+    bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
+    fields = weight_fields + [("bias", bias.name)] + requant_fields + [
+        ("in_w", padded_w), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
+        ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
+        ("dilation_h", dilation[0]), ("dilation_w", dilation[1])]
+    arrays += [bias] + requant_arrays
+    if encoding.format != "dense":
+        arrays.append(ConstArray(f"{name}_taps", "uint16_t", taps.tolist()))
+        fields.append(("taps", arrays[-1].name))
+    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], ctx.buffer(output.index), arrays),
+            _report(ctx, op, encoding, matrix, out_h * out_w))
+
+
+def lower_depthwise_conv2d(ctx, op: Operator) -> None:
+    source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    in_h, in_w, in_c = _nhwc(source)
+    out_h, out_w, out_c = _nhwc(output)
+    _, kernel_h, kernel_w, _ = filters.shape
+    o = op.options
+    stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h_factor"], o["dilation_w_factor"])
+    pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
+    pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
+    padded = _padded_input(ctx, op, source, pads_h, pads_w)
+
+    name = ctx.name(op)
+    weights = filters.numpy().reshape(kernel_h * kernel_w, out_c)
+    values = ConstArray(f"{name}_weights", "int8_t", weights.ravel().tolist())
+    requant_fields, requant_arrays = _requant_fields(
+        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+    bias = _folded_bias(ctx, op, weights.T, _zero_point(source), name)
+    fields = [("weights", values.name), ("bias", bias.name)] + requant_fields + [
+        ("in_w", in_w + sum(pads_w)), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
+        ("depth_multiplier", out_c // in_c), ("kernel_h", kernel_h), ("kernel_w", kernel_w),
+        ("stride_h", stride[0]), ("stride_w", stride[1]), ("dilation_h", dilation[0]),
+        ("dilation_w", dilation[1])]
+    dense = choose_encoding(weights.T, ("dense",))
+    ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields, [padded],
+                 ctx.buffer(output.index), [values, bias] + requant_arrays),
+            _report(ctx, op, dense, weights.T, out_h * out_w))
+
+
+def lower_fully_connected(ctx, op: Operator) -> None:
+    source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    units, depth = filters.shape
+    batches = source.num_elements // depth
+    name = ctx.name(op)
+    matrix = filters.numpy()
+    encoding = choose_encoding(matrix, ctx.formats)
+    weight_fields, arrays = _weight_fields(name, encoding)
+    requant_fields, requant_arrays = _requant_fields(
+        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+    bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
+    fields = weight_fields + [("bias", bias.name)] + requant_fields + [
+        ("batches", batches), ("out_depth", units)]
+    ctx.add(Step("tp_fully_connected", "tp_fully_connected_params", name, fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index), arrays + [bias] + requant_arrays),
+            _report(ctx, op, encoding, matrix, batches))
+
+
+def _lower_pool(ctx, op: Operator, kernel: str) -> None:
+    source, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    in_h, in_w, channels = _nhwc(source)
+    out_h, out_w, _ = _nhwc(output)
+    o = op.options
+    pad_top, _ = same_or_valid_padding(o["padding"], in_h, o["filter_height"], o["stride_h"], 1, out_h)
+    pad_left, _ = same_or_valid_padding(o["padding"], in_w, o["filter_width"], o["stride_w"], 1, out_w)
+    low, high = _activation(op, output)
+    fields = [("in_h", in_h), ("in_w", in_w), ("channels", channels), ("out_h", out_h), ("out_w", out_w),
+              ("filter_h", o["filter_height"]), ("filter_w", o["filter_width"]), ("stride_h", o["stride_h"]),
+              ("stride_w", o["stride_w"]), ("pad_top", pad_top), ("pad_left", pad_left),
+              ("activation_min", low), ("activation_max", high)]
+    ctx.add(Step(kernel, "tp_pool2d_params", ctx.name(op), fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index)))
+
+
+def lower_max_pool2d(ctx, op: Operator) -> None:
+    _lower_pool(ctx, op, "tp_max_pool2d")
+
+
+def lower_average_pool2d(ctx, op: Operator) -> None:
+    _lower_pool(ctx, op, "tp_average_pool2d")
+
+
+def lower_reshape(ctx, op: Operator) -> None:
+    """No code: the output names the input's bytes (a copy only from the graph input to its output)."""
+    source, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if not ctx.alias(output.index, source.index):
+        ctx.add(Step("tp_copy", "tp_copy_params", ctx.name(op), [("size", output.nbytes)],
+                     [ctx.buffer(source.index)], ctx.buffer(output.index)))
+
+
+def _same_shapes(ctx, op: Operator) -> list[Tensor]:
+    inputs = [ctx.tensor(i) for i in op.inputs]
+    output = ctx.tensor(op.outputs[0])
+    for tensor in inputs:
+        if tensor.is_constant or tensor.num_elements != output.num_elements:
+            raise TinypruneError(
+                f"layer {ctx.layer(op)!r}: {op.opcode} with broadcasting or a constant operand is not "
+                "supported by the standalone backend", "give both operands the same shape, or use --backend tflm")
+    return inputs
+
+
+def lower_add(ctx, op: Operator) -> None:
+    first, second = _same_shapes(ctx, op)
+    output = ctx.tensor(op.outputs[0])
+    p = quantized.add_parameters(_scale(first), _scale(second), _scale(output))
+    low, high = _activation(op, output)
+    fields = [("input1_offset", -_zero_point(first)), ("input2_offset", -_zero_point(second)),
+              ("output_offset", _zero_point(output)), ("input1_multiplier", p["input1"][0]),
+              ("input2_multiplier", p["input2"][0]), ("output_multiplier", p["output"][0]),
+              ("input1_shift", p["input1"][1]), ("input2_shift", p["input2"][1]),
+              ("output_shift", p["output"][1]), ("left_shift", p["left_shift"]),
+              ("activation_min", low), ("activation_max", high), ("size", output.num_elements)]
+    ctx.add(Step("tp_add", "tp_add_params", ctx.name(op), fields,
+                 [ctx.buffer(first.index), ctx.buffer(second.index)], ctx.buffer(output.index), in_place=True))
+
+
+def lower_mul(ctx, op: Operator) -> None:
+    first, second = _same_shapes(ctx, op)
+    output = ctx.tensor(op.outputs[0])
+    multiplier, shift = quantized.quantize_multiplier(_scale(first) * _scale(second) / _scale(output))
+    low, high = _activation(op, output)
+    fields = [("input1_offset", -_zero_point(first)), ("input2_offset", -_zero_point(second)),
+              ("output_offset", _zero_point(output)), ("output_multiplier", multiplier),
+              ("output_shift", shift), ("activation_min", low), ("activation_max", high),
+              ("size", output.num_elements)]
+    ctx.add(Step("tp_mul", "tp_mul_params", ctx.name(op), fields,
+                 [ctx.buffer(first.index), ctx.buffer(second.index)], ctx.buffer(output.index), in_place=True))
+
+
+def lower_mean(ctx, op: Operator) -> None:
+    source, axes, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    rank = len(source.shape)
+    reduced = sorted({int(a) % rank for a in axes.numpy().ravel()})
+    if reduced != list(range(reduced[0], reduced[-1] + 1)):
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: MEAN over non-adjacent axes {reduced}",
+                             "reduce over adjacent axes (e.g. GlobalAveragePooling), or use --backend tflm")
+    shape = source.shape
+    count = int(np.prod(shape[reduced[0]:reduced[-1] + 1]))
+    multiplier, shift = quantized.mean_multiplier(_scale(source), _scale(output), count)
+    plain = _scale(source) == _scale(output) and _zero_point(source) == _zero_point(output)
+    fields = [("outer", int(np.prod(shape[:reduced[0]]))), ("reduced", count),
+              ("inner", int(np.prod(shape[reduced[-1] + 1:]))), ("input_zero_point", _zero_point(source)),
+              ("output_zero_point", _zero_point(output)), ("multiplier", multiplier), ("shift", shift),
+              ("plain_average", int(plain))]
+    ctx.add(Step("tp_mean", "tp_mean_params", ctx.name(op), fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index)))
+
+
+def lower_softmax(ctx, op: Operator) -> None:
+    source, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if _zero_point(output) != -128 or abs(_scale(output) - 1 / 256) > 1e-9:
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: SOFTMAX output is not scaled 1/256 with zero point -128",
+                             "convert with the TFLite converter's int8 defaults")
+    p = quantized.softmax_parameters(float(op.options.get("beta", 1.0)), _scale(source))
+    depth = source.shape[-1]
+    fields = [("input_multiplier", p["input_multiplier"]), ("diff_min", p["diff_min"]),
+              ("input_left_shift", p["input_left_shift"]), ("rows", source.num_elements // depth),
+              ("depth", depth)]
+    ctx.add(Step("tp_softmax", "tp_softmax_params", ctx.name(op), fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index)))
+
+
+def _lower_requantize(ctx, op: Operator, activation: str) -> None:
+    source, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    if source.dtype != "int8" or output.dtype != "int8":
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: {op.opcode} from {source.dtype} to {output.dtype}",
+                             "convert with int8 input and output (inference_input_type=tf.int8)")
+    multiplier, shift = quantized.quantize_multiplier(_scale(source) / _scale(output))
+    low, high = quantized.activation_range(activation, _scale(output), _zero_point(output))
+    fields = [("input_zero_point", _zero_point(source)), ("output_zero_point", _zero_point(output)),
+              ("multiplier", multiplier), ("shift", shift), ("activation_min", low),
+              ("activation_max", high), ("size", output.num_elements)]
+    ctx.add(Step("tp_requantize_tensor", "tp_requantize_params", ctx.name(op), fields,
+                 [ctx.buffer(source.index)], ctx.buffer(output.index), in_place=True))
+
+
+def lower_quantize(ctx, op: Operator) -> None:
+    _lower_requantize(ctx, op, "NONE")
+
+
+def lower_relu(ctx, op: Operator) -> None:
+    _lower_requantize(ctx, op, "RELU")
+
+
+def lower_relu6(ctx, op: Operator) -> None:
+    _lower_requantize(ctx, op, "RELU6")
+
+
+def lower_pad(ctx, op: Operator) -> None:
+    source, paddings, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    rank = len(source.shape)
+    if rank > 4 or (len(op.inputs) > 2 and op.inputs[2] >= 0):
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: {op.opcode} of rank {rank} or with a pad value",
+                             "pad at most 4-D tensors with zeros, or use --backend tflm")
+    pads = np.zeros((4, 2), dtype=np.int64)
+    pads[4 - rank:] = paddings.numpy().reshape(rank, 2)
+    dims = [1] * (4 - rank) + list(source.shape)
+    fields = [("in_dims", dims), ("before", pads[:, 0].tolist()), ("after", pads[:, 1].tolist()),
+              ("value", _zero_point(output))]
+    ctx.add(Step("tp_pad", "tp_pad_params", ctx.name(op), fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index)))
+
+
+def lower_concatenation(ctx, op: Operator) -> None:
+    inputs = [ctx.tensor(i) for i in op.inputs]
+    output = ctx.tensor(op.outputs[0])
+    for tensor in inputs:
+        if tensor.is_constant or tensor.quantization != output.quantization:
+            raise TinypruneError(
+                f"layer {ctx.layer(op)!r}: CONCATENATION of a constant or of inputs quantized unlike the output",
+                "use --backend tflm for this model")
+    axis = op.options["axis"] % len(output.shape)
+    name = ctx.name(op)
+    inner = ConstArray(f"{name}_inner", "uint32_t",
+                       [int(np.prod(t.shape[axis:])) for t in inputs])
+    fields = [("outer", int(np.prod(output.shape[:axis]))), ("count", len(inputs)), ("inner", inner.name)]
+    ctx.add(Step("tp_concatenation", "tp_concatenation_params", name, fields,
+                 [ctx.buffer(t.index) for t in inputs], ctx.buffer(output.index), [inner],
+                 input_list=f"{name}_inputs"))
+
+
+LOWERINGS = {
+    "ADD": lower_add,
+    "AVERAGE_POOL_2D": lower_average_pool2d,
+    "CONCATENATION": lower_concatenation,
+    "CONV_2D": lower_conv2d,
+    "DEPTHWISE_CONV_2D": lower_depthwise_conv2d,
+    "EXPAND_DIMS": lower_reshape,
+    "FULLY_CONNECTED": lower_fully_connected,
+    "MAX_POOL_2D": lower_max_pool2d,
+    "MEAN": lower_mean,
+    "MUL": lower_mul,
+    "PAD": lower_pad,
+    "QUANTIZE": lower_quantize,
+    "RELU": lower_relu,
+    "RELU6": lower_relu6,
+    "RESHAPE": lower_reshape,
+    "SOFTMAX": lower_softmax,
+    "SQUEEZE": lower_reshape,
+}
+
+STANDALONE_OPS: tuple[str, ...] = tuple(sorted(LOWERINGS))
+"""The TFLite builtin ops the standalone backend compiles (int8); the check stage treats it as a runtime."""
