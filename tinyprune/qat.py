@@ -81,3 +81,27 @@ def int8_sparsity(graph) -> dict[str, float]:
             zero_points = zero_points.reshape(along)
         sparsity[tensor.name.split(";")[0]] = float(np.mean(values == zero_points))
     return sparsity
+
+
+def convert_int8(model, calibration: np.ndarray, per_channel: bool = True) -> bytes:
+    """Full-int8 conversion of a QAT or clustered model; `per_channel=False` gives every Dense and
+    convolution one scale, which keeps k clusters as exactly k int8 values (LUT-friendly) and drops
+    the per-channel scale tables. (`quantize_int8` only switches the Dense layers.)"""
+    from tinyprune.quantize import quantize_int8
+
+    if per_channel:
+        return quantize_int8(model, calibration, per_channel_dense=True)
+    import tensorflow as tf
+
+    def representative_dataset():
+        for sample in calibration:
+            yield [sample[np.newaxis, ...].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    converter._experimental_disable_per_channel = True
+    return bytes(converter.convert())

@@ -34,16 +34,23 @@ def kernel_clusters(model) -> dict[str, int]:
 
 def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++", epochs: int = 3,
             batch_size: int = 32, learning_rate: float = 1e-4, preserve_sparsity: bool = False,
-            progress: Progress | None = None) -> PruneResult:
-    """Cluster every Dense and convolution kernel into `clusters` values, fine-tune the centroids,
-    strip the wrappers. `preserve_sparsity=True` keeps the zeros of an already pruned model (zero
-    stays a value of its own, and no pruned weight comes back)."""
+            layer_clusters: dict[str, int] | None = None, progress: Progress | None = None) -> PruneResult:
+    """Cluster every Dense and convolution kernel into `clusters` values (`layer_clusters` overrides
+    it per layer name), fine-tune the centroids, strip the wrappers. `preserve_sparsity=True` keeps
+    the zeros of an already pruned model (zero stays a value of its own, no pruned weight returns)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
-    if not 2 <= clusters <= MAX_LUT_CLUSTERS:
-        raise TinypruneError(f"--clusters is {clusters}, outside 2..{MAX_LUT_CLUSTERS}",
-                             "give 4 to 32 clusters: 16 keeps a 4-bit LUT index and the accuracy")
+    layer_clusters = dict(layer_clusters or {})
+    clusterable = [layer.name for layer in model.layers if kernels_of(layer)]
+    unknown = sorted(set(layer_clusters) - set(clusterable))
+    if unknown:
+        raise TinypruneError(f"--layer-clusters names {', '.join(unknown)}, not a layer with a kernel",
+                             f"use one of: {', '.join(clusterable)}")
+    for name, count in [("--clusters", clusters), *((f"--layer-clusters {k}", v) for k, v in layer_clusters.items())]:
+        if not 2 <= count <= MAX_LUT_CLUSTERS:
+            raise TinypruneError(f"{name} is {count}, outside 2..{MAX_LUT_CLUSTERS}",
+                                 "give 4 to 32 clusters: 16 keeps a 4-bit LUT index and the accuracy")
     if centroid_init not in CENTROID_INITS:
         raise TinypruneError(f"unknown centroid initialisation {centroid_init!r}",
                              f"use one of: {', '.join(CENTROID_INITS)}")
@@ -53,11 +60,17 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
     # cluster a copy: the wrappers reuse the layers they wrap
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    settings = {"number_of_clusters": clusters, "cluster_centroids_init": _centroid_init(centroid_init)}
-    if preserve_sparsity:
-        clustered = tfmot.clustering.keras.experimental.cluster_weights(copy, preserve_sparsity=True, **settings)
-    else:
-        clustered = tfmot.clustering.keras.cluster_weights(copy, **settings)
+    init = _centroid_init(centroid_init)
+
+    def wrap(layer):
+        if layer.name not in clusterable:
+            return layer
+        # cluster_weights passes preserve_sparsity on to TF-MOT's sparsity-preserving clustering
+        return tfmot.clustering.keras.cluster_weights(
+            layer, number_of_clusters=layer_clusters.get(layer.name, clusters), cluster_centroids_init=init,
+            preserve_sparsity=preserve_sparsity)
+
+    clustered = keras.models.clone_model(copy, clone_function=wrap)
     compile_for_task(clustered, data.task, learning_rate)
     history: list[dict] = []
 
@@ -69,7 +82,7 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
     fit(clustered, data.x_train, data.y_train, epochs, batch_size, "cluster fine-tune", record)
     stripped = tfmot.clustering.keras.strip_clustering(clustered)
     details = {
-        "clusters": clusters,
+        "clusters": {name: layer_clusters.get(name, clusters) for name in clusterable},
         "centroid_init": centroid_init,
         "preserve_sparsity": preserve_sparsity,
         "fine_tune_epochs": epochs,

@@ -1,0 +1,45 @@
+"""Clustering keeps k values per kernel, through per-tensor int8 conversion, into TFLM's LUT format."""
+import numpy as np
+import pytest
+
+import tinyprune  # noqa: F401
+
+from tinyprune.errors import TinypruneError
+from tinyprune.graph.reader import read_graph
+from tinyprune.prune.cluster import cluster, int8_distinct_values
+from tinyprune.qat import convert_int8
+from tinyprune.quantize import representative_samples
+
+
+@pytest.fixture(scope="module")
+def clustered_demo(trained_demo, digits_data):
+    return cluster(trained_demo, digits_data, clusters=4, epochs=1, layer_clusters={"logits": 8})
+
+
+@pytest.mark.slow
+def test_clustering_keeps_k_values_per_kernel(clustered_demo, trained_demo):
+    assert clustered_demo.method == "cluster"
+    assert clustered_demo.details["kernel_clusters"] == {"conv_1": 4, "conv_2": 4, "dense_1": 4, "logits": 8}
+    assert not any("cluster" in w.name for w in clustered_demo.model.weights)  # wrappers stripped
+    assert len(np.unique(trained_demo.get_layer("dense_1").kernel.numpy())) > 1000  # caller's model untouched
+
+
+@pytest.mark.slow
+def test_per_tensor_int8_keeps_exactly_k_values_and_per_channel_does_not(clustered_demo, digits_data):
+    calibration = representative_samples(digits_data.x_train, 100, seed=0)
+    per_tensor = int8_distinct_values(read_graph(convert_int8(clustered_demo.model, calibration, per_channel=False)))
+    per_channel = int8_distinct_values(read_graph(convert_int8(clustered_demo.model, calibration, per_channel=True)))
+    expected = {"conv_1": 4, "conv_2": 4, "dense_1": 4, "logits": 8}
+    assert {row["tensor"].split("/")[1]: row["distinct"] for row in per_tensor} == expected
+    assert all(not row["per_channel"] for row in per_tensor)
+    layer = {row["tensor"]: row["tensor"].split("/")[1] for row in per_channel}
+    assert all(row["max_distinct_per_channel"] <= expected[layer[row["tensor"]]] for row in per_channel)
+    # each channel's own scale maps the same centroids to different int8 values
+    assert any(row["distinct"] > expected[layer[row["tensor"]]] for row in per_channel if row["per_channel"])
+
+
+def test_cluster_count_beyond_a_lut_index_is_refused(trained_demo, digits_data):
+    with pytest.raises(TinypruneError, match="outside 2..128"):
+        cluster(trained_demo, digits_data, clusters=256)
+    with pytest.raises(TinypruneError, match="pool_1"):
+        cluster(trained_demo, digits_data, clusters=4, layer_clusters={"pool_1": 4})
