@@ -221,6 +221,13 @@ def test_empty_file(tmp_path):
         read_graph_file(path)
 
 
+def test_not_bytes():
+    with pytest.raises(TinypruneError, match="read_graph_file"):
+        read_graph("model.tflite")
+    with pytest.raises(TinypruneError, match="got a float"):
+        read_graph(1.5)
+
+
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(TinypruneError, match="does not exist"):
         read_graph_file(tmp_path / "nope.tflite")

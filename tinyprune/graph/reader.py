@@ -146,7 +146,14 @@ def read_graph_file(path: str | Path) -> Graph:
 
 def read_graph(model: bytes, source: str = "the TFLite model") -> Graph:
     """Read the first subgraph of a TFLite flatbuffer (and the model-level facts) into a Graph."""
-    model = bytes(model)
+    if isinstance(model, (str, Path)):
+        raise TinypruneError(f"read_graph got the path {str(model)!r}, not the model's bytes",
+                             "call read_graph_file(path) for a file")
+    try:
+        model = bytes(model)
+    except TypeError:
+        raise TinypruneError(f"read_graph got a {type(model).__name__}, not the model's bytes",
+                             "pass the .tflite contents as bytes") from None
     if not model:
         raise TinypruneError(f"{source} is empty (0 bytes)", _CORRUPT_FIX)
     if len(model) < 8:
@@ -225,6 +232,11 @@ def _read_tensor(index: int, table: Table, buffers: list[Table], model: bytes) -
         quantization=_read_quantization(table.table(4, "quantization")),
         is_variable=table.scalar(5, "?", False),
     )
+    quantization = tensor.quantization
+    if quantization and quantization.per_channel and (
+            not 0 <= quantization.axis < len(shape) or shape[quantization.axis] != len(quantization.scale)):
+        raise FlatbufferError(f"{table.path}: {len(quantization.scale)} per-channel scales along "
+                              f"dimension {quantization.axis} of shape {list(shape)}")
     is_sparse = table.has(6)  # sparse tensors store compressed data; their shape is the dense one
     if data is not None and not is_sparse and len(data) != tensor.nbytes:
         raise FlatbufferError(f"{table.path}: {len(data)} data bytes for shape {list(shape)} "
