@@ -1,0 +1,157 @@
+"""The standalone model as bare-metal Cortex-M firmware: a project (startup code and vector table, a
+linker script from the board's flash and RAM, a Makefile and a CMakeLists.txt) built with Debian's
+arm-none-eabi-gcc, measured with arm-none-eabi-size, and run under qemu-system-arm on the board's
+nearest machine with test inputs linked in.
+
+Instructions per inference: qemu's `-icount shift=0` makes each instruction 1 ns of virtual time and
+SysTick counts core-clock ticks, so ticks convert to instructions. The firmware first times a loop of
+known length (2 instructions a turn) and that calibration gives the conversion, checked against the
+nominal 40 instructions a tick of the 25 MHz MPS2 machines."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.boards import Board
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone.codegen import StandaloneModel
+from tinyprune.export.templates import render
+
+# Where each qemu machine maps code and data memory (ARM's MPS2 application notes 385/386/500/505).
+QEMU_MEMORY = {
+    "mps2-an385": (0x00000000, 0x20000000),
+    "mps2-an386": (0x00000000, 0x20000000),
+    "mps2-an500": (0x00000000, 0x20000000),
+    "mps2-an505": (0x10000000, 0x38000000),
+}
+CALIBRATION_ITERATIONS = 250_000
+NOMINAL_INSTRUCTIONS_PER_TICK = 40.0  # 1 GHz of icount virtual time / the 25 MHz core clock
+PROJECT_FILES = (
+    ("cortex_m/startup.c.j2", "startup.c"),
+    ("cortex_m/semihost.c.j2", "semihost.c"),
+    ("cortex_m/semihost.h.j2", "semihost.h"),
+    ("cortex_m/instruction_counter.c.j2", "instruction_counter.c"),
+    ("cortex_m/instruction_counter.h.j2", "instruction_counter.h"),
+    ("cortex_m/main.c.j2", "main.c"),
+    ("cortex_m/linker.ld.j2", "linker.ld"),
+    ("cortex_m/Makefile.j2", "Makefile"),
+    ("cortex_m/CMakeLists.txt.j2", "CMakeLists.txt"),
+)
+
+
+@dataclass
+class Firmware:
+    elf: Path
+    project_dir: Path
+    board: Board
+    model: StandaloneModel
+    text: int  # arm-none-eabi-size, Berkeley format
+    data: int
+    bss: int
+    test_vector_bytes: int  # the linked-in test inputs (in .text as const data)
+    sample_count: int
+
+    @property
+    def flash_bytes(self) -> int:
+        """text + data without the test inputs: what the model's firmware needs in flash."""
+        return self.text + self.data - self.test_vector_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data + self.bss
+
+
+@dataclass
+class QemuRun:
+    outputs: np.ndarray  # int8, (samples, output size)
+    instructions: np.ndarray  # per inference, one per sample
+    instructions_per_tick: float  # measured on the calibration loop
+
+    @property
+    def instructions_per_inference(self) -> float:
+        return float(self.instructions.mean())
+
+
+def _require_tool(tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise TinypruneError(f"{tool} is not installed",
+                             "install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm (Debian/Ubuntu)")
+
+
+def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: str | Path,
+                           samples: np.ndarray) -> Path:
+    """The model's C plus the bare-metal project around it, with `samples` (int8) as test inputs."""
+    if not board.is_arm or board.qemu_machine not in QEMU_MEMORY:
+        raise TinypruneError(f"board {board.name!r} ({board.core}) has no Cortex-M qemu machine",
+                             "choose an Arm Cortex-M board, e.g. --board nano33ble")
+    project_dir = Path(project_dir)
+    project_dir.mkdir(parents=True, exist_ok=True)
+    for path in model.files:
+        if path.parent.resolve() != project_dir.resolve():
+            shutil.copyfile(path, project_dir / path.name)
+    samples = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)
+    if samples.shape[1] != model.input_size:
+        raise TinypruneError(f"test inputs have {samples.shape[1]} values, the model takes {model.input_size}",
+                             f"give samples of shape {list(model.input_shape[1:])}")
+    flash_origin, ram_origin = QEMU_MEMORY[board.qemu_machine]
+    sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", "main.c"]
+    context = dict(name=model.name, board=board, flash_origin=flash_origin, ram_origin=ram_origin,
+                   sources=sources, samples=samples.tolist(), sample_count=len(samples),
+                   calibration_iterations=CALIBRATION_ITERATIONS)
+    for template, target in PROJECT_FILES:
+        (project_dir / target).write_text(render(template, **context), encoding="utf-8")
+    return project_dir
+
+
+def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
+                   project_dir: str | Path | None = None) -> Firmware:
+    """Write the project and build it with its Makefile (warnings are errors); sizes from arm-none-eabi-size."""
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
+        _require_tool(tool)
+    project_dir = write_cortex_m_project(model, board, project_dir or model.out_dir / f"cortex_m_{board.name}",
+                                         samples)
+    result = subprocess.run(["make", "-C", str(project_dir), "EXTRA_CFLAGS=-Werror", "firmware.elf"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"firmware build failed in {project_dir}:\n{result.stdout}\n{result.stderr}")
+    elf = project_dir / "firmware.elf"
+    sizes = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True)
+    text, data, bss = (int(v) for v in sizes.stdout.splitlines()[1].split()[:3])
+    symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
+    vectors = next(int(line.split()[1], 16) for line in symbols.stdout.splitlines()
+                   if line.endswith(" test_inputs"))
+    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, len(samples))
+
+
+def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
+    """Run the firmware on the board's qemu machine: its outputs and instructions per inference."""
+    _require_tool("qemu-system-arm")
+    console = firmware.project_dir / "semihosting.txt"
+    command = ["qemu-system-arm", "-machine", firmware.board.qemu_machine, "-display", "none",
+               "-monitor", "none", "-serial", "none", "-chardev", f"file,id=semihosting,path={console}",
+               "-semihosting-config", "enable=on,target=native,chardev=semihosting",
+               "-icount", "shift=0", "-kernel", str(firmware.elf)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    lines = console.read_text(encoding="ascii").splitlines() if console.exists() else []
+    if result.returncode != 0 or "done" not in lines:
+        raise RuntimeError(f"qemu run failed (exit {result.returncode}): {' '.join(command)}\n"
+                           f"{chr(10).join(lines[-20:])}\n{result.stderr}")
+    calibration = int(_field(lines, "calibration"), 16)
+    empty = int(_field(lines, "empty"), 16)
+    per_tick = 2 * CALIBRATION_ITERATIONS / calibration
+    if abs(per_tick - NOMINAL_INSTRUCTIONS_PER_TICK) > 0.01 * NOMINAL_INSTRUCTIONS_PER_TICK:
+        raise RuntimeError(f"SysTick calibration gives {per_tick:.2f} instructions a tick, "
+                           f"not {NOMINAL_INSTRUCTIONS_PER_TICK}: is qemu running with -icount shift=0?")
+    rows = [re.fullmatch(r"out ([0-9a-f]*) ([0-9a-f]{8})", line) for line in lines if line.startswith("out ")]
+    outputs = np.array([np.frombuffer(bytes.fromhex(m.group(1)), dtype=np.int8) for m in rows])
+    ticks = np.array([int(m.group(2), 16) - empty for m in rows], dtype=np.float64)
+    return QemuRun(outputs, ticks * per_tick, per_tick)
+
+
+def _field(lines: list[str], label: str) -> str:
+    return next(line.split()[1] for line in lines if line.startswith(label + " "))
