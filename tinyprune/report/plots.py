@@ -33,7 +33,6 @@ _STYLE = {
     "legend.frameon": False,
     "path.simplify": True,
     "text.hinting": "force_autohint",
-    "text.hinting_factor": 8,
     "text.antialiased": True,
     "lines.antialiased": True,
     "patch.antialiased": True,
