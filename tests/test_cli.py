@@ -110,15 +110,16 @@ def test_op_the_target_runtime_lacks(capfd, tmp_path, digits_data):
 
     from tinyprune.graph.runtimes import get_runtime
 
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(16, activation="gelu", name="gelu_dense"),
-                              keras.layers.Dense(10)])
-    model.save(tmp_path / "gelu.keras")
-    assert "GELU" not in get_runtime("arduino").ops
+    inputs = keras.Input((8, 8, 1))
+    rows = keras.layers.Reshape((8, 8))(inputs)
+    scores = keras.layers.Dot(axes=2, name="scores")([rows, rows])  # BATCH_MATMUL: newer than January 2023
+    outputs = keras.layers.Dense(10)(keras.layers.Flatten()(scores))
+    keras.Model(inputs, outputs).save(tmp_path / "dot.keras")
+    assert "BATCH_MATMUL" not in get_runtime("arduino").ops and "BATCH_MATMUL" in get_runtime("tflm").ops
     np.savez(tmp_path / "d.npz", x_train=digits_data.x_train[:100], y_train=digits_data.y_train[:100],
              x_test=digits_data.x_test[:20], y_test=digits_data.y_test[:20])
-    code, _, err = run_cli(capfd, *build_args(tmp_path, tmp_path / "out", model="gelu.keras", data="d.npz"))
-    assert_refused(code, err, tmp_path / "out", "GELU", "gelu_dense")
+    code, _, err = run_cli(capfd, *build_args(tmp_path, tmp_path / "out", model="dot.keras", data="d.npz"))
+    assert_refused(code, err, tmp_path / "out", "BATCH_MATMUL", "'scores'")
 
 
 def test_console_script_prints_one_line_without_traceback(tmp_path):

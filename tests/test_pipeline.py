@@ -1,0 +1,128 @@
+"""The pipeline end to end: the demo through the real CLI, reproducibility, and atomic output."""
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyprune.graph.reader import read_graph_file
+from tinyprune.pipeline import build, demo_config
+
+
+@pytest.fixture(scope="module")
+def demo_build(tmp_path_factory):
+    """`tinyprune demo` exactly as the README runs it, in its own process."""
+    out = tmp_path_factory.mktemp("demo") / "build"
+    result = subprocess.run([sys.executable, "-m", "tinyprune", "demo", "--out", str(out)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+@pytest.mark.slow
+def test_demo_prints_a_line_per_stage(demo_build):
+    _, stdout = demo_build
+    stages = [line.split()[0] for line in stdout.splitlines()]
+    assert stages == ["load", "train", "prune", "quantize", "check", "verify", "export", "report"]
+
+
+@pytest.mark.slow
+def test_demo_tflm_accuracy_within_two_points_at_75_percent(demo_build):
+    report = json.loads((demo_build[0] / "report.json").read_text())
+    accuracy = report["accuracy"]
+    assert report["prune"]["sparsity"] >= 0.745
+    assert all(abs(s - 0.75) < 0.01 for s in report["prune"]["details"]["achieved_sparsity"].values())
+    assert accuracy["float"] > 0.95
+    assert accuracy["tflm_int8"] >= accuracy["float"] - 0.02
+    assert f"{accuracy['tflm_int8'] * 100:.2f} %" in (demo_build[0] / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_demo_model_is_per_tensor_for_the_arduino_library(demo_build):
+    out, _ = demo_build
+    report = json.loads((out / "report.json").read_text())
+    graph = read_graph_file(out / "model.tflite")
+    fully_connected = [op for op in graph.operators if op.opcode == "FULLY_CONNECTED"]
+    assert fully_connected
+    for op in fully_connected:
+        assert len(graph.tensors[op.inputs[1]].quantization.scale) == 1
+    assert report["quantize"]["per_channel_dense"] is False
+    assert "Chirale_TensorFlowLite" in report["target"]["runtime"]["title"]
+    assert "January 2023" in report["target"]["runtime"]["tflm_revision"]
+
+
+@pytest.mark.slow
+def test_demo_counts_litert_disagreement_on_the_whole_test_set(demo_build):
+    report = json.loads((demo_build[0] / "report.json").read_text())
+    agreement = report["agreement"]
+    assert agreement["total_bytes"] == report["data"]["test_samples"] * 10
+    assert 0 <= agreement["differing_bytes"] <= agreement["total_bytes"]
+    assert agreement["max_abs_difference"] <= 2  # requantization rounding, never a different model
+
+
+@pytest.mark.slow
+def test_demo_memory_and_firmware(demo_build):
+    out, _ = demo_build
+    report = json.loads((out / "report.json").read_text())
+    memory = report["memory"]
+    assert memory["arena_aligned16"] % 16 == 0
+    assert memory["arena_exact"] <= memory["arena_aligned16"] < memory["arena_exact"] + 16
+    assert memory["arena_firmware"] == memory["arena_aligned16"] + memory["arena_margin"]
+    assert memory["recorded_total"] < memory["arena_aligned16"] + 64
+    sketch = out / "arduino" / "digits_cnn" / "digits_cnn.ino"
+    assert f"{memory['arena_firmware']}" in sketch.read_text()
+    assert (out / "model_data" / "model_data.cc").is_file()
+    assert report["fit"]["fits"] and report["fit"]["flash_needed"] > report["quantize"]["model_bytes"]
+    assert sorted(report["firmware"]["files"]) == sorted(
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    report = json.loads(files.pop("report.json"))
+    report.pop("run")  # the one field that holds times
+    files["report.json"] = json.dumps(report).encode()
+    return files
+
+
+@pytest.mark.slow
+def test_same_inputs_and_seed_give_identical_bytes(tmp_path):
+    first = build(demo_config(str(tmp_path / "a"), train_epochs=3, fine_tune_epochs=2)).out
+    second = build(demo_config(str(tmp_path / "b"), train_epochs=3, fine_tune_epochs=2)).out
+    a, b = _outputs(first), _outputs(second)
+    assert sorted(a) == sorted(b)
+    different = [name for name in a if a[name] != b[name]]
+    assert different == []
+
+
+@pytest.mark.slow
+def test_interrupt_in_fine_tuning_keeps_the_previous_output(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("the previous build")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tinyprune", "demo", "--out", str(out), "--force", "--verbose",
+         "--fine-tune-epochs", "200"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 600
+    for line in process.stderr:
+        if line.startswith("fine-tune 1/200") or time.time() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "interrupted" in rest
+    assert (out / "report.json").read_text() == "the previous build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_int8_quantize_helpers_saturate():
+    from tinyprune.graph.ir import Quantization
+    from tinyprune.verify.accuracy import dequantize, quantize
+
+    q = Quantization(scale=(0.5,), zero_point=(-10,))
+    assert quantize(np.array([0.0, 1.0, 1000.0, -1000.0]), q).tolist() == [-10, -8, 127, -128]
+    assert dequantize(np.array([-10, -8], np.int8), q).tolist() == [0.0, 1.0]
