@@ -114,10 +114,11 @@ def layer_sparsity(achieved: dict[str, float], target: dict[str, object] | None 
     def draw(figure):
         axes = figure.add_subplot()
         axes.barh(names, values, color=BASE_COLOUR, height=0.6, label=f"achieved {quantity}")
-        for row, value in enumerate(values):
-            axes.text(1.02, row, f"{value:.1%}", va="center", fontsize=8.5)
         marks = [(i, float(target[n])) for i, n in enumerate(names)
                  if isinstance(target.get(n), (int, float)) and not isinstance(target.get(n), bool)]
+        marked = dict(marks)
+        for row, value in enumerate(values):
+            axes.text(max(value, marked.get(row, 0.0)) + 0.02, row, f"{value:.1%}", va="center", fontsize=8.5)
         if marks:
             axes.scatter([t for _, t in marks], [i for i, _ in marks], marker="|", s=380, linewidths=2.2,
                          color=LIMIT_COLOUR, zorder=3, label=f"target {quantity}")
@@ -196,7 +197,8 @@ def confusion(matrix: list[list[int]], rows: str = "float Keras", columns: str =
 
 def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
                       reference_accuracy: float | None = None) -> bytes:
-    """A sweep: accuracy against flash bytes, one labelled point per setting, the board's flash limit."""
+    """A sweep: accuracy against flash bytes, one labelled point per setting, the board's flash limit
+    (points beyond it crossed out)."""
     ordered = sorted(points, key=lambda p: p["flash_bytes"])
 
     def draw(figure):
@@ -208,13 +210,18 @@ def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
             if point.get("label"):
                 axes.annotate(str(point["label"]), (x, y), textcoords="offset points", xytext=(4, 6),
                               fontsize=8)
+        too_big = [(x, y) for x, y, p in zip(xs, ys, ordered) if flash_limit and p["flash_bytes"] > flash_limit]
+        if too_big:
+            axes.scatter(*zip(*too_big), marker="x", s=90, color=TFLM_COLOUR, zorder=3, label="does not fit")
         if reference_accuracy is not None:
             axes.axhline(reference_accuracy, color=MUTED_COLOUR, linestyle="--",
                          label=f"reference {reference_accuracy:.2%}")
-        if flash_limit:
+        if flash_limit and flash_limit <= 1.5 * max(p["flash_bytes"] for p in ordered):
             axes.axvline(flash_limit / 1024, color=TFLM_COLOUR, label=f"board flash {_kib(flash_limit)}")
-            if max(xs) < flash_limit / 1024 / 4:
-                axes.set_xscale("log")  # keep the points readable when the limit is far away
+        elif flash_limit:
+            # A line far to the right would squash the points into one corner: state the limit instead.
+            axes.annotate(f"board flash {_kib(flash_limit)} \u2192", (1, 1), xycoords="axes fraction",
+                          ha="right", va="top", fontsize=8.5, color=TFLM_COLOUR)
         axes.set_xlabel("flash (KiB)")
         axes.set_ylabel("accuracy")
         axes.grid(True, alpha=0.3)
