@@ -27,19 +27,21 @@ static inline int32_t tp_doubling_high_mul(int32_t a, int32_t b)
 /* x / 2^exponent rounded to nearest, ties away from zero. */
 static inline int32_t tp_rounding_divide_by_pot(int32_t x, int exponent)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* x * multiplier * 2^shift with multiplier a Q31 fraction: TFLM's MultiplyByQuantizedMultiplier. */
+/* x * multiplier * 2^shift with multiplier a Q31 fraction: TFLM's MultiplyByQuantizedMultiplier.
+ * The multiplier is never negative (TFLM requires it), so the doubling high multiply cannot overflow
+ * and its round-to-nearest plus truncation reduce to one floor: (x * m + 2^30) >> 31. */
 static inline int32_t tp_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift)
 {
     const int left_shift = shift > 0 ? shift : 0;
-    const int right_shift = shift > 0 ? 0 : -shift;
-    const int32_t shifted = (int32_t)((uint32_t)x << left_shift);
-    return tp_rounding_divide_by_pot(tp_doubling_high_mul(shifted, multiplier), right_shift);
+    const int right_shift = left_shift - shift;
+    const int64_t product = (int64_t)(int32_t)((uint32_t)x << left_shift) * multiplier;
+    return tp_rounding_divide_by_pot((int32_t)((product + (1 << 30)) >> 31), right_shift);
 }
 
 static inline int32_t tp_clamp(int32_t value, int32_t low, int32_t high)
@@ -58,6 +60,8 @@ typedef struct {
     int8_t activation_max;
 } tp_requant;
 
+/* The accumulator of channel `channel` as an int8 output. Kernels pass a local copy of their
+ * tp_requant: the int8 stores they make could otherwise alias it and force reloads. */
 static inline int8_t tp_requantize(const tp_requant *requant, int channel, int32_t acc)
 {
     const int c = requant->per_channel ? channel : 0;

@@ -18,23 +18,49 @@ static int32_t dense_window_dot(const tp_conv2d_params *p, const int8_t *window,
     return acc;
 }
 
+/* Four neighbouring output pixels of a bitmask layer: one pass over each row's nonzeros. */
+static void bitmask_block4(const tp_conv2d_params *p, const int8_t *window, uint32_t column_step,
+                           int8_t *output)
+{
+    const tp_weights weights = p->weights;
+    const tp_requant requant = p->requant;
+    const int out_c = p->out_c;
+    const int8_t *nonzeros = weights.values;
+    for (int oc = 0; oc < out_c; ++oc) {
+        int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
+        tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
+        for (int k = 0; k < 4; ++k) {
+            output[k * out_c + oc] = tp_requantize(&requant, oc, acc[k]);
+        }
+    }
+}
+
 void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;
     const uint32_t column_step = (uint32_t)p->stride_w * p->in_c;
+    const tp_weights weights = p->weights;
+    const tp_requant requant = p->requant;
+    const int out_c = p->out_c;
     for (int oy = 0; oy < p->out_h; ++oy) {
-        for (int ox = 0; ox < p->out_w; ++ox) {
+        int ox = 0;
+        if (p->weights.format == TP_BITMASK) {
+            for (; ox + 4 <= p->out_w; ox += 4) {
+                bitmask_block4(p, input + oy * row_step + ox * column_step, column_step, output);
+                output += 4 * out_c;
+            }
+        }
+        for (; ox < p->out_w; ++ox) {
             const int8_t *window = input + oy * row_step + ox * column_step;
-            const int8_t *nonzeros = p->weights.values;
-            for (int oc = 0; oc < p->out_c; ++oc) {
+            const int8_t *nonzeros = weights.values;
+            for (int oc = 0; oc < out_c; ++oc) {
                 int32_t acc = p->bias[oc];
-                if (p->weights.format == TP_DENSE) {
-                    acc += dense_window_dot(p, window,
-                                            p->weights.values + (uint32_t)oc * p->weights.row_len);
+                if (weights.format == TP_DENSE) {
+                    acc += dense_window_dot(p, window, weights.values + (uint32_t)oc * weights.row_len);
                 } else {
-                    acc += tp_row_dot(&p->weights, oc, &nonzeros, window, p->taps);
+                    acc += tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
                 }
-                *output++ = tp_requantize(&p->requant, oc, acc);
+                *output++ = tp_requantize(&requant, oc, acc);
             }
         }
     }

@@ -5,6 +5,7 @@
 void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const uint32_t line = (uint32_t)p->in_w * p->in_c;
+    const tp_requant requant = p->requant;
     for (int oy = 0; oy < p->out_h; ++oy) {
         for (int ox = 0; ox < p->out_w; ++ox) {
             const int8_t *window = input + (uint32_t)oy * p->stride_h * line
@@ -20,7 +21,7 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
                         w += p->out_c;
                     }
                 }
-                *output++ = tp_requantize(&p->requant, oc, acc);
+                *output++ = tp_requantize(&requant, oc, acc);
             }
         }
     }

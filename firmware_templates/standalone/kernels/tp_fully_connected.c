@@ -4,12 +4,14 @@
 
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output)
 {
+    const tp_weights weights = p->weights;
+    const tp_requant requant = p->requant;
     for (int b = 0; b < p->batches; ++b) {
-        const int8_t *nonzeros = p->weights.values;
+        const int8_t *nonzeros = weights.values;
         for (int unit = 0; unit < p->out_depth; ++unit) {
-            const int32_t acc = p->bias[unit] + tp_row_dot(&p->weights, unit, &nonzeros, input, 0);
-            *output++ = tp_requantize(&p->requant, unit, acc);
+            const int32_t acc = p->bias[unit] + tp_row_dot(&weights, unit, &nonzeros, input, 0);
+            *output++ = tp_requantize(&requant, unit, acc);
         }
-        input += p->weights.row_len;
+        input += weights.row_len;
     }
 }

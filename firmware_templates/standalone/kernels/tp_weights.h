@@ -50,4 +50,36 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **no
     return acc;
 }
 
+/* A bitmask row's dot products with four windows at once (`x` and the next three, `step` bytes
+ * apart): each nonzero weight is found once and used four times. */
+static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_t **nonzeros,
+                                       const int8_t *x, uint32_t step, const uint16_t *taps,
+                                       int32_t acc[4])
+{
+    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
+    const int8_t *value = *nonzeros;
+    const int8_t *x1 = x + step;
+    const int8_t *x2 = x1 + step;
+    const int8_t *x3 = x2 + step;
+    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+    for (int word = 0; word < w->row_stride; ++word) {
+        uint32_t bits = mask[word];
+        const uint16_t *tap = taps + word * 32;
+        while (bits) {
+            const int32_t weight = *value++;
+            const uint32_t offset = tap[tp_lowest_bit(bits)];
+            bits &= bits - 1u;
+            acc0 += weight * x[offset];
+            acc1 += weight * x1[offset];
+            acc2 += weight * x2[offset];
+            acc3 += weight * x3[offset];
+        }
+    }
+    *nonzeros = value;
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+}
+
 #endif /* TP_WEIGHTS_H */
