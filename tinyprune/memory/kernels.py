@@ -159,7 +159,80 @@ def _generic(s: _Shapes) -> KernelRecipe:
                         note=f"{s.op.opcode}: allocations not modelled (temporaries only)")
 
 
-RECIPES = {"host": _host_recipe}
+# ------------------------------------ arm32: the Arduino library's TFLM (January 2023), 32-bit Cortex-M
+# Kernels of that version take their tensors with micro_context->AllocateTemp{Input,Output}Tensor
+# (input, filter, output; then CalculateOpData* takes input, filter, bias, output), allocate per-channel
+# arrays only for CONV_2D and DEPTHWISE_CONV_2D (FULLY_CONNECTED is per-tensor only), and their op data
+# are the 32-bit layouts of OpDataConv (52 B), OpDataFullyConnected (32 B), OpDataPooling (32 B),
+# SoftmaxParams (56 B), OpDataAdd (60 B) and reduce's OpData (36 B). The CMSIS-NN kernels wrap the same
+# op data with an int32 scratch-buffer index (+4 B) and CMSISNNSoftmaxParams adds two ints.
+
+def _cmsis_conv_scratch(s: _Shapes) -> int:
+    """arm_convolve_wrapper_s8_get_buffer_size on a DSP core (CMSIS-NN 4.0, wrapper V.2.1.2): 1x1
+    stride-1 unpadded convolutions need nothing, everything else an int16 im2col of two columns."""
+    filter_height, filter_width, input_channels = s.tensor(1).shape[1:4]
+    options = s.op.options
+    pointwise = (filter_height == filter_width == 1 and options.get("padding") == "VALID"
+                 and options.get("stride_w", 1) == options.get("stride_h", 1) == 1
+                 and options.get("dilation_w_factor", 1) == options.get("dilation_h_factor", 1) == 1)
+    return 0 if pointwise else 2 * input_channels * filter_width * filter_height * 2
+
+
+def _cmsis_depthwise_scratch(s: _Shapes) -> int:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size: arm_depthwise_conv_s8_opt's int16 im2col when
+    the channel multiplier is 1 (DSP core), else none."""
+    input_channels = s.tensor(0).shape[3]
+    _, filter_height, filter_width, output_channels = s.tensor(1).shape
+    dilated = s.op.options.get("dilation_w_factor", 1) != 1 or s.op.options.get("dilation_h_factor", 1) != 1
+    if input_channels != output_channels or dilated:
+        return 0
+    return input_channels * filter_width * filter_height * 2
+
+
+def _arm32_conv(s: _Shapes, filter_axis: int, builtin: int, cmsis: bool, scratch) -> KernelRecipe:
+    prepare = (_temps(s.op, "i0", "i1", "o0") + _per_channel_arrays(_output_channels(s, filter_axis))
+               + _temps(s.op, "i0", "i1", "i2", "o0"))
+    if cmsis and scratch(s) > 0:
+        prepare.append(Scratch(scratch(s), "CMSIS-NN im2col buffer"))
+    return KernelRecipe((builtin, 4), (52 + 4 * cmsis,), tuple(prepare))
+
+
+def _arm32_recipe(s: _Shapes, cmsis: bool) -> KernelRecipe:
+    opcode = s.op.opcode
+    index = 4 * cmsis  # the CMSIS-NN OpData's buffer_idx
+    if opcode == "CONV_2D":
+        return _arm32_conv(s, 0, 24, cmsis, _cmsis_conv_scratch)
+    if opcode == "DEPTHWISE_CONV_2D":
+        return _arm32_conv(s, 3, 28, cmsis, _cmsis_depthwise_scratch)
+    if opcode == "FULLY_CONNECTED":
+        # arm_fully_connected_s8_get_buffer_size is 0 in CMSIS-NN 4.0
+        return KernelRecipe((12, 4), (32 + index,), tuple(_temps(s.op, "i0", "i1", "i2", "o0")))
+    if opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        prepare = _temps(s.op, "i0", "o0")
+        if cmsis and opcode == "AVERAGE_POOL_2D":  # arm_avgpool_s8_get_buffer_size: an int32 a channel
+            prepare.append(Scratch(4 * s.output.shape[-1], "CMSIS-NN average-pool sums"))
+        return KernelRecipe((40, 4), (32 + index,), tuple(prepare))
+    if opcode == "RESHAPE":
+        return KernelRecipe((36, 4), (), tuple(_temps(s.op, "i0", "o0")))
+    if opcode == "EXPAND_DIMS":
+        return KernelRecipe(None, (), tuple(_temps(s.op, "i1", "i0", "o0")))
+    if opcode == "SOFTMAX":
+        return KernelRecipe((4, 4), (56 + 8 * cmsis,), tuple(_temps(s.op, "i0", "o0")))
+    if opcode == "ADD":
+        return KernelRecipe((8, 4), (60,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "MEAN":
+        prepare = _temps(s.op, "i0", "i1", "o0") + [
+            Scratch(4 * s.output.num_elements, "int32 sums"),
+            Scratch(4 * s.tensor(1).num_elements, "resolved axes")]
+        return KernelRecipe((1, 1), (36,), tuple(prepare))
+    return _generic(s)
+
+
+RECIPES = {
+    "host": _host_recipe,
+    "arm32": lambda s: _arm32_recipe(s, cmsis=True),
+    "arm32-reference": lambda s: _arm32_recipe(s, cmsis=False),
+}
 
 
 def kernel_recipe(graph: Graph, op: Operator, runtime: str) -> KernelRecipe:

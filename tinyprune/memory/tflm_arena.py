@@ -46,6 +46,7 @@ NODES = "NodeAndRegistration struct"
 RECORDED_SECTIONS = (EVAL_TENSORS, PERSISTENT_TENSORS, QUANTIZATION, PERSISTENT_BUFFERS, VARIABLES, NODES)
 # Tail allocations the recording allocator does not itemise, named here:
 ALLOCATOR_OBJECTS = "allocator objects"
+UNATTRIBUTED = "unattributed (calibrated on a measurement)"
 SUBGRAPH_TABLE = "subgraph allocations"
 OPTIONS = "builtin options structs"
 SCRATCH_HANDLES = "scratch buffer handles"
@@ -57,6 +58,7 @@ class RuntimeLayout:
 
     name: str
     allocator_objects: tuple[tuple[int, int], ...]  # created before the model: (size, alignment)
+    unattributed: int  # tail bytes a measurement shows and the sources we read do not explain
     builtin_data_allocator: int
     subgraph_allocations: int
     eval_tensor: int
@@ -76,6 +78,7 @@ HOST = RuntimeLayout(
     name="host",
     # RecordingSingleArenaBufferAllocator, GreedyMemoryPlanner, RecordingMicroAllocator
     allocator_objects=((104, 8), (72, 8), (272, 8)),
+    unattributed=0,
     builtin_data_allocator=16,
     subgraph_allocations=24,
     eval_tensor=24,
@@ -94,7 +97,51 @@ HOST = RuntimeLayout(
     ),
 )
 
-LAYOUTS = {"host": HOST}
+_ARM32 = dict(
+    # SingleArenaBufferAllocator (2 vtables, 5 pointers, temp count and checksum), GreedyMemoryPlanner,
+    # MicroAllocator, as a 32-bit build lays them out; MicroAllocator::Create aligns the arena's start
+    # to 16 bytes (declare it alignas(16) and nothing is lost).
+    allocator_objects=((36, 4), (44, 4), (36, 4)),
+    # Calibration, not source: the demo CNN (int8, per-tensor FC) measured on an emulated Cortex-M4
+    # needs 2,952 B with CMSIS-NN and 2,820 B with reference kernels (figures stated in issue 12). The
+    # model above reproduces their 132-B difference exactly and falls 20 B short of both; those 20 B
+    # (five words of some struct of that version we could not read) are added here, once.
+    unattributed=20,
+    builtin_data_allocator=8,
+    subgraph_allocations=8,
+    eval_tensor=12,
+    node_and_registration=32,
+    tflite_tensor=40,
+    affine_quantization=12,
+    pointer=4,
+    scratch_request=12,
+    scratch_handle=4,
+    allocation_info=24,
+    subgraph_offset=4,
+)
+
+ARM32 = RuntimeLayout(
+    name="arm32",
+    recipes="arm32",
+    description=(
+        "the Arduino library's TFLM (January 2023) with CMSIS-NN kernels on a 32-bit Cortex-M with the "
+        "DSP extension: an estimate from that version's sources (struct layouts, kernels, CMSIS-NN "
+        "scratch-buffer sizes), not a measurement"
+    ),
+    **_ARM32,
+)
+
+ARM32_REFERENCE = RuntimeLayout(
+    name="arm32-reference",
+    recipes="arm32-reference",
+    description=(
+        "the Arduino library's TFLM (January 2023) with its reference kernels on a 32-bit Cortex-M: an "
+        "estimate from that version's sources, not a measurement"
+    ),
+    **_ARM32,
+)
+
+LAYOUTS = {layout.name: layout for layout in (HOST, ARM32, ARM32_REFERENCE)}
 
 
 @dataclass(frozen=True)
@@ -224,6 +271,8 @@ def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe]):
     yield _Phase("init", None, "allocator construction")
     for size, alignment in layout.allocator_objects:
         yield _Tail(size, alignment, ALLOCATOR_OBJECTS)
+    if layout.unattributed:
+        yield _Tail(layout.unattributed, 4, UNATTRIBUTED)
     yield _Tail(layout.builtin_data_allocator, layout.pointer, ALLOCATOR_OBJECTS)
     yield _Head(layout.scratch_request * MAX_SCRATCH_REQUESTS_PER_OP)
     yield _Tail(layout.subgraph_allocations * graph.subgraph_count, layout.pointer, SUBGRAPH_TABLE)
