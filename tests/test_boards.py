@@ -127,3 +127,13 @@ def test_invalid_toml_is_a_tinyprune_error(tmp_path):
     path.write_text("name = \n")
     with pytest.raises(TinypruneError, match="not valid TOML"):
         load_board(path)
+
+
+def test_line_break_in_a_text_field_is_rejected(tmp_path):
+    """Board text lands in C comments and string literals: it must stay on one line."""
+    def break_title(lines):
+        return ['title = "Nano\\nBLE"' if ln.startswith("title ") else ln for ln in lines]
+
+    path = _board_file(tmp_path, "two_lines", break_title)
+    with pytest.raises(TinypruneError, match="'title' holds a line break"):
+        load_board(path)

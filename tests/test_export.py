@@ -18,6 +18,8 @@ from tinyprune.export.c_array import write_model_data
 from tinyprune.export.platformio import write_platformio_project
 from tinyprune.export.templates import _RESERVED, c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Quantization, Tensor
+from tinyprune.graph.runtimes import get_runtime
+from tinyprune.resources import boards_dir
 
 # no leading or double underscore (reserved); a trailing one marks a renamed keyword ("int_")
 C_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_?")
@@ -146,20 +148,9 @@ def test_model_data_cross_compiles_for_cortex_m4_and_links_aligned(tmp_path, rng
 
 # -- the Arduino sketch and the PlatformIO project --------------------------------------------------
 
-class FakeRuntime:
-    """A stand-in for tinyprune.graph.runtimes.Runtime with the attributes the exporters read."""
-
-    name = "arduino"
-    title = "TFLM of Chirale_TensorFlowLite 2.0.0"
-    tflm_revision = "January 2023"
-    arduino_architectures = ("mbed_nano", "esp32", "mbed_nicla", "mbed_portenta", "mbed_giga")
-    ops = {"CONV_2D": "AddConv2D", "MAX_POOL_2D": "AddMaxPool2D", "RESHAPE": "AddReshape",
-           "FULLY_CONNECTED": "AddFullyConnected", "SOFTMAX": "AddSoftmax"}
-
-
 @pytest.fixture(scope="module")
 def runtime():
-    return FakeRuntime()
+    return get_runtime("arduino")
 
 
 @pytest.fixture(scope="module")
@@ -278,7 +269,7 @@ def _tiny_graph(op="FULLY_CONNECTED", input_dtype="int8") -> Graph:
 def _write_tiny(tmp_path, board="nano33ble", graph=None, name="tiny", test_input=None):
     test_input = np.array([1, -2, 3, 4], np.int8) if test_input is None else test_input
     return write_arduino_sketch(tmp_path, name, b"\x1c\x00\x00\x00TFL3", graph or _tiny_graph(),
-                                FakeRuntime(), 1024, test_input, np.array([7, 8, -9], np.int8),
+                                get_runtime("arduino"), 1024, test_input, np.array([7, 8, -9], np.int8),
                                 load_board(board))
 
 
@@ -292,12 +283,8 @@ def test_board_the_library_does_not_build_for_is_rejected(tmp_path, board):
 
 
 def test_runtime_that_is_no_arduino_library_is_rejected(tmp_path):
-    class HostRuntime(FakeRuntime):
-        title = "TFLM of the tflite-micro package"
-        arduino_architectures = ()
-
     with pytest.raises(TinypruneError, match="not an Arduino library"):
-        write_arduino_sketch(tmp_path, "tiny", b"TFL3", _tiny_graph(), HostRuntime(), 1024,
+        write_arduino_sketch(tmp_path, "tiny", b"TFL3", _tiny_graph(), get_runtime("tflm"), 1024,
                              np.zeros(4, np.int8), np.zeros(3, np.int8), load_board("nano33ble"))
 
 
@@ -314,8 +301,9 @@ def test_sketch_name_arduino_cannot_use_is_rejected(tmp_path, name):
 
 
 def test_operator_the_runtime_lacks_is_rejected(tmp_path):
-    with pytest.raises(TinypruneError, match="no kernel for UNIDIRECTIONAL_SEQUENCE_LSTM"):
-        _write_tiny(tmp_path, graph=_tiny_graph(op="UNIDIRECTIONAL_SEQUENCE_LSTM"))
+    """BATCH_MATMUL came to TFLM after January 2023, so the Arduino library has no kernel for it."""
+    with pytest.raises(TinypruneError, match="no kernel for BATCH_MATMUL"):
+        _write_tiny(tmp_path, graph=_tiny_graph(op="BATCH_MATMUL"))
 
 
 def test_float_input_is_rejected(tmp_path):
@@ -334,6 +322,19 @@ def test_tiny_sketch_values(tmp_path):
     assert parse_constant(sketch, "kOutputZeroPoint") == "3"
     assert parse_int8_array(sketch, "kExpectedOutput").tolist() == [7, 8, -9]
     assert re.findall(r"resolver\.(\w+)\(\)", sketch) == ["AddFullyConnected"]
+
+
+def test_board_title_with_quotes_is_escaped_in_the_sketch(tmp_path):
+    text = (boards_dir() / "nano33ble.toml").read_text()
+    text = text.replace('"nano33ble"', '"lab_board"', 1)
+    text = re.sub(r'title = ".*"', r'title = "Lab \\"Q\\" board \\\\ 2"', text)
+    (tmp_path / "lab_board.toml").write_text(text)
+    board = load_board(tmp_path / "lab_board.toml")
+    assert board.title == 'Lab "Q" board \\ 2'
+    sketch = write_arduino_sketch(tmp_path, "tiny", b"TFL3", _tiny_graph(), get_runtime("arduino"), 1024,
+                                  np.zeros(4, np.int8), np.zeros(3, np.int8), board)
+    boot_line = re.search(r"Serial\.println\((\".*\")\);\n  setUpInterpreter", (sketch / "tiny.ino").read_text())
+    assert boot_line.group(1).endswith(r', Lab \"Q\" board \\ 2"')
 
 
 def test_render_refuses_a_missing_value():

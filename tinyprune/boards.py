@@ -106,6 +106,9 @@ def _read_board_file(path: Path) -> Board:
                 f"{where}: field {field!r} is {type(value).__name__} {value!r}, not {type_name}",
                 f"write {field} as a TOML {'boolean' if type_name == 'bool' else type_name}",
             )
+        if type_name == "str" and not value.isprintable():
+            raise TinypruneError(f"{where}: field {field!r} holds a line break or control character",
+                                 f"write {field} on one line")
     unknown = sorted(set(table) - set(_FIELDS))
     if unknown:
         raise TinypruneError(

@@ -65,6 +65,12 @@ def _c_float(value: float) -> str:
     return f"{text}f"
 
 
+def _c_string(text: str) -> str:
+    """`text` as a C string literal, its backslashes, quotes and line breaks escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -77,6 +83,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["c_hex"] = _c_hex
     env.filters["c_float"] = _c_float
+    env.filters["c_string"] = _c_string
     env.globals["tinyprune_version"] = tinyprune.__version__
     return env
 
