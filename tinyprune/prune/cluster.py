@@ -36,7 +36,8 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
             batch_size: int = 32, learning_rate: float = 1e-4, preserve_sparsity: bool = False,
             layer_clusters: dict[str, int] | None = None, progress: Progress | None = None) -> PruneResult:
     """Cluster every Dense and convolution kernel into `clusters` values (`layer_clusters` overrides
-    it per layer name), fine-tune the centroids, strip the wrappers. `preserve_sparsity=True` keeps
+    it per layer name; 0 leaves a layer as it is: unclustered and frozen while the others fine-tune,
+    so a pruned layer keeps its zeros), fine-tune the centroids, strip the wrappers. `preserve_sparsity=True` keeps
     the zeros of an already pruned model (zero stays a value of its own, no pruned weight returns)."""
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
@@ -48,7 +49,7 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
         raise TinypruneError(f"--layer-clusters names {', '.join(unknown)}, not a layer with a kernel",
                              f"use one of: {', '.join(clusterable)}")
     for name, count in [("--clusters", clusters), *((f"--layer-clusters {k}", v) for k, v in layer_clusters.items())]:
-        if not 2 <= count <= MAX_LUT_CLUSTERS:
+        if not 2 <= count <= MAX_LUT_CLUSTERS and not (count == 0 and name != "--clusters"):
             raise TinypruneError(f"{name} is {count}, outside 2..{MAX_LUT_CLUSTERS}",
                                  "give 4 to 32 clusters: 16 keeps a 4-bit LUT index and the accuracy")
     if centroid_init not in CENTROID_INITS:
@@ -62,8 +63,12 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
     copy.set_weights(model.get_weights())
     init = _centroid_init(centroid_init)
 
+    frozen = [name for name, count in layer_clusters.items() if count == 0]
+
     def wrap(layer):
-        if layer.name not in clusterable:
+        if layer.name in frozen:
+            layer.trainable = False
+        if layer.name not in clusterable or layer.name in frozen:
             return layer
         # cluster_weights passes preserve_sparsity on to TF-MOT's sparsity-preserving clustering
         return tfmot.clustering.keras.cluster_weights(
@@ -81,8 +86,11 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
 
     fit(clustered, data.x_train, data.y_train, epochs, batch_size, "cluster fine-tune", record)
     stripped = tfmot.clustering.keras.strip_clustering(clustered)
+    for name in frozen:
+        stripped.get_layer(name).trainable = True
     details = {
-        "clusters": {name: layer_clusters.get(name, clusters) for name in clusterable},
+        "clusters": {name: layer_clusters.get(name, clusters) for name in clusterable
+                     if layer_clusters.get(name) != 0},
         "centroid_init": centroid_init,
         "preserve_sparsity": preserve_sparsity,
         "fine_tune_epochs": epochs,
