@@ -60,15 +60,47 @@ typedef struct {
     int8_t activation_max;
 } tp_requant;
 
+/* One channel's requantization, its constants worked out once for all of that channel's outputs. */
+typedef struct {
+    int32_t multiplier;
+    int left_shift;
+    int right_shift;
+    int32_t remainder_mask; /* the bits the right shift drops */
+    int32_t output_zero_point, activation_min, activation_max;
+} tp_channel_scale;
+
+static inline tp_channel_scale tp_channel(const tp_requant *requant, int channel)
+{
+    const int c = requant->per_channel ? channel : 0;
+    const int shift = requant->shift[c];
+    tp_channel_scale scale;
+    scale.multiplier = requant->multiplier[c];
+    scale.left_shift = shift > 0 ? shift : 0;
+    scale.right_shift = scale.left_shift - shift;
+    scale.remainder_mask = (int32_t)((1u << scale.right_shift) - 1u);
+    scale.output_zero_point = requant->output_zero_point;
+    scale.activation_min = requant->activation_min;
+    scale.activation_max = requant->activation_max;
+    return scale;
+}
+
+/* tp_multiply_by_quantized_multiplier, plus the zero point and the clamp, with hoisted constants. */
+static inline int8_t tp_scale(const tp_channel_scale *scale, int32_t acc)
+{
+    const int64_t product = (int64_t)(int32_t)((uint32_t)acc << scale->left_shift) * scale->multiplier;
+    const int32_t high = (int32_t)((product + (1 << 30)) >> 31);
+    const int32_t remainder = high & scale->remainder_mask;
+    const int32_t threshold = (scale->remainder_mask >> 1) + (int32_t)((uint32_t)high >> 31);
+    const int32_t result = (high >> scale->right_shift) + (remainder > threshold ? 1 : 0);
+    return (int8_t)tp_clamp(result + scale->output_zero_point, scale->activation_min, scale->activation_max);
+}
+
 /* The accumulator of channel `channel` as an int8 output. Kernels pass a local copy of their
  * tp_requant: the int8 stores they make could otherwise alias it and force reloads. */
 static inline int8_t tp_requantize(const tp_requant *requant, int channel, int32_t acc)
 {
-    const int c = requant->per_channel ? channel : 0;
-    const int32_t scaled =
-        tp_multiply_by_quantized_multiplier(acc, requant->multiplier[c], requant->shift[c]);
-    return (int8_t)tp_clamp(scaled + requant->output_zero_point, requant->activation_min,
-                            requant->activation_max);
+    const tp_channel_scale scale = tp_channel(requant, channel);
+    return tp_scale(&scale, acc);
 }
 
 /* sum(x[i] * w[i]) over n int8 pairs. */
@@ -91,18 +123,18 @@ static inline int32_t tp_dot(const int8_t *x, const int8_t *w, int n)
     return acc;
 }
 
-/* Index of the lowest set bit of a nonzero word. */
-static inline int tp_lowest_bit(uint32_t bits)
+/* Number of zero bits above the highest set bit of a nonzero word. */
+static inline int tp_leading_zeros(uint32_t bits)
 {
 #if defined(__GNUC__)
-    return __builtin_ctz(bits);
+    return __builtin_clz(bits);
 #else
-    int index = 0;
-    while (!(bits & 1u)) {
-        bits >>= 1;
-        ++index;
+    int count = 0;
+    while (!(bits & 0x80000000u)) {
+        bits <<= 1;
+        ++count;
     }
-    return index;
+    return count;
 #endif
 }
 

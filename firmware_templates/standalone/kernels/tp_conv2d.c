@@ -29,8 +29,9 @@ static void bitmask_block4(const tp_conv2d_params *p, const int8_t *window, uint
     for (int oc = 0; oc < out_c; ++oc) {
         int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
         tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
+        const tp_channel_scale scale = tp_channel(&requant, oc);
         for (int k = 0; k < 4; ++k) {
-            output[k * out_c + oc] = tp_requantize(&requant, oc, acc[k]);
+            output[k * out_c + oc] = tp_scale(&scale, acc[k]);
         }
     }
 }

@@ -13,7 +13,7 @@ enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2 };
  * table of k values; the kernels compute from the stored form and skip zero weights. */
 typedef struct {
     const int8_t *values;   /* dense: rows x row_len; bitmask: the nonzeros in row order; lut: the table */
-    const uint32_t *mask;   /* bitmask: row_stride words a row, bit p % 32 of word p / 32 for position p */
+    const uint32_t *mask;   /* bitmask: row_stride words a row, bit 31 - p % 32 of word p / 32 for position p */
     const uint8_t *indices; /* lut: index_bits bits a position, each row from a byte boundary */
     uint16_t row_len;
     uint16_t row_stride;    /* bitmask: mask words a row; lut: index bytes a row */

@@ -19,13 +19,15 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **no
             const int base = word * 32;
             if (taps) {
                 while (bits) {
-                    acc += (int32_t)*value++ * x[taps[base + tp_lowest_bit(bits)]];
-                    bits &= bits - 1u;
+                    const int position = tp_leading_zeros(bits);
+                    bits ^= 0x80000000u >> position;
+                    acc += (int32_t)*value++ * x[taps[base + position]];
                 }
             } else {
                 while (bits) {
-                    acc += (int32_t)*value++ * x[base + tp_lowest_bit(bits)];
-                    bits &= bits - 1u;
+                    const int position = tp_leading_zeros(bits);
+                    bits ^= 0x80000000u >> position;
+                    acc += (int32_t)*value++ * x[base + position];
                 }
             }
         }
@@ -57,22 +59,22 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
                                        int32_t acc[4])
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
+    const uint32_t *mask_end = mask + w->row_stride;
     const int8_t *value = *nonzeros;
-    const int8_t *x1 = x + step;
-    const int8_t *x2 = x1 + step;
-    const int8_t *x3 = x2 + step;
+    const int8_t *x2 = x + 2 * step;
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
-    for (int word = 0; word < w->row_stride; ++word) {
-        uint32_t bits = mask[word];
-        const uint16_t *tap = taps + word * 32;
+    for (; mask < mask_end; ++mask, taps += 32) {
+        uint32_t bits = *mask;
         while (bits) {
+            const int position = tp_leading_zeros(bits);
+            const uint32_t offset = taps[position];
+            const uint32_t next = offset + step;
             const int32_t weight = *value++;
-            const uint32_t offset = tap[tp_lowest_bit(bits)];
-            bits &= bits - 1u;
+            bits ^= 0x80000000u >> position;
             acc0 += weight * x[offset];
-            acc1 += weight * x1[offset];
+            acc1 += weight * x[next];
             acc2 += weight * x2[offset];
-            acc3 += weight * x3[offset];
+            acc3 += weight * x2[next];
         }
     }
     *nonzeros = value;

@@ -2,7 +2,8 @@
 three forms the kernels compute from directly, skipping zero weights (no decoding into RAM):
 
 - dense: the int8 values, row after row;
-- bitmask: per row, 32-bit words with a bit per position marking the nonzeros, then the nonzero values;
+- bitmask: per row, 32-bit words with a bit per position marking the nonzeros (position p of a word is
+  bit 31 - p, so a count-leading-zeros finds the next one), then the nonzero values;
 - lut: a table of the k distinct values and, per position, a ceil(log2 k)-bit index (rows start on a
   byte boundary; one padding byte lets the kernel read the last index as a 16-bit pair).
 """
@@ -52,7 +53,7 @@ def encode_bitmask(matrix: np.ndarray) -> WeightEncoding:
     words = -(-row_len // 32)
     nonzero = np.zeros((rows, words * 32), dtype=bool)
     nonzero[:, :row_len] = matrix != 0
-    bit_values = (1 << np.arange(32, dtype=np.uint64)).astype(np.uint64)
+    bit_values = (1 << np.arange(31, -1, -1, dtype=np.uint64)).astype(np.uint64)  # position 0 = bit 31
     mask = (nonzero.reshape(rows, words, 32).astype(np.uint64) * bit_values).sum(axis=2).astype(np.uint32)
     return WeightEncoding("bitmask", rows, row_len, matrix[matrix != 0].astype(np.int8),
                           mask=mask.ravel(), row_stride=words)
