@@ -153,3 +153,94 @@ def zoo_int8(name: str, seed: int = 0, calibration_samples: int = 32) -> bytes:
     shape = (calibration_samples,) + tuple(model.input_shape[1:])
     calibration = np.random.default_rng(seed).uniform(0.0, 1.0, size=shape).astype(np.float32)
     return quantize_int8(model, calibration, per_channel_dense=per_channel_dense)
+
+
+# Appended for the memory emulation's tests: models whose arena peak is not at the end of allocation.
+
+def fc_decoder(code: int = 16, outputs: int = 900):
+    """A decoder head far wider than its input: with per-channel weights, TFLM's FULLY_CONNECTED takes
+    two per-channel arrays from the tail while its temporaries are alive, and the arena peaks there."""
+    keras = _keras()
+    return keras.Sequential(
+        [keras.Input(shape=(code,), name="code"), keras.layers.Dense(outputs, name="decoded")],
+        name="fc_decoder",
+    )
+
+
+def strided_conv(height: int = 9, width: int = 7, channels: int = 5):
+    """A strided convolution without bias on an odd-sized input, then a small 'same' convolution:
+    tiny activations, so the arena peaks while CONV_2D prepares."""
+    keras = _keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=(height, width, channels), name="patch"),
+         layers.Conv2D(13, 3, strides=2, use_bias=False, name="strided"),
+         layers.Conv2D(3, 2, padding="same", name="same")],
+        name="strided_conv",
+    )
+
+
+def mobilenet_v1_vww_bn_calibrated(alpha: float = 0.25, classes: int = 2, seed: int = 0):
+    """MobileNetV1 alpha=0.25 at 96x96x3 as MLPerf Tiny trains it for visual wake words (global average
+    pool, then a softmax Dense), with every BatchNormalization's moving statistics set from a seeded
+    uniform batch. With random weights and BN at its initial statistics the activations shrink ~4x per
+    block: the int8 scales collapse to ~1e-8 and TFLM aborts preparing SOFTMAX (see mobilenet_v1_vww)."""
+    keras = _keras()
+    backbone = keras.applications.MobileNet(
+        input_shape=(96, 96, 3), alpha=alpha, weights=None, include_top=False, pooling="avg"
+    )
+    outputs = keras.layers.Dense(classes, activation="softmax", name="wake_word")(backbone.output)
+    model = keras.Model(backbone.input, outputs, name="mobilenet_v1_vww_bn_calibrated")
+    batch = np.random.default_rng(seed).uniform(0.0, 1.0, size=(16, 96, 96, 3)).astype(np.float32)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            features = keras.Model(model.input, layer.input)(batch, training=False).numpy()
+            gamma, beta, _, _ = layer.get_weights()
+            axes = tuple(range(features.ndim - 1))
+            layer.set_weights([gamma, beta, features.mean(axis=axes), features.var(axis=axes) + 1e-3])
+    return model
+
+
+ZOO.update({
+    "fc_decoder": (fc_decoder, True),
+    "strided_conv": (strided_conv, False),
+    "mobilenet_v1_vww_bn_calibrated": (mobilenet_v1_vww_bn_calibrated, True),
+})
+
+
+def residual_block(classes: int = 4):
+    """One residual block with ADD on a 16x16x3 input, then MEAN: small enough for qemu tests."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=(16, 16, 3), name="image")
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inputs)
+    y = layers.Conv2D(8, 3, padding="same", name="conv_a")(x)
+    y = layers.BatchNormalization(name="bn_a")(y)
+    y = layers.ReLU(name="relu_a")(y)
+    y = layers.Conv2D(8, 3, padding="same", name="conv_b")(y)
+    y = layers.BatchNormalization(name="bn_b")(y)
+    x = layers.ReLU(name="relu_out")(layers.Add(name="add")([x, y]))
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.GlobalAveragePooling2D(name="mean")(x)
+    outputs = layers.Dense(classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="residual_block")
+
+
+def avgpool_mean(classes: int = 3):
+    """AVERAGE_POOL_2D with clipped SAME windows, a depthwise conv with fused RELU6, MEAN and SOFTMAX."""
+    keras = _keras()
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=(12, 12, 2), name="grid"),
+         layers.Conv2D(8, 3, activation="relu", name="conv"),
+         layers.AveragePooling2D(3, strides=2, padding="same", name="avg_pool"),
+         layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw"),
+         layers.ReLU(6.0, name="relu6"),
+         layers.GlobalAveragePooling2D(name="mean"),
+         layers.Dense(classes, activation="softmax", name="probs")],
+        name="avgpool_mean",
+    )
+
+
+ZOO["residual_block"] = (residual_block, True)
+ZOO["avgpool_mean"] = (avgpool_mean, False)
