@@ -90,7 +90,10 @@ def test_board_loads_from_a_path(tmp_path):
 
 
 def test_missing_field_names_the_file_and_field(tmp_path):
-    path = _board_file(tmp_path, "no_ram", lambda lines: [ln for ln in lines if not ln.startswith("ram_bytes")])
+    def drop_ram(lines):
+        return [ln for ln in lines if not ln.startswith("ram_bytes")]
+
+    path = _board_file(tmp_path, "no_ram", drop_ram)
     with pytest.raises(TinypruneError) as caught:
         load_board(path)
     assert str(path) in caught.value.problem and "'ram_bytes'" in caught.value.problem

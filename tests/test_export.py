@@ -208,7 +208,8 @@ def test_sketch_carries_the_arena_quantization_and_host_tflm_vector(demo_sketch,
     assert parse_constant(sketch, "kTensorArenaBytes") == "4112"
     assert "alignas(16) uint8_t tensor_arena[kTensorArenaBytes];" in sketch
     assert "(3,088 bytes)" in sketch and "margin of 1,024 bytes" in sketch
-    for prefix, tensor in (("Input", demo_graph.input_tensors()[0]), ("Output", demo_graph.output_tensors()[0])):
+    tensors = {"Input": demo_graph.input_tensors()[0], "Output": demo_graph.output_tensors()[0]}
+    for prefix, tensor in tensors.items():
         scale = parse_constant(sketch, f"k{prefix}Scale")
         assert np.float32(float(scale.rstrip("f"))) == np.float32(tensor.quantization.scale[0])
         assert int(parse_constant(sketch, f"k{prefix}ZeroPoint")) == tensor.quantization.zero_point[0]
@@ -333,7 +334,8 @@ def test_board_title_with_quotes_is_escaped_in_the_sketch(tmp_path):
     assert board.title == 'Lab "Q" board \\ 2'
     sketch = write_arduino_sketch(tmp_path, "tiny", b"TFL3", _tiny_graph(), get_runtime("arduino"), 1024,
                                   np.zeros(4, np.int8), np.zeros(3, np.int8), board)
-    boot_line = re.search(r"Serial\.println\((\".*\")\);\n  setUpInterpreter", (sketch / "tiny.ino").read_text())
+    source = (sketch / "tiny.ino").read_text()
+    boot_line = re.search(r"Serial\.println\((\".*\")\);\n  setUpInterpreter", source)
     assert boot_line.group(1).endswith(r', Lab \"Q\" board \\ 2"')
 
 

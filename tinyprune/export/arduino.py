@@ -19,6 +19,7 @@ from tinyprune.errors import TinypruneError
 from tinyprune.export.c_array import write_model_data
 from tinyprune.export.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Tensor
+from tinyprune.graph.runtimes import Runtime
 
 
 @dataclass(frozen=True)
@@ -45,16 +46,16 @@ CHIRALE_TENSORFLOWLITE = ArduinoLibrary(
 _SKETCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
 
-def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, graph: Graph, runtime,
-                         arena_bytes: int, test_input: np.ndarray, expected_output: np.ndarray,
-                         board: Board, *, exact_arena_bytes: int | None = None) -> Path:
+def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, graph: Graph,
+                         runtime: Runtime, arena_bytes: int, test_input: np.ndarray,
+                         expected_output: np.ndarray, board: Board, *,
+                         exact_arena_bytes: int | None = None) -> Path:
     """Write the sketch folder `out_dir/sketch_name/` (<sketch_name>.ino, model_data.h,
     model_data.cc) and return its path.
 
-    `runtime` is the target runtime (tinyprune.graph.runtimes.Runtime) whose `.ops` maps each
-    operator to its resolver method; `arena_bytes` is the size the sketch declares (verify's exact
-    arena, given as `exact_arena_bytes` for the comment, plus a margin); `expected_output` is what
-    TFLM on the host gave for `test_input`."""
+    `runtime.ops` maps each operator to its resolver method; `arena_bytes` is the size the sketch
+    declares (verify's exact arena, given as `exact_arena_bytes` for the comment, plus a margin);
+    `expected_output` is what TFLM on the host gave for `test_input`."""
     check_sketch_name(sketch_name)
     context = sketch_context(sketch_name, model_bytes, graph, runtime, arena_bytes, test_input,
                              expected_output, board, exact_arena_bytes)
@@ -74,7 +75,7 @@ def check_sketch_name(sketch_name: str) -> None:
         )
 
 
-def check_architecture(board: Board, runtime) -> None:
+def check_architecture(board: Board, runtime: Runtime) -> None:
     """The Arduino library builds only for the architectures its library.properties lists."""
     if not runtime.arduino_architectures:
         raise TinypruneError(f"{runtime.title} is not an Arduino library: no sketch can link it",
@@ -87,9 +88,9 @@ def check_architecture(board: Board, runtime) -> None:
         )
 
 
-def sketch_context(sketch_name: str, model_bytes: bytes, graph: Graph, runtime, arena_bytes: int,
-                   test_input: np.ndarray, expected_output: np.ndarray, board: Board,
-                   exact_arena_bytes: int | None) -> dict:
+def sketch_context(sketch_name: str, model_bytes: bytes, graph: Graph, runtime: Runtime,
+                   arena_bytes: int, test_input: np.ndarray, expected_output: np.ndarray,
+                   board: Board, exact_arena_bytes: int | None) -> dict:
     """The values the sketch body template (arduino/tflm_sketch.cpp.j2) needs, checked."""
     check_architecture(board, runtime)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:

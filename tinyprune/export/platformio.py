@@ -14,11 +14,13 @@ from tinyprune.export.arduino import check_sketch_name, sketch_context
 from tinyprune.export.c_array import write_model_data
 from tinyprune.export.templates import render
 from tinyprune.graph.ir import Graph
+from tinyprune.graph.runtimes import Runtime
 
 
-def write_platformio_project(out_dir: Path, project_name: str, model_bytes: bytes, graph: Graph, runtime,
-                             arena_bytes: int, test_input: np.ndarray, expected_output: np.ndarray,
-                             board: Board, *, exact_arena_bytes: int | None = None) -> Path:
+def write_platformio_project(out_dir: Path, project_name: str, model_bytes: bytes, graph: Graph,
+                             runtime: Runtime, arena_bytes: int, test_input: np.ndarray,
+                             expected_output: np.ndarray, board: Board, *,
+                             exact_arena_bytes: int | None = None) -> Path:
     """Write the project folder `out_dir/project_name/` and return its path; the arguments mean
     what they mean for write_arduino_sketch."""
     check_sketch_name(project_name)
