@@ -130,15 +130,22 @@ def test_lut_mode_follows_the_quantization_and_the_other_mode_is_silently_wrong(
     assert not np.array_equal(tflm_outputs(compress_tensors(model, swapped), x), reference)
 
 
-def test_lut_driver_matches_upstream_compress(demo_int8):
-    model = snapped(demo_int8, levels=8, zero_below=0)
+def test_lut_driver_matches_upstream_compress_without_its_stale_quantization(demo_int8_per_channel, digits_data):
+    from tinyprune.compress.verify import tflm_outputs
+
+    model = snapped(demo_int8_per_channel, levels=8, zero_below=0)
     tensors = model_editor.read(model).subgraphs[0].tensors
     methods = {i: lut_method(t) for i, t in enumerate(tensors)
                if t.buffer is not None and t.buffer.data and t.dtype == tflite.TensorType.INT8 and len(t.shape) > 1}
     builder = compression.SpecBuilder()
     for index, method in methods.items():
         builder.add_tensor(subgraph=0, tensor=index).with_lut(method.index_bitwidth, method.mode)
-    assert compress_tensors(model, methods) == bytes(compression.compress(model, builder.build()))
+    ours, upstream = compress_tensors(model, methods), bytes(compression.compress(model, builder.build()))
+    assert tflm_outputs(ours, digits_data.x_test[:50]).tobytes() == tflm_outputs(upstream, digits_data.x_test[:50]).tobytes()
+    # upstream's encoded tensors still carry the per-channel scales of the values they encode
+    assert len(ours) < len(upstream)
+    encoded = [t for t in read_graph(ours).tensors if t.name.endswith(("MatMul", "Conv2D")) and t.dtype == "uint8"]
+    assert len(encoded) == len(methods) and all(t.quantization is None for t in encoded)
 
 
 def test_tensor_with_too_many_values_stays_as_it_is(demo_int8):

@@ -4,7 +4,8 @@ Upstream's `tflite_micro.compression.compress()` dispatches through a private ta
 entry is a stub, so tinyprune runs the same three steps itself with its own pruning plugin:
 encode each tensor with a `Compressor` plugin, `decode_insert.insert_decode_operators`, and the
 package's flatbuffer alignment (the Python flatbuffers writer ignores `force_align`). For LUT-only
-specs the result is byte-identical to upstream's `compress()` (tests/test_compress.py checks it).
+specs the result differs from upstream's `compress()` in one way: the encoded tensors lose the
+quantization of the values they encode (see `_drop_stale_quantization`).
 """
 from __future__ import annotations
 
@@ -83,7 +84,20 @@ def compress_tensors(model_bytes: bytes, methods: dict[int, spec.CompressionMeth
     }
     if results:
         decode_insert.insert_decode_operators(model, results)
+        _drop_stale_quantization(subgraph)
     return align(bytes(model.build()))
+
+
+def _drop_stale_quantization(subgraph: model_editor.Subgraph) -> None:
+    """Make the file agree with the editor where the editor says "no quantization".
+
+    DECODE insertion sets an encoded tensor's quantization to None, but the editor then keeps the
+    flatbuffer's original record, so the encoded uint8 bytes would carry the scales of the values
+    they encode (per-channel scales along an axis the flat tensor does not have): dead flash, and a
+    file that strict readers, tinyprune's included, rightly refuse. The decoded tensor keeps its copy."""
+    for tensor in subgraph.tensors:
+        if tensor.quantization is None and tensor._fb.quantization is not None:
+            tensor._fb.quantization = None
 
 
 def align(model_bytes: bytes) -> bytes:

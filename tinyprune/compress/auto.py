@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tflite_micro.tensorflow.lite.micro.compression import model_editor, spec
 
 from tinyprune.compress.assemble import PLUGINS, Candidate, candidates, compress_tensors
@@ -26,12 +28,13 @@ class TensorChoice:
     name: str
     raw_bytes: int
     encoding: str = "as is"
+    detail: str = ""  # e.g. "4-bit indices, per channel (axis 0)" for a LUT
     file_delta: dict[str, int] = field(default_factory=dict)  # encoding -> file size change
     notes: list[str] = field(default_factory=list)  # why an encoding was not possible
 
     def as_dict(self) -> dict:
         return {"index": self.index, "name": self.name, "raw_bytes": self.raw_bytes,
-                "encoding": self.encoding, "file_delta": dict(self.file_delta), "notes": list(self.notes)}
+                "encoding": self.encoding, "detail": self.detail, "file_delta": dict(self.file_delta), "notes": list(self.notes)}
 
 
 def check_mode(mode: str) -> None:
@@ -83,7 +86,16 @@ def _choose_one(model_bytes, model, candidate: Candidate, allowed, uncompressed:
     shrinking = {encoding: delta for encoding, delta in choice.file_delta.items() if delta < 0}
     if shrinking:
         choice.encoding = min(shrinking, key=lambda encoding: (shrinking[encoding], encoding))
+        choice.detail = _describe(methods[choice.encoding], tensor)
     return choice
+
+
+def _describe(method: spec.CompressionMethod, tensor: model_editor.Tensor) -> str:
+    if isinstance(method, spec.LookUpTableCompression):
+        mode = f"per channel (axis {method.mode.axis})" if isinstance(method.mode, spec.PerChannel) else "per tensor"
+        return f"{method.index_bitwidth}-bit indices, {mode}"
+    kept = int(np.count_nonzero(tensor.array)) if tensor.array is not None else 0
+    return f"bitmask + {kept} kept of {tensor.array.size} values"
 
 
 def _methods_of(model, candidate: Candidate, encoding: str) -> spec.CompressionMethod:

@@ -49,6 +49,6 @@ def check_identical(reference: bytes, compressed: bytes, x: np.ndarray) -> int:
         raise TinypruneError(
             f"the TFLM-compressed model's outputs differ from the int8 model's on {len(differing)} of "
             f"{len(x)} samples (first: sample {differing[0] if len(differing) else '?'})",
-            "build with --tflm-compression none and report this model to tinyprune's issue tracker",
+            "this is a tinyprune bug: build with --tflm-compression none and report the model",
         )
     return len(x)
