@@ -44,3 +44,18 @@ def demo_int8_per_channel(trained_demo, digits_data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def zoo_model():
+    """zoo_model(name) -> the zoo model's int8 bytes (tinyprune.zoo.ZOO), each built once a session."""
+    from tinyprune.zoo import zoo_int8
+
+    built: dict[str, bytes] = {}
+
+    def build(name: str) -> bytes:
+        if name not in built:
+            built[name] = zoo_int8(name)
+        return built[name]
+
+    return build
