@@ -59,3 +59,15 @@ def zoo_model():
         return built[name]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def demo_int8_pruned(trained_demo, digits_data):
+    """The demo pruned to 75 % sparsity (magnitude, two fine-tuning epochs), per-tensor FULLY_CONNECTED:
+    the issue's reference point for the standalone firmware."""
+    from tinyprune.prune.magnitude import magnitude_prune
+    from tinyprune.quantize import quantize_int8, representative_samples
+
+    pruned = magnitude_prune(trained_demo, digits_data, 0.75, epochs=2).model
+    calibration = representative_samples(digits_data.x_train, 100, seed=0)
+    return quantize_int8(pruned, calibration, per_channel_dense=False)

@@ -1,0 +1,104 @@
+"""The standalone backend's pure-Python parts: TFLM's multiplier arithmetic, the arena plan, the
+weight storage forms (decoded back here in numpy to prove they hold the same matrix)."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyprune.export.standalone.formats import choose_encoding, encode_bitmask, encode_lut
+from tinyprune.export.standalone.plan import BufferRequest, plan_arena
+from tinyprune.export.standalone.quantized import activation_range, mean_multiplier, quantize_multiplier
+
+
+@pytest.mark.parametrize("real, expected", [(0.5, (1 << 30, 0)), (1.0, (1 << 30, 1)), (0.75, (3 << 29, 0)),
+                                            (0.0, (0, 0)), (2.0**-40, (0, 0))])
+def test_quantize_multiplier_known_values(real, expected):
+    assert quantize_multiplier(real) == expected
+
+
+@given(st.floats(min_value=2.0**-30, max_value=2.0**20, allow_nan=False))
+def test_quantize_multiplier_represents_the_real_value(real):
+    multiplier, shift = quantize_multiplier(real)
+    assert (1 << 30) <= multiplier < (1 << 31)
+    assert abs(multiplier * 2.0 ** (shift - 31) - real) <= real * 2.0**-31
+
+
+def test_quantize_multiplier_rounds_half_away_from_zero():
+    # 0.5 + 2^-32 has fraction 0.5 + 2^-32: its Q31 value is 2^30 + 0.5, which C's round() takes up
+    assert quantize_multiplier(0.5 + 2.0**-32) == ((1 << 30) + 1, 0)
+
+
+def test_activation_range_of_relu_and_relu6():
+    assert activation_range("NONE", 0.05, 3) == (-128, 127)
+    assert activation_range("RELU", 0.05, -128) == (-128, 127)
+    assert activation_range("RELU", 0.05, 10) == (10, 127)
+    assert activation_range("RELU6", 0.05, -128) == (-128, -8)
+
+
+def test_mean_multiplier_folds_the_count_in():
+    multiplier, shift = mean_multiplier(0.02, 0.01, 16)
+    assert math.isclose(multiplier * 2.0 ** (shift - 31), 2.0 / 16, rel_tol=1e-8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 300), st.integers(0, 12), st.integers(0, 6)), min_size=1, max_size=25))
+def test_arena_plan_never_overlaps_live_buffers(spec):
+    requests = [BufferRequest(key, size, first, first + length) for key, (size, first, length) in enumerate(spec)]
+    plan = plan_arena(requests)
+    for a in requests:
+        start = plan.offsets[a.key]
+        assert start % 4 == 0 and start + a.size <= plan.size
+        for b in requests:
+            live_together = a.first <= b.last and b.first <= a.last
+            if a.key < b.key and live_together:
+                other = plan.offsets[b.key]
+                assert start + a.size <= other or other + b.size <= start
+    peak = max(sum(r.size for r in requests if r.first <= step <= r.last) for step in range(20))
+    assert plan.size >= peak
+
+
+def test_arena_plan_reuses_dead_buffers():
+    plan = plan_arena([BufferRequest(0, 100, 0, 1), BufferRequest(1, 100, 1, 2), BufferRequest(2, 100, 2, 3)])
+    assert plan.size == 200
+    assert plan.offsets[0] == plan.offsets[2]
+
+
+def _decode_bitmask(encoding):
+    bits = np.unpackbits(encoding.mask.astype(">u4").view(np.uint8)).reshape(encoding.rows, -1)
+    nonzero = bits[:, :encoding.row_len].astype(bool)
+    matrix = np.zeros((encoding.rows, encoding.row_len), dtype=np.int8)
+    matrix[nonzero] = encoding.values
+    return matrix
+
+
+def _decode_lut(encoding):
+    stream = np.unpackbits(np.frombuffer(encoding.indices[:-1], dtype=np.uint8), bitorder="little")
+    stream = stream.reshape(encoding.rows, -1)[:, :encoding.row_len * encoding.index_bits]
+    codes = stream.reshape(encoding.rows, encoding.row_len, encoding.index_bits)
+    indices = (codes.astype(np.int64) << np.arange(encoding.index_bits)).sum(axis=2)
+    return encoding.values[indices]
+
+
+def test_bitmask_and_lut_hold_the_matrix(rng):
+    matrix = rng.integers(-127, 128, size=(7, 45)).astype(np.int8)
+    matrix[rng.random(matrix.shape) < 0.7] = 0
+    bitmask = encode_bitmask(matrix)
+    assert np.array_equal(_decode_bitmask(bitmask), matrix)
+    assert bitmask.stored_bytes == 7 * 2 * 4 + np.count_nonzero(matrix)
+    clustered = rng.choice(np.array([-90, -3, 0, 17, 64], dtype=np.int8), size=(9, 33))
+    lut = encode_lut(clustered)
+    assert lut.index_bits == 3 and len(lut.values) == 5
+    assert np.array_equal(_decode_lut(lut), clustered)
+
+
+def test_choose_encoding_takes_the_smallest(rng):
+    dense = rng.integers(-127, 128, size=(8, 64)).astype(np.int8)
+    assert choose_encoding(dense).format == "dense"
+    sparse = dense.copy()
+    sparse[rng.random(sparse.shape) < 0.8] = 0
+    assert choose_encoding(sparse).format == "bitmask"
+    clustered = rng.choice(np.array([-5, 0, 5, 9], dtype=np.int8), size=(8, 64))
+    assert choose_encoding(clustered).format == "lut"
+    assert choose_encoding(sparse, ("dense",)).format == "dense"
