@@ -1,0 +1,99 @@
+"""The generated C compiled on the host (gcc -Wall -Wextra -Werror -> shared library -> ctypes): its
+outputs must be byte-identical to the TFLM interpreter's on every input."""
+import numpy as np
+import pytest
+
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone import STANDALONE_OPS, generate_standalone
+from tinyprune.export.standalone.host import build_host_library, run_host
+from tinyprune.graph.reader import read_graph
+from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
+
+
+def run_both(model_bytes, x_int8, out_dir, **options):
+    """(the generated model, our outputs, TFLM's outputs) for int8 inputs."""
+    model = generate_standalone(read_graph(model_bytes), out_dir, "test_model", **options)
+    ours = run_host(build_host_library(model), x_int8)
+    reference = tflm_outputs(model_bytes, x_int8, arena_size=1 << 22).reshape(len(x_int8), -1)
+    return model, ours, reference
+
+
+def random_inputs(model_bytes, count, seed=0):
+    shape = read_graph(model_bytes).input_tensors()[0].shape
+    return np.random.default_rng(seed).integers(-128, 128, size=(count,) + tuple(shape[1:])).astype(np.int8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["demo_int8", "demo_int8_per_channel"])
+def test_digits_demo_is_byte_identical_to_tflm_on_the_test_set(fixture, request, digits_data, tmp_path):
+    model_bytes = request.getfixturevalue(fixture)
+    x = int8_inputs(read_graph(model_bytes), digits_data.x_test)
+    model, ours, reference = run_both(model_bytes, x, tmp_path)
+    assert ours.shape == reference.shape == (len(digits_data.x_test), 10)
+    assert np.array_equal(ours, reference)
+    assert [layer.format for layer in model.layers] == ["dense"] * 4
+    assert model.macs == 91_776
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("formats, expected", [(("dense", "bitmask", "lut"), "bitmask"), (("dense", "lut"), "lut")])
+def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_int8_pruned, digits_data, tmp_path):
+    x = int8_inputs(read_graph(demo_int8_pruned), digits_data.x_test)
+    model, ours, reference = run_both(demo_int8_pruned, x, tmp_path, formats=formats)
+    assert np.array_equal(ours, reference)
+    chosen = [layer.format for layer in model.layers]
+    if expected == "bitmask":
+        assert chosen == ["bitmask"] * 4
+        assert model.weight_bytes_stored < 0.45 * model.weight_bytes_dense
+        assert model.macs_skipped >= 0.7 * model.macs
+        assert model.arena_bytes <= 1476
+    else:  # a LUT index needs 8 bits where a layer has more than 128 distinct values: dense then
+        assert "lut" in chosen and set(chosen) <= {"lut", "dense"}
+        assert model.weight_bytes_stored < model.weight_bytes_dense
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, ops", [
+    ("mlp", {"FULLY_CONNECTED"}),
+    ("conv1d_sensor", {"CONV_2D", "MAX_POOL_2D", "MEAN", "SOFTMAX"}),
+    ("residual_block", {"ADD", "MEAN"}),
+    ("avgpool_mean", {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "MEAN", "SOFTMAX"}),
+    ("softmax_mean_head", {"MEAN", "SOFTMAX"}),
+    ("ds_cnn_kws", {"DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}),
+])
+def test_zoo_models_are_byte_identical_to_tflm(name, ops, tmp_path):
+    from tinyprune.zoo import zoo_int8
+
+    model_bytes = zoo_int8(name)
+    model, ours, reference = run_both(model_bytes, random_inputs(model_bytes, 40), tmp_path)
+    assert ops <= set(model.ops)
+    assert np.array_equal(ours, reference)
+
+
+def _tiny_model(activation):
+    import tf_keras as keras
+
+    from tinyprune.quantize import quantize_int8
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation=activation, name="head")])
+    calibration = np.random.default_rng(0).uniform(-1, 1, size=(16, 6)).astype(np.float32)
+    return quantize_int8(model, calibration)
+
+
+def test_an_op_without_a_kernel_is_refused_by_name(tmp_path):
+    graph = read_graph(_tiny_model("tanh"))
+    with pytest.raises(TinypruneError) as error:
+        generate_standalone(graph, tmp_path, "tanh_model")
+    assert "TANH" in error.value.problem and "head" in error.value.problem
+    assert "--backend tflm" in error.value.fix
+
+
+def test_generation_is_deterministic_and_lists_its_ops(tmp_path):
+    graph = read_graph(_tiny_model("relu"))
+    first = generate_standalone(graph, tmp_path / "a", "same")
+    second = generate_standalone(graph, tmp_path / "b", "same")
+    assert [p.name for p in first.files] == [p.name for p in second.files]
+    for a, b in zip(first.files, second.files):
+        assert a.read_bytes() == b.read_bytes()
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SOFTMAX", "MEAN"} <= set(STANDALONE_OPS)
