@@ -132,6 +132,9 @@ def _smallest_running(server: _ProbeServer, fails: int, runs: int, step: int) ->
 
 def find_arena(model_bytes: bytes) -> ArenaSearch:
     """The smallest arena the real TFLM interpreter runs `model_bytes` with, at 16- and 1-byte resolution."""
+    if len(model_bytes) < 8 or model_bytes[4:8] != b"TFL3":
+        raise TinypruneError("the arena search needs a TFLite flatbuffer (file identifier TFL3)",
+                             "pass the .tflite bytes the converter wrote")
     with tempfile.TemporaryDirectory(prefix="tinyprune-arena-") as folder:
         model_path = Path(folder) / "model.tflite"
         model_path.write_bytes(model_bytes)
@@ -179,11 +182,13 @@ def _search(server: _ProbeServer) -> ArenaSearch:
 
 
 def _last_error(answer: dict) -> str:
-    lines = [line for line in answer["output"].strip().splitlines() if line.strip()]
+    """What went wrong in a failed probe: TFLM's first message (the cause; later lines are the callers'
+    "failed to ..."), or the signal that ended it."""
+    lines = [line.strip() for line in answer["output"].splitlines() if line.strip()]
     if answer["signal"] is not None:
         name = signal.Signals(answer["signal"]).name
         return f"the interpreter died on {name}" + (f" after: {lines[-1]}" if lines else "")
-    return lines[-1] if lines else "no message"
+    return lines[0] if lines else "no message"
 
 
 def _tflm_version() -> str:
