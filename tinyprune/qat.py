@@ -35,7 +35,9 @@ def quantize_aware(model, data: Dataset, preserve: str = "sparsity", epochs: int
     """Fine-tune `model` with int8 fake quantization, keeping its zeros and/or clusters (`preserve`).
 
     The model must be stripped of pruning and clustering wrappers (what every tinyprune method
-    returns). The result's model is a QAT model for `quantize_int8`."""
+    returns). The result's model is a QAT model for `quantize_int8`. With preserve="sparsity" the
+    kept weights are also held nonzero through int8 (tinyprune.prune.m_by_n.hold_int8_nonzeros), so
+    the flatbuffer has exactly the pruned zeros: a 2:4 model stays exactly 2:4."""
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
@@ -63,6 +65,10 @@ def quantize_aware(model, data: Dataset, preserve: str = "sparsity", epochs: int
 
     fit(qat_model, data.x_train, data.y_train, epochs, batch_size, "qat", record)
     details = {"preserve": preserve, "qat_epochs": epochs, "sparsity_before_qat": weight_sparsity(model)}
+    if preserve == "sparsity":
+        from tinyprune.prune.m_by_n import hold_int8_nonzeros
+
+        details["lifted_to_one_int8_step"] = hold_int8_nonzeros(qat_model)
     return PruneResult(model=qat_model, method=f"qat ({preserve})", details=details, history=history)
 
 
