@@ -147,3 +147,33 @@ def test_placements_cover_every_planned_tensor(zoo_model):
 def test_unknown_target_is_a_clear_error(zoo_model):
     with pytest.raises(TinypruneError, match="unknown arena target"):
         emulate_arena(read_graph(zoo_model("mlp")), "esp32")
+
+
+# ------------------------------------------------------------------------------------------------ flash
+
+def test_flash_counts_the_model_exactly_and_one_kernel_per_operator(zoo_model):
+    from tinyprune.memory.flash import estimate_flash
+
+    model = zoo_model("digits_cnn")
+    graph = read_graph(model)
+    flash = estimate_flash(graph, "arduino")
+    assert flash.model_bytes == len(model)
+    assert sorted(flash.kernel_bytes) == sorted({op.opcode for op in graph.operators})
+    code = flash.core_bytes + sum(flash.kernel_bytes.values()) + flash.application_bytes
+    assert flash.total == len(model) + code
+    assert not flash.measured and "estimate" in flash.basis
+
+
+def test_flash_takes_a_measured_build_instead_of_the_estimate(zoo_model):
+    from tinyprune.memory.flash import estimate_flash
+
+    graph = read_graph(zoo_model("mlp"))
+    flash = estimate_flash(graph, "standalone", measured_code_bytes=6_144)
+    assert flash.measured and flash.total == graph.model_bytes + 6_144
+
+
+def test_flash_for_an_unknown_runtime_is_a_clear_error(zoo_model):
+    from tinyprune.memory.flash import estimate_flash
+
+    with pytest.raises(TinypruneError, match="no flash estimate"):
+        estimate_flash(read_graph(zoo_model("mlp")), "esp-idf")

@@ -1,0 +1,98 @@
+"""Flash a firmware needs: the model's flatbuffer, the TFLM runtime's code for exactly the model's
+operators, and the application around it.
+
+What is measured and what is not:
+- the model bytes are exact (the flatbuffer is stored as it is);
+- the runtime and application figures below are tinyprune's estimates for a Cortex-M4 build at -Os
+  (Arduino library's TFLM of January 2023 with CMSIS-NN kernels), not measurements: no build of that
+  library is available offline to measure. They are round figures in the 20-50 KB range commonly
+  reported for TFLM runtimes with a handful of kernels; per-kernel figures add up shared code (e.g. the
+  pooling kernels), so they lean high. Where a real build exists, pass its `arm-none-eabi-size` text +
+  data figure as `measured_code_bytes` and the estimate is replaced by the measurement.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tinyprune.errors import TinypruneError
+from tinyprune.graph.ir import Graph
+
+# MicroInterpreter, MicroAllocator, GreedyMemoryPlanner, MicroMutableOpResolver, the flatbuffer
+# accessors and parse functions, MicroPrintf/DebugLog.
+RUNTIME_CORE_BYTES = 22_000
+
+# Per registered kernel (TFLM's kernel file plus the CMSIS-NN functions it calls), Cortex-M4, -Os.
+KERNEL_BYTES: dict[str, int] = {
+    "CONV_2D": 7_000,
+    "DEPTHWISE_CONV_2D": 7_000,
+    "FULLY_CONNECTED": 3_500,
+    "AVERAGE_POOL_2D": 2_500,
+    "MAX_POOL_2D": 2_500,
+    "SOFTMAX": 3_000,
+    "ADD": 3_000,
+    "MUL": 3_000,
+    "MEAN": 3_500,
+    "CONCATENATION": 2_000,
+    "PAD": 1_500,
+    "QUANTIZE": 2_000,
+    "DEQUANTIZE": 1_500,
+    "RESHAPE": 500,
+    "EXPAND_DIMS": 500,
+    "SQUEEZE": 500,
+}
+OTHER_KERNEL_BYTES = 2_500
+
+# The application around the model: Arduino's mbed core (Nano 33 BLE class boards) with Serial, or a
+# bare-metal startup with newlib-nano.
+APPLICATION_BYTES = {"arduino": 80_000, "tflm": 4_000}
+
+
+@dataclass(frozen=True)
+class FlashEstimate:
+    runtime: str
+    model_bytes: int  # exact
+    core_bytes: int
+    kernel_bytes: dict[str, int]
+    application_bytes: int
+    measured: bool  # True when the code figure comes from a real build
+    basis: str  # what the figures are and where they come from
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def code_bytes(self) -> int:
+        return self.core_bytes + sum(self.kernel_bytes.values()) + self.application_bytes
+
+    @property
+    def total(self) -> int:
+        return self.model_bytes + self.code_bytes
+
+
+def estimate_flash(graph: Graph, runtime_name: str, measured_code_bytes: int | None = None) -> FlashEstimate:
+    """Flash for `graph` on `runtime_name` ("arduino": the Arduino library's TFLM, "tflm": a bare-metal
+    TFLM build); any runtime with `measured_code_bytes` (text + data of a real firmware without the
+    model, from arm-none-eabi-size)."""
+    if measured_code_bytes is not None:
+        return FlashEstimate(
+            runtime=runtime_name, model_bytes=graph.model_bytes, core_bytes=measured_code_bytes,
+            kernel_bytes={}, application_bytes=0, measured=True,
+            basis="model bytes plus the measured code of a real build (arm-none-eabi-size)",
+        )
+    if runtime_name not in APPLICATION_BYTES:
+        raise TinypruneError(
+            f"no flash estimate for runtime {runtime_name!r}",
+            f"use one of {sorted(APPLICATION_BYTES)}, or pass the measured code size of a real build",
+        )
+    kernels = {opcode: KERNEL_BYTES.get(opcode, OTHER_KERNEL_BYTES) for opcode in graph.op_names}
+    unlisted = sorted(op for op in graph.op_names if op not in KERNEL_BYTES)
+    return FlashEstimate(
+        runtime=runtime_name,
+        model_bytes=graph.model_bytes,
+        core_bytes=RUNTIME_CORE_BYTES,
+        kernel_bytes=kernels,
+        application_bytes=APPLICATION_BYTES[runtime_name],
+        measured=False,
+        basis=("model bytes exact; runtime, kernel and application code are tinyprune's estimates for a "
+               "Cortex-M4 build at -Os, not measurements"),
+        notes=(f"no per-kernel figure for {', '.join(unlisted)}: {OTHER_KERNEL_BYTES} B each assumed",)
+        if unlisted else (),
+    )
