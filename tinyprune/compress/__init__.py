@@ -12,6 +12,7 @@ import numpy as np
 from tinyprune.compress.assemble import compress_tensors
 from tinyprune.compress.auto import MODES, check_mode, choose
 from tinyprune.compress.verify import check_identical
+from tinyprune.verify.arena import find_arena
 
 DECODE_OPCODE = "TFLM_DECODE"
 TFLM_BUILD_WITH_DECODE = (
@@ -43,8 +44,6 @@ def compress_for_tflm(model_bytes: bytes, mode: str, x_verify: np.ndarray) -> tu
     }
     if methods:
         report["verified_samples"] = check_identical(model_bytes, compressed, x_verify)
-        from tinyprune.verify.arena import find_arena
-
         arena_before, arena_after = find_arena(model_bytes).aligned16, find_arena(compressed).aligned16
         # DECODE writes each decoded tensor into the arena: the RAM price of the flash saved
         report.update(arena_before=arena_before, arena_after=arena_after, arena_cost=arena_after - arena_before)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tflite_micro.tensorflow.lite.micro.compression import model_editor, spec
 
 from tinyprune.compress.assemble import PLUGINS, Candidate, candidates, compress_tensors
@@ -33,8 +31,8 @@ class TensorChoice:
     notes: list[str] = field(default_factory=list)  # why an encoding was not possible
 
     def as_dict(self) -> dict:
-        return {"index": self.index, "name": self.name, "raw_bytes": self.raw_bytes,
-                "encoding": self.encoding, "detail": self.detail, "file_delta": dict(self.file_delta), "notes": list(self.notes)}
+        return {"index": self.index, "name": self.name, "raw_bytes": self.raw_bytes, "encoding": self.encoding,
+                "detail": self.detail, "file_delta": dict(self.file_delta), "notes": list(self.notes)}
 
 
 def check_mode(mode: str) -> None:
@@ -66,38 +64,34 @@ def choose(model_bytes: bytes, mode: str) -> tuple[dict[int, spec.CompressionMet
     chosen: dict[int, spec.CompressionMethod] = {}
     choices = []
     for candidate in candidates(model):
-        choice = _choose_one(model_bytes, model, candidate, MODES[mode], uncompressed)
-        if choice.encoding != "as is":
-            chosen[candidate.index] = _methods_of(model, candidate, choice.encoding)
+        choice, method = _choose_one(model_bytes, model.subgraphs[0].tensors[candidate.index], candidate,
+                                     MODES[mode], uncompressed)
+        if method is not None:
+            chosen[candidate.index] = method
         choices.append(choice)
     return chosen, choices
 
 
-def _choose_one(model_bytes, model, candidate: Candidate, allowed, uncompressed: int) -> TensorChoice:
-    tensor = model.subgraphs[0].tensors[candidate.index]
+def _choose_one(model_bytes: bytes, tensor: model_editor.Tensor, candidate: Candidate, allowed: tuple[str, ...],
+                uncompressed: int) -> tuple[TensorChoice, spec.CompressionMethod | None]:
     choice = TensorChoice(candidate.index, candidate.name, candidate.nbytes)
     methods, choice.notes = encoding_methods(tensor, allowed)
+    payloads = {}
     for encoding, method in methods.items():
         result = PLUGINS[type(method)].compress(tensor, method)
-        if len(result.encoded_data) + len(result.ancillary_data) >= candidate.nbytes:
-            choice.notes.append(f"{encoding}: the encoding alone is not smaller")
+        payloads[encoding] = len(result.encoded_data) + len(result.ancillary_data)
+        if payloads[encoding] >= candidate.nbytes:
+            choice.notes.append(f"{encoding}: {payloads[encoding]} B encoded, not smaller")
             continue
         choice.file_delta[encoding] = len(compress_tensors(model_bytes, {candidate.index: method})) - uncompressed
     shrinking = {encoding: delta for encoding, delta in choice.file_delta.items() if delta < 0}
-    if shrinking:
-        choice.encoding = min(shrinking, key=lambda encoding: (shrinking[encoding], encoding))
-        choice.detail = _describe(methods[choice.encoding], tensor)
-    return choice
-
-
-def _describe(method: spec.CompressionMethod, tensor: model_editor.Tensor) -> str:
+    if not shrinking:
+        return choice, None
+    choice.encoding = min(shrinking, key=lambda encoding: (shrinking[encoding], encoding))
+    method = methods[choice.encoding]
     if isinstance(method, spec.LookUpTableCompression):
         mode = f"per channel (axis {method.mode.axis})" if isinstance(method.mode, spec.PerChannel) else "per tensor"
-        return f"{method.index_bitwidth}-bit indices, {mode}"
-    kept = int(np.count_nonzero(tensor.array)) if tensor.array is not None else 0
-    return f"bitmask + {kept} kept of {tensor.array.size} values"
-
-
-def _methods_of(model, candidate: Candidate, encoding: str) -> spec.CompressionMethod:
-    methods, _ = encoding_methods(model.subgraphs[0].tensors[candidate.index], (encoding,))
-    return methods[encoding]
+        choice.detail = f"{method.index_bitwidth}-bit indices, {mode}"
+    else:
+        choice.detail = f"bitmask and kept values, {payloads[choice.encoding]} B"
+    return choice, method
