@@ -180,3 +180,14 @@ def test_unknown_mode_is_refused(demo_int8, digits_data):
 
     with pytest.raises(TinypruneError, match="huffman"):
         compress_for_tflm(demo_int8, "huffman", digits_data.x_test)
+
+
+def test_runtime_without_decode_refuses_a_compressed_model(demo_int8, digits_data):
+    from tinyprune.compress import check_compression_support
+    from tinyprune.errors import TinypruneError
+    from tinyprune.graph.runtimes import get_runtime
+
+    compressed, _ = compress_for_tflm(snapped(demo_int8, levels=4, zero_below=0), "lut", digits_data.x_test[:10])
+    with pytest.raises(TinypruneError, match="--tflm-compression none"):
+        check_compression_support(read_graph(compressed), get_runtime("arduino"))
+    check_compression_support(read_graph(demo_int8), get_runtime("arduino"))  # a plain model passes

@@ -12,6 +12,7 @@ import numpy as np
 from tinyprune.compress.assemble import compress_tensors
 from tinyprune.compress.auto import MODES, check_mode, choose
 from tinyprune.compress.verify import check_identical
+from tinyprune.errors import TinypruneError
 from tinyprune.verify.arena import find_arena
 
 DECODE_OPCODE = "TFLM_DECODE"
@@ -57,4 +58,17 @@ def compression_requirement(graph) -> str | None:
     return None
 
 
-__all__ = ["MODES", "compress_for_tflm", "compression_requirement"]
+def check_compression_support(graph, runtime) -> None:
+    """Refuse a TFLM-compressed Graph for a runtime (tinyprune.graph.runtimes.Runtime) without DECODE,
+    with the way out; before the op check, whose generic advice does not fit this case."""
+    if compression_requirement(graph) and not runtime.supports(DECODE_OPCODE):
+        decodes = sum(op.opcode == DECODE_OPCODE for op in graph.operators)
+        raise TinypruneError(
+            f"the model is TFLM-compressed ({decodes} DECODE operators) but {runtime.title} has no "
+            "DECODE kernel",
+            "build with --tflm-compression none for this runtime, or target one built with DECODE "
+            "(--runtime tflm)",
+        )
+
+
+__all__ = ["MODES", "check_compression_support", "compress_for_tflm", "compression_requirement"]
