@@ -187,9 +187,11 @@ def mobilenet_v1_vww_bn_calibrated(alpha: float = 0.25, classes: int = 2, seed: 
     block: the int8 scales collapse to ~1e-8 and TFLM aborts preparing SOFTMAX (see mobilenet_v1_vww)."""
     keras = _keras()
     backbone = keras.applications.MobileNet(
-        input_shape=(96, 96, 3), alpha=alpha, weights=None, include_top=False, pooling="avg"
+        input_tensor=keras.Input(shape=(96, 96, 3), name="image"), alpha=alpha, weights=None,
+        include_top=False,
     )
-    outputs = keras.layers.Dense(classes, activation="softmax", name="wake_word")(backbone.output)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)  # named: same bytes each build
+    outputs = keras.layers.Dense(classes, activation="softmax", name="wake_word")(pooled)
     model = keras.Model(backbone.input, outputs, name="mobilenet_v1_vww_bn_calibrated")
     batch = np.random.default_rng(seed).uniform(0.0, 1.0, size=(16, 96, 96, 3)).astype(np.float32)
     for layer in model.layers:
