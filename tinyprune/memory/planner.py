@@ -50,7 +50,7 @@ def plan_buffers(buffers: list[Buffer]) -> list[Placement]:
     """Offsets as GreedyMemoryPlanner computes them, in the order the buffers were given."""
     if not buffers:
         return []
-    order = sorted(reversed(range(len(buffers))), key=lambda i: -buffers[i].size)
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, -i))  # ties: last added first
     offsets: list[int | None] = [None] * len(buffers)
     placed_offsets: list[int] = []  # offsets of placed buffers, ascending (ties: first placed first)
     placed_ids: list[int] = []

@@ -97,28 +97,28 @@ HOST = RuntimeLayout(
     ),
 )
 
-_ARM32 = dict(
+_ARM32 = {
     # SingleArenaBufferAllocator (2 vtables, 5 pointers, temp count and checksum), GreedyMemoryPlanner,
     # MicroAllocator, as a 32-bit build lays them out; MicroAllocator::Create aligns the arena's start
     # to 16 bytes (declare it alignas(16) and nothing is lost).
-    allocator_objects=((36, 4), (44, 4), (36, 4)),
+    "allocator_objects": ((36, 4), (44, 4), (36, 4)),
     # Calibration, not source: the demo CNN (int8, per-tensor FC) measured on an emulated Cortex-M4
     # needs 2,952 B with CMSIS-NN and 2,820 B with reference kernels (figures stated in issue 12). The
     # model above reproduces their 132-B difference exactly and falls 20 B short of both; those 20 B
     # (five words of some struct of that version we could not read) are added here, once.
-    unattributed=20,
-    builtin_data_allocator=8,
-    subgraph_allocations=8,
-    eval_tensor=12,
-    node_and_registration=32,
-    tflite_tensor=40,
-    affine_quantization=12,
-    pointer=4,
-    scratch_request=12,
-    scratch_handle=4,
-    allocation_info=24,
-    subgraph_offset=4,
-)
+    "unattributed": 20,
+    "builtin_data_allocator": 8,
+    "subgraph_allocations": 8,
+    "eval_tensor": 12,
+    "node_and_registration": 32,
+    "tflite_tensor": 40,
+    "affine_quantization": 12,
+    "pointer": 4,
+    "scratch_request": 12,
+    "scratch_handle": 4,
+    "allocation_info": 24,
+    "subgraph_offset": 4,
+}
 
 ARM32 = RuntimeLayout(
     name="arm32",
@@ -266,8 +266,9 @@ def _tensor_allocations(layout: RuntimeLayout, graph: Graph, index: int, tempora
     return events
 
 
-def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe]):
-    """Every arena operation of MicroInterpreter construction and AllocateTensors(), in order."""
+def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe], planned: int, head: int):
+    """Every arena operation of MicroInterpreter construction and AllocateTensors(), in order
+    (`planned` buffers go to the memory planner, whose plan needs `head` bytes)."""
     yield _Phase("init", None, "allocator construction")
     for size, alignment in layout.allocator_objects:
         yield _Tail(size, alignment, ALLOCATOR_OBJECTS)
@@ -283,7 +284,7 @@ def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe]):
     for recipe in recipes:
         if recipe.builtin_data is not None:
             yield _Tail(*recipe.builtin_data, OPTIONS)
-    for node, recipe in enumerate(recipes):
+    for recipe in recipes:
         for nbytes in recipe.init:
             yield _Tail(nbytes, BUFFER_ALIGNMENT, PERSISTENT_BUFFERS)
     scratch_requests = 0
@@ -298,7 +299,7 @@ def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe]):
                 scratch_requests += 1
         yield _ResetTemps()
         yield _Head(layout.scratch_request * (scratch_requests + MAX_SCRATCH_REQUESTS_PER_OP))
-    yield _Phase("memory planning")
+    yield _Phase("memory planning", None, "allocation info, then 40 B of planner scratch a buffer")
     if scratch_requests:
         yield _Tail(layout.scratch_handle * scratch_requests, layout.pointer, SCRATCH_HANDLES)
     for tensor in graph.tensors:
@@ -306,11 +307,11 @@ def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe]):
             yield _Tail(tensor.nbytes, BUFFER_ALIGNMENT, VARIABLES)
     yield _Temp(layout.subgraph_offset * graph.subgraph_count, layout.subgraph_offset)
     yield _Temp(layout.allocation_info * (len(graph.tensors) + scratch_requests), layout.pointer)
-    yield _PlannerScratch(len(_planned_buffers(graph, recipes)))
+    yield _PlannerScratch(planned)
     yield _ResetTemps()
     yield _Head(0)
     yield _Phase("after planning", None, "the planned head and the interpreter's input/output tensors")
-    yield _Head(planned_size(plan_buffers(_planned_buffers(graph, recipes))))
+    yield _Head(head)
     for indices in (graph.inputs, graph.outputs):
         yield _Tail(layout.pointer * len(indices), BUFFER_ALIGNMENT, PERSISTENT_BUFFERS)
         for index in indices:
@@ -351,7 +352,7 @@ class _Replay:
             self.need(over_temps if strict else over_live_temps, phase)
         self.pending.clear()
 
-    def run(self, script) -> "_Replay":
+    def run(self, script) -> _Replay:
         phase = _Phase("init")
         for event in script:
             if isinstance(event, _Phase):
@@ -416,18 +417,20 @@ def emulate_arena(graph: Graph, target: str = "host") -> ArenaEstimate:
     _check_supported(graph)
     layout = LAYOUTS[target]
     recipes = [kernel_recipe(graph, op, layout.recipes) for op in graph.operators]
-    replays = [_Replay(residue).run(_script(layout, graph, recipes)) for residue in range(BUFFER_ALIGNMENT)]
-    aligned = replays[0]
-    exact = min(replay.smallest_size() for replay in replays)
     buffers = _planned_buffers(graph, recipes)
     placements = plan_buffers(buffers)
+    head = planned_size(placements)
+    replays = [_Replay(residue).run(_script(layout, graph, recipes, len(buffers), head))
+               for residue in range(BUFFER_ALIGNMENT)]
+    aligned = replays[0]
+    exact = min(replay.smallest_size() for replay in replays)
     sections = {name: Section(name, *figures) for name, figures in aligned.sections.items()}
     notes = tuple(recipe.note for recipe in recipes if recipe.note)
     return ArenaEstimate(
         target=target,
         aligned16=aligned.smallest_size(),
         exact=exact,
-        head=planned_size(placements),
+        head=head,
         tail=aligned.depth,
         lower_bound=lower_bound(buffers),
         sections=sections,

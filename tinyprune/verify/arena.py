@@ -57,7 +57,7 @@ class Recording:
     sections: dict[str, RecordedSection]
 
     @classmethod
-    def parse(cls, text: str) -> "Recording":
+    def parse(cls, text: str) -> Recording:
         totals = {kind: int(value) for kind, value in _TOTAL.findall(text)}
         if set(totals) != {"total", "head", "tail"}:
             raise ValueError(f"no RecordingMicroAllocator report in:\n{text}")

@@ -59,10 +59,8 @@ def probe(model: bytes, arena_size: int) -> dict:
         os.close(read_end)
         _child(model, arena_size, write_end)
     os.close(write_end)
-    chunks = []
     with os.fdopen(read_end, "rb") as pipe:
-        for chunk in iter(lambda: pipe.read(65536), b""):
-            chunks.append(chunk)
+        output = pipe.read()  # until the child's end closes: it exited
     _, status = os.waitpid(pid, 0)
     signal = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
@@ -71,7 +69,7 @@ def probe(model: bytes, arena_size: int) -> dict:
         "runs": exit_code == RAN,
         "python_error": exit_code == CRASHED_IN_PYTHON,
         "signal": signal,
-        "output": b"".join(chunks).decode(errors="replace"),
+        "output": output.decode(errors="replace"),
     }
 
 
