@@ -206,7 +206,9 @@ def _arm32_recipe(s: _Shapes, cmsis: bool) -> KernelRecipe:
         return _arm32_conv(s, 3, 28, cmsis, _cmsis_depthwise_scratch)
     if opcode == "FULLY_CONNECTED":
         # arm_fully_connected_s8_get_buffer_size is 0 in CMSIS-NN 4.0
-        return KernelRecipe((12, 4), (32 + index,), tuple(_temps(s.op, "i0", "i1", "i2", "o0")))
+        note = (f"operator {s.op.index} FULLY_CONNECTED has per-channel weights, which this runtime "
+                "reads as per-tensor (wrong outputs; the op check reports it)") if _is_per_channel(s, 1) else ""
+        return KernelRecipe((12, 4), (32 + index,), tuple(_temps(s.op, "i0", "i1", "i2", "o0")), note=note)
     if opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         prepare = _temps(s.op, "i0", "o0")
         if cmsis and opcode == "AVERAGE_POOL_2D":  # arm_avgpool_s8_get_buffer_size: an int32 a channel
