@@ -103,24 +103,65 @@ static inline int8_t tp_requantize(const tp_requant *requant, int channel, int32
     return tp_scale(&scale, acc);
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* acc + x[0..3] . w, with w's bytes 0, 2 and 1, 3 already sign-extended into 16-bit pairs. */
+static inline int32_t tp_smlad4(const int8_t *x, int32_t w_even, int32_t w_odd, int32_t acc)
+{
+    uint32_t x4;
+    memcpy(&x4, x, 4);
+    acc = __smlad(__sxtb16(x4), w_even, acc);
+    return __smlad(__sxtb16((x4 >> 8) | (x4 << 24)), w_odd, acc);
+}
+#endif
+
 /* sum(x[i] * w[i]) over n int8 pairs. */
 static inline int32_t tp_dot(const int8_t *x, const int8_t *w, int n)
 {
     int32_t acc = 0;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
     for (; n >= 4; n -= 4, x += 4, w += 4) {
-        uint32_t x4, w4;
-        memcpy(&x4, x, 4);
+        uint32_t w4;
         memcpy(&w4, w, 4);
         /* bytes 0 and 2, then bytes 1 and 3, sign-extended to two 16-bit halves each */
-        acc = __smlad(__sxtb16(x4), __sxtb16(w4), acc);
-        acc = __smlad(__sxtb16((x4 >> 8) | (x4 << 24)), __sxtb16((w4 >> 8) | (w4 << 24)), acc);
+        acc = tp_smlad4(x, __sxtb16(w4), __sxtb16((w4 >> 8) | (w4 << 24)), acc);
     }
 #endif
     for (; n > 0; --n) {
         acc += (int32_t)*x++ * *w++;
     }
     return acc;
+}
+
+/* acc[k] += sum(x[k * step + i] * w[i]) for four inputs at once: each weight is loaded once. */
+static inline void tp_dot4(const int8_t *x, uint32_t step, const int8_t *w, int n, int32_t acc[4])
+{
+    const int8_t *x1 = x + step;
+    const int8_t *x2 = x1 + step;
+    const int8_t *x3 = x2 + step;
+    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    for (; n >= 4; n -= 4, x += 4, x1 += 4, x2 += 4, x3 += 4, w += 4) {
+        uint32_t w4;
+        memcpy(&w4, w, 4);
+        const int32_t w_even = __sxtb16(w4);
+        const int32_t w_odd = __sxtb16((w4 >> 8) | (w4 << 24));
+        acc0 = tp_smlad4(x, w_even, w_odd, acc0);
+        acc1 = tp_smlad4(x1, w_even, w_odd, acc1);
+        acc2 = tp_smlad4(x2, w_even, w_odd, acc2);
+        acc3 = tp_smlad4(x3, w_even, w_odd, acc3);
+    }
+#endif
+    for (; n > 0; --n) {
+        const int32_t weight = *w++;
+        acc0 += weight * *x++;
+        acc1 += weight * *x1++;
+        acc2 += weight * *x2++;
+        acc3 += weight * *x3++;
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
 }
 
 /* Number of zero bits above the highest set bit of a nonzero word. */

@@ -18,20 +18,17 @@ static int32_t dense_window_dot(const tp_conv2d_params *p, const int8_t *window,
     return acc;
 }
 
-/* Four neighbouring output pixels of a bitmask layer: one pass over each row's nonzeros. */
-static void bitmask_block4(const tp_conv2d_params *p, const int8_t *window, uint32_t column_step,
-                           int8_t *output)
+/* Dense rows against four windows `column_step` apart: kernel rows of kernel_w x in_c contiguous bytes. */
+static void dense_window_dot4(const tp_conv2d_params *p, const int8_t *window, uint32_t column_step,
+                              const int8_t *row, int32_t acc[4])
 {
-    const tp_weights weights = p->weights;
-    const tp_requant requant = p->requant;
-    const int out_c = p->out_c;
-    const int8_t *nonzeros = weights.values;
-    for (int oc = 0; oc < out_c; ++oc) {
-        int32_t acc[4] = {p->bias[oc], p->bias[oc], p->bias[oc], p->bias[oc]};
-        tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
-        const tp_channel_scale scale = tp_channel(&requant, oc);
-        for (int k = 0; k < 4; ++k) {
-            output[k * out_c + oc] = tp_scale(&scale, acc[k]);
+    const int run = p->dilation_w == 1 ? p->kernel_w * p->in_c : p->in_c;
+    const int runs = p->dilation_w == 1 ? 1 : p->kernel_w;
+    for (int ky = 0; ky < p->kernel_h; ++ky) {
+        const int8_t *x = window + (uint32_t)ky * p->dilation_h * p->in_w * p->in_c;
+        for (int r = 0; r < runs; ++r) {
+            tp_dot4(x + (uint32_t)r * p->dilation_w * p->in_c, column_step, row, run, acc);
+            row += run;
         }
     }
 }
@@ -43,25 +40,38 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
     const tp_weights weights = p->weights;
     const tp_requant requant = p->requant;
     const int out_c = p->out_c;
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        int ox = 0;
-        if (p->weights.format == TP_BITMASK) {
-            for (; ox + 4 <= p->out_w; ox += 4) {
-                bitmask_block4(p, input + oy * row_step + ox * column_step, column_step, output);
-                output += 4 * out_c;
-            }
-        }
-        for (; ox < p->out_w; ++ox) {
-            const int8_t *window = input + oy * row_step + ox * column_step;
-            const int8_t *nonzeros = weights.values;
-            for (int oc = 0; oc < out_c; ++oc) {
-                int32_t acc = p->bias[oc];
-                if (weights.format == TP_DENSE) {
-                    acc += dense_window_dot(p, window, weights.values + (uint32_t)oc * weights.row_len);
+    const int out_w = p->out_w;
+    /* four neighbouring output pixels at a time: each weight read (or nonzero found) once for four */
+    const int block_end = weights.format == TP_LUT ? 0 : out_w - out_w % 4;
+    const int8_t *nonzeros = weights.values;
+    for (int oc = 0; oc < out_c; ++oc) {
+        const tp_channel_scale scale = tp_channel(&requant, oc);
+        const int32_t bias = p->bias[oc];
+        const int8_t *row = weights.values + (uint32_t)oc * weights.row_len;
+        const int8_t *row_nonzeros = nonzeros;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            int8_t *out = output + (uint32_t)oy * out_w * out_c + oc;
+            int ox = 0;
+            for (; ox < block_end; ox += 4, out += 4 * out_c) {
+                const int8_t *window = input + oy * row_step + ox * column_step;
+                int32_t acc[4] = {bias, bias, bias, bias};
+                nonzeros = row_nonzeros;
+                if (weights.format == TP_BITMASK) {
+                    tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
                 } else {
-                    acc += tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
+                    dense_window_dot4(p, window, column_step, row, acc);
                 }
-                *output++ = tp_requantize(&requant, oc, acc);
+                out[0] = tp_scale(&scale, acc[0]);
+                out[out_c] = tp_scale(&scale, acc[1]);
+                out[2 * out_c] = tp_scale(&scale, acc[2]);
+                out[3 * out_c] = tp_scale(&scale, acc[3]);
+            }
+            for (; ox < out_w; ++ox, out += out_c) {
+                const int8_t *window = input + oy * row_step + ox * column_step;
+                nonzeros = row_nonzeros;
+                const int32_t acc = weights.format == TP_DENSE ? dense_window_dot(p, window, row)
+                                    : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
+                *out = tp_scale(&scale, bias + acc);
             }
         }
     }

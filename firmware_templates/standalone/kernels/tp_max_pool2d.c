@@ -1,5 +1,9 @@
 /* MAX_POOL_2D, int8: the largest value of each window clipped to the input, then the activation clamp
- * (TFLM's reference MaxPool). All channels of a window position are read together, contiguously. */
+ * (TFLM's reference MaxPool). All channels of a window position are read together, contiguously;
+ * with the SIMD extension four at a time. Starting from the activation minimum is the same as
+ * clamping after: max(a, max(b, c)) = max(max(a, b), c). */
+#include <string.h>
+
 #include "tp_kernels.h"
 
 void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output)
@@ -13,19 +17,39 @@ void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *outpu
             const int x0 = ox * p->stride_w - p->pad_left;
             const int x_start = x0 < 0 ? 0 : x0;
             const int x_end = x0 + p->filter_w > p->in_w ? p->in_w : x0 + p->filter_w;
-            for (int c = 0; c < channels; ++c) {
-                output[c] = INT8_MIN;
+            int c = 0;
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+            /* four channels at a time: SSUB8 sets a flag per byte where a >= b, SEL picks by it */
+            const uint32_t low = 0x01010101u * (uint8_t)p->activation_min;
+            const uint32_t high = 0x01010101u * (uint8_t)p->activation_max;
+            for (; c + 4 <= channels; c += 4) {
+                uint32_t largest = low;
+                for (int y = y_start; y < y_end; ++y) {
+                    for (int x = x_start; x < x_end; ++x) {
+                        uint32_t values;
+                        memcpy(&values, input + ((uint32_t)y * p->in_w + x) * channels + c, 4);
+                        (void)__ssub8(values, largest);
+                        largest = __sel(values, largest);
+                    }
+                }
+                (void)__ssub8(largest, high);
+                largest = __sel(high, largest);
+                memcpy(output + c, &largest, 4);
+            }
+#endif
+            for (int rest = c; rest < channels; ++rest) {
+                output[rest] = INT8_MIN;
             }
             for (int y = y_start; y < y_end; ++y) {
                 for (int x = x_start; x < x_end; ++x) {
                     const int8_t *values = input + ((uint32_t)y * p->in_w + x) * channels;
-                    for (int c = 0; c < channels; ++c) {
-                        output[c] = values[c] > output[c] ? values[c] : output[c];
+                    for (int rest = c; rest < channels; ++rest) {
+                        output[rest] = values[rest] > output[rest] ? values[rest] : output[rest];
                     }
                 }
             }
-            for (int c = 0; c < channels; ++c) {
-                output[c] = (int8_t)tp_clamp(output[c], p->activation_min, p->activation_max);
+            for (int rest = c; rest < channels; ++rest) {
+                output[rest] = (int8_t)tp_clamp(output[rest], p->activation_min, p->activation_max);
             }
             output += channels;
         }
