@@ -45,7 +45,9 @@ def hier_prox(theta, weights, lam, m):
     fits = tf.logical_and(candidates <= above + slack, candidates >= below - slack)
     first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
     bound = tf.gather(candidates, first, batch_dims=1)
-    direction = tf.math.divide_no_nan(theta, theta_norm[:, None])
+    # theta_j's direction; for theta_j = 0 every direction solves the problem: take the first output
+    first_axis = tf.one_hot(tf.zeros((features,), tf.int32), tf.shape(theta)[1], dtype=theta.dtype)
+    direction = tf.where(theta_norm[:, None] > 0, tf.math.divide_no_nan(theta, theta_norm[:, None]), first_axis)
     new_theta = (bound / m)[:, None] * direction
     new_weights = tf.sign(weights) * tf.minimum(bound[:, None], magnitudes)
     return new_theta, new_weights
