@@ -177,3 +177,13 @@ def test_flash_for_an_unknown_runtime_is_a_clear_error(zoo_model):
 
     with pytest.raises(TinypruneError, match="no flash estimate"):
         estimate_flash(read_graph(zoo_model("mlp")), "esp-idf")
+
+
+def test_a_float_model_is_refused_with_a_fix():
+    import tensorflow as tf
+
+    from tinyprune.zoo import mlp
+
+    float_model = tf.lite.TFLiteConverter.from_keras_model(mlp()).convert()
+    with pytest.raises(TinypruneError, match="float32 activations"):
+        emulate_arena(read_graph(float_model))

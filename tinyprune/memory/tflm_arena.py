@@ -396,6 +396,12 @@ class _Replay:
 
 
 def _check_supported(graph: Graph) -> None:
+    floats = sorted({t.dtype for t in graph.tensors if not t.is_constant and t.dtype not in ("int8", "int32")})
+    if floats:
+        raise TinypruneError(
+            f"the arena emulation models int8 kernels; this model has {', '.join(floats)} activations",
+            "convert with full int8 quantization (tinyprune build does) or measure with the real interpreter",
+        )
     if graph.subgraph_count != 1:
         raise TinypruneError(
             f"the model has {graph.subgraph_count} subgraphs; the arena emulation models one",
