@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import tinyprune  # noqa: F401
-
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.reader import read_graph
 from tinyprune.prune.cluster import cluster, int8_distinct_values

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-import tinyprune  # noqa: F401
-
 from tflite_micro import compression
 from tflite_micro.python.tflite_micro import runtime
-from tflite_micro.tensorflow.lite.micro.compression import model_editor, spec
-from tflite_micro.tensorflow.lite.micro.compression import tensor_type
+from tflite_micro.tensorflow.lite.micro.compression import (
+    model_editor,
+    spec,
+)
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tflite
 
+import tinyprune  # noqa: F401
 from tinyprune.compress import compress_for_tflm, compression_requirement
 from tinyprune.compress.assemble import compress_tensors, decodable_axis
 from tinyprune.compress.lut import decode_lut, lut_method, lut_mode

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import tinyprune  # noqa: F401
-
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.reader import read_graph
 from tinyprune.prune.m_by_n import group_nonzeros, hold_int8_nonzeros, prune_m_by_n

@@ -1,13 +1,13 @@
 """The sweep runner: points run in parallel processes (and on a local Ray cluster), results keep the
 points' order, and the table and plot mark the smallest model within the accuracy budget."""
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tinyprune  # noqa: F401
-
-from tinyprune.sweep import smallest_within, sweep, write_table
+from tinyprune.sweep import pareto_front, smallest_within, sweep, write_table
 
 
 def snap_and_compress(point: dict) -> dict:
@@ -15,13 +15,14 @@ def snap_and_compress(point: dict) -> dict:
     `levels` values, LUT-compressed and scored on TFLM (no TensorFlow: workers start fast)."""
     import os
 
-    from tinyprune.compress import compress_for_tflm
-    from tinyprune.compress.verify import tflm_outputs
     from test_compress import snapped
 
-    model = snapped(open(point["model"], "rb").read(), levels=point["levels"], zero_below=0)
+    from tinyprune.compress import compress_for_tflm
+    from tinyprune.compress.verify import tflm_outputs
+
+    model = snapped(Path(point["model"]).read_bytes(), levels=point["levels"], zero_below=0)
     arrays = np.load(point["data"])
-    compressed, report = compress_for_tflm(model, "lut", arrays["x"])
+    compressed, _ = compress_for_tflm(model, "lut", arrays["x"])
     accuracy = float(np.mean(tflm_outputs(compressed, arrays["x"]).argmax(1) == arrays["y"]))
     return {"flash_bytes": len(compressed), "accuracy": accuracy, "pid": os.getpid()}
 
@@ -71,6 +72,7 @@ def test_smallest_within_budget_prefers_fewer_bytes_then_accuracy():
                {"flash_bytes": 7000, "accuracy": 0.99}, {"flash_bytes": 5000, "accuracy": 0.90}]
     assert smallest_within(results, reference_accuracy=0.995, max_loss=0.01) == results[2]
     assert smallest_within(results, reference_accuracy=0.995, max_loss=0.001) is None
+    assert pareto_front(results) == [results[3], results[2]]
 
 
 def test_unknown_executor_is_refused():

@@ -10,9 +10,9 @@ import csv
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
 
 from tinyprune.errors import TinypruneError
 
@@ -98,6 +98,15 @@ def smallest_within(results: list[dict], reference_accuracy: float, max_loss: fl
     return min(fitting, key=lambda r: (r["flash_bytes"], -r["accuracy"])) if fitting else None
 
 
+def pareto_front(results: list[dict]) -> list[dict]:
+    """The results no other result beats in both flash and accuracy, smallest first."""
+    front: list[dict] = []
+    for result in sorted(results, key=lambda r: (r["flash_bytes"], -r["accuracy"])):
+        if not front or result["accuracy"] > front[-1]["accuracy"]:
+            front.append(result)
+    return front
+
+
 def write_table(results: list[dict], folder: Path, reference_accuracy: float, max_loss: float,
                 flash_limit: int | None = None, title: str = "accuracy vs flash") -> dict[str, Path]:
     """sweep.csv, sweep.md and sweep.png in `folder`; returns their paths."""
@@ -139,13 +148,13 @@ def _cell(value) -> str:
 def _label(result: dict) -> str:
     hidden = {"accuracy", "flash_bytes"}
     settings = ", ".join(f"{k}={v}" for k, v in result.items() if k not in hidden and not isinstance(v, (dict, list)))
-    return f"{result['flash_bytes']} B at accuracy {result['accuracy']:.4f} ({settings})"
+    return f"{int(result['flash_bytes'])} B at accuracy {result['accuracy']:.4f} ({settings})"
 
 
 def plot(results: list[dict], path: Path, reference_accuracy: float, max_loss: float,
          flash_limit: int | None = None, title: str = "accuracy vs flash") -> Path:
-    """Accuracy against flash bytes, the budget line, the board's flash limit, the smallest model
-    within budget circled."""
+    """Accuracy against flash bytes: every point, the Pareto front (the best accuracy at each size),
+    the budget line, the board's flash limit, the smallest model within budget circled."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -153,9 +162,11 @@ def plot(results: list[dict], path: Path, reference_accuracy: float, max_loss: f
 
     best = smallest_within(results, reference_accuracy, max_loss)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
-    ordered = sorted(results, key=lambda r: r["flash_bytes"])
-    axes.plot([r["flash_bytes"] for r in ordered], [r["accuracy"] for r in ordered], "o-", color="tab:blue",
+    axes.plot([r["flash_bytes"] for r in results], [r["accuracy"] for r in results], "o", color="tab:blue",
               label="sweep points")
+    front = pareto_front(results)
+    axes.step([r["flash_bytes"] for r in front], [r["accuracy"] for r in front], where="post", color="tab:blue",
+              alpha=0.5, label="best accuracy at this size")
     axes.axhline(reference_accuracy - max_loss, color="tab:gray", linestyle="--",
                  label=f"reference - {max_loss * 100:.2f} points")
     if flash_limit:
@@ -163,7 +174,7 @@ def plot(results: list[dict], path: Path, reference_accuracy: float, max_loss: f
     if best is not None:
         axes.plot([best["flash_bytes"]], [best["accuracy"]], "o", markersize=14, markerfacecolor="none",
                   markeredgecolor="tab:green", markeredgewidth=2,
-                  label=f"smallest within budget: {best['flash_bytes']} B")
+                  label=f"smallest within budget: {int(best['flash_bytes'])} B")
     axes.set_xlabel("flash (bytes)")
     axes.set_ylabel("accuracy")
     axes.set_title(title)

@@ -8,7 +8,6 @@ wrong weights, silently. So the mode is derived here from the quantization, neve
 from __future__ import annotations
 
 import numpy as np
-
 from tflite_micro.tensorflow.lite.micro.compression import lut as upstream_lut
 from tflite_micro.tensorflow.lite.micro.compression import model_editor, spec
 

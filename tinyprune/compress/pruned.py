@@ -12,11 +12,15 @@ tensor has no quantization). A float tensor is copied as 32-bit words, so "zero"
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
-
-from tflite_micro.tensorflow.lite.micro.compression import compressor, decode, model_editor, spec
+from tflite_micro.tensorflow.lite.micro.compression import (
+    compressor,
+    decode,
+    model_editor,
+    spec,
+)
 
 from tinyprune.errors import TinypruneError
 

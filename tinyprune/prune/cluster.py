@@ -114,7 +114,7 @@ def int8_distinct_values(graph) -> list[dict]:
         rows.append({
             "tensor": tensor.name.split(";")[0],
             "per_channel": per_channel,
-            "distinct": int(len(np.unique(values))),
+            "distinct": len(np.unique(values)),
             "max_distinct_per_channel": int(max(len(np.unique(channel)) for channel in channels)),
         })
     return rows
