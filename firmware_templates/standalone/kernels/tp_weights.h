@@ -16,18 +16,22 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **no
         const int8_t *value = *nonzeros;
         for (int word = 0; word < w->row_stride; ++word) {
             uint32_t bits = mask[word];
-            const int base = word * 32;
+            /* shift the zeros before each nonzero out, then the nonzero's own bit */
             if (taps) {
+                const uint16_t *tap = taps + word * 32;
                 while (bits) {
-                    const int position = tp_leading_zeros(bits);
-                    bits ^= 0x80000000u >> position;
-                    acc += (int32_t)*value++ * x[taps[base + position]];
+                    const int skip = tp_leading_zeros(bits);
+                    tap += skip;
+                    bits = (bits << skip) << 1;
+                    acc += (int32_t)*value++ * x[*tap++];
                 }
             } else {
+                const int8_t *input = x + word * 32;
                 while (bits) {
-                    const int position = tp_leading_zeros(bits);
-                    bits ^= 0x80000000u >> position;
-                    acc += (int32_t)*value++ * x[base + position];
+                    const int skip = tp_leading_zeros(bits);
+                    input += skip;
+                    bits = (bits << skip) << 1;
+                    acc += (int32_t)*value++ * *input++;
                 }
             }
         }
@@ -61,20 +65,24 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
     const uint32_t *mask_end = mask + w->row_stride;
     const int8_t *value = *nonzeros;
-    const int8_t *x2 = x + 2 * step;
+    const int8_t *x1 = x + step;
+    const int8_t *x2 = x1 + step;
+    const int8_t *x3 = x2 + step;
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
     for (; mask < mask_end; ++mask, taps += 32) {
         uint32_t bits = *mask;
+        const uint16_t *tap = taps;
         while (bits) {
-            const int position = tp_leading_zeros(bits);
-            const uint32_t offset = taps[position];
-            const uint32_t next = offset + step;
+            /* shift the zeros before the next nonzero out, then the nonzero's own bit */
+            const int skip = tp_leading_zeros(bits);
+            tap += skip;
+            bits = (bits << skip) << 1;
+            const uint32_t offset = *tap++;
             const int32_t weight = *value++;
-            bits ^= 0x80000000u >> position;
             acc0 += weight * x[offset];
-            acc1 += weight * x[next];
+            acc1 += weight * x1[offset];
             acc2 += weight * x2[offset];
-            acc3 += weight * x2[next];
+            acc3 += weight * x3[offset];
         }
     }
     *nonzeros = value;
