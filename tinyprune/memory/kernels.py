@@ -2,7 +2,7 @@
 Init allocates, and what its Prepare does in order (temporary TfLiteTensors, persistent per-channel
 arrays, scratch-buffer requests).
 
-Two runtimes are modelled:
+Three runtimes are modelled:
 - "host": the `tflite-micro` Python package (reference kernels, 64-bit). Every figure below was read off
   the package's allocator calls (a debugger breakpoint on SingleArenaBufferAllocator, one zoo model at a
   time) and agrees with the kernels' sources in tensorflow/tflite-micro; the tests hold the emulation to
@@ -11,12 +11,14 @@ Two runtimes are modelled:
   kernels on a 32-bit Cortex-M: struct sizes of a 32-bit build and the CMSIS-NN scratch buffers from
   CMSIS-NN's *_get_buffer_size functions (arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
   arm_fully_connected_s8, arm_avgpool_s8). Read from those sources, not measured here: an estimate.
+- "arm32-reference": the same library with its reference kernels (no scratch buffers, smaller op data).
+Operators not listed get a generic recipe and the estimate says it is approximate.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from tinyprune.graph.ir import Graph, Operator
+from tinyprune.graph.ir import Graph, Operator, Tensor
 
 
 @dataclass(frozen=True)
@@ -56,25 +58,22 @@ class KernelRecipe:
 
 @dataclass(frozen=True)
 class _Shapes:
-    """The facts about one operator that the recipes need."""
+    """One operator and the graph it reads its tensors from."""
 
     graph: Graph
     op: Operator
-    inputs: list[int] = field(default_factory=list)
 
-    def tensor(self, position: int):
+    def tensor(self, position: int) -> Tensor:
         return self.graph.tensors[self.op.inputs[position]]
 
-    def has_input(self, position: int) -> bool:
-        return position < len(self.op.inputs) and self.op.inputs[position] >= 0
-
     @property
-    def output(self):
+    def output(self) -> Tensor:
         return self.graph.tensors[self.op.outputs[0]]
 
 
 def _temps(op: Operator, *positions: str) -> list[TempTensor]:
-    """TempTensor events for ("i", n) input / ("o", n) output positions written as "i0", "o0"."""
+    """Temporary tensors for the operator's inputs ("i0", "i1"...) and outputs ("o0"...) in the order
+    the kernel takes them; an omitted optional input (index -1, e.g. no bias) takes none."""
     events = []
     for position in positions:
         indices = op.inputs if position[0] == "i" else op.outputs
@@ -84,9 +83,10 @@ def _temps(op: Operator, *positions: str) -> list[TempTensor]:
     return events
 
 
-def _per_channel_arrays(channels: int, int32: int = 4) -> list[Persistent]:
-    return [Persistent(int32 * channels, "per-channel output multipliers"),
-            Persistent(int32 * channels, "per-channel output shifts")]
+def _per_channel_arrays(channels: int) -> list[Persistent]:
+    """The int32 output multiplier and shift per output channel."""
+    return [Persistent(4 * channels, "per-channel output multipliers"),
+            Persistent(4 * channels, "per-channel output shifts")]
 
 
 def _output_channels(s: _Shapes, filter_axis: int) -> int:
