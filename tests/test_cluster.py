@@ -42,3 +42,21 @@ def test_cluster_count_beyond_a_lut_index_is_refused(trained_demo, digits_data):
         cluster(trained_demo, digits_data, clusters=256)
     with pytest.raises(TinypruneError, match="pool_1"):
         cluster(trained_demo, digits_data, clusters=4, layer_clusters={"pool_1": 4})
+
+
+@pytest.mark.slow
+def test_sparsity_preserving_clustering_keeps_every_pruned_zero_and_frozen_layers(trained_demo, digits_data):
+    from tinyprune.prune.magnitude import magnitude_prune
+
+    pruned = magnitude_prune(trained_demo, digits_data, 0.5, epochs=1).model
+    result = cluster(pruned, digits_data, clusters=4, epochs=1, preserve_sparsity=True,
+                     layer_clusters={"dense_1": 0})
+    for layer in ("conv_1", "conv_2", "logits"):
+        before = pruned.get_layer(layer).kernel.numpy()
+        after = result.model.get_layer(layer).kernel.numpy()
+        assert np.all(after[before == 0] == 0), layer
+        assert len(np.unique(after)) <= 4, layer
+    np.testing.assert_array_equal(result.model.get_layer("dense_1").kernel.numpy(),
+                                  pruned.get_layer("dense_1").kernel.numpy())
+    assert result.model.get_layer("dense_1").trainable
+    assert "dense_1" not in result.details["clusters"]
