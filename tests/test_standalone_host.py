@@ -60,6 +60,7 @@ def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_in
     ("avgpool_mean", {"AVERAGE_POOL_2D", "DEPTHWISE_CONV_2D", "MEAN", "SOFTMAX"}),
     ("softmax_mean_head", {"MEAN", "SOFTMAX"}),
     ("ds_cnn_kws", {"DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}),
+    ("op_mix", {"RELU6", "PAD", "CONCATENATION", "MUL"}),
 ])
 def test_zoo_models_are_byte_identical_to_tflm(name, ops, tmp_path):
     from tinyprune.zoo import zoo_int8

@@ -246,3 +246,22 @@ def avgpool_mean(classes: int = 3):
 
 ZOO["residual_block"] = (residual_block, True)
 ZOO["avgpool_mean"] = (avgpool_mean, False)
+
+
+def op_mix(classes: int = 4):
+    """RELU6 of its own, PAD, CONCATENATION and MUL in one small graph: the less common int8 ops."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=(8, 8, 2), name="grid")
+    x = layers.ZeroPadding2D(((1, 2), (2, 1)), name="pad")(layers.ReLU(6.0, name="clip")(inputs))
+    left = layers.Conv2D(4, 3, activation="relu", name="left")(x)
+    right = layers.Conv2D(4, 3, name="right")(x)
+    x = layers.Concatenate(name="concat")([left, right])
+    x = layers.Multiply(name="gate")([x, layers.Conv2D(8, 1, name="gate_conv")(x)])
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.ReLU(name="relu")(x)
+    outputs = layers.Dense(classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="op_mix")
+
+
+ZOO["op_mix"] = (op_mix, False)
