@@ -69,6 +69,7 @@ class Verified:
     scores: list[Score]
     agreement: Agreement
     fit: object  # tinyprune.verify.fit.BoardFit
+    flash_basis: str  # what the flash figures are: measured or estimated, and from what
     test_input: np.ndarray
     expected_output: np.ndarray
     confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
@@ -226,13 +227,15 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     flash = estimate_flash(graph, target.runtime.name)
     fit = BoardFit(
         board=target.board.name,
-        flash_items=flash.items(),
+        flash_items={"model": flash.model_bytes,
+                     "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
+                     "application": flash.application_bytes},
         flash_limit=target.board.flash_bytes,
         ram_items={"arena": arena_firmware, "headroom": config.ram_headroom},
         ram_limit=target.board.ram_bytes,
     )
     require_fit(fit)
-    return Verified(checked, arena, arena_firmware, scores, agreement(litert, tflm), fit,
+    return Verified(checked, arena, arena_firmware, scores, agreement(litert, tflm), fit, flash.basis,
                     test_input=x_int8[0], expected_output=tflm[0], confusion=confusion)
 
 

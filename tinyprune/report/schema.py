@@ -14,7 +14,7 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - agreement: output bytes where LiteRT differs from TFLM over the whole test set
 - memory: arena by search (aligned16 = smallest multiple of 16 that runs; exact = 1-byte figure),
   the margin and the arena the firmware declares, the recorder's sections
-- fit: flash and RAM items, needs and limits, fits
+- fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
 - firmware: the files written, relative to the output folder
 - run: the only field that changes between identical builds (creation time, seconds per stage)
 """
@@ -121,6 +121,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         "fit": {
             "board": verified.fit.board,
             "flash_items": verified.fit.flash_items,
+            "flash_basis": verified.flash_basis,
             "flash_needed": verified.fit.flash_needed,
             "flash_limit": verified.fit.flash_limit,
             "ram_items": verified.fit.ram_items,
