@@ -8,7 +8,7 @@ import math
 
 from tinyprune.data import Dataset
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, weight_sparsity
+from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, weight_sparsity
 from tinyprune.train import Progress, compile_for_task, fit
 
 SCHEDULES = ("polynomial", "constant")
@@ -71,19 +71,11 @@ def magnitude_prune(model, data: Dataset, sparsity: float, layer_sparsity: dict[
             layer, pruning_schedule=_schedule(schedule, target, end_step, frequency))
 
     # The wrappers reuse the layers they wrap: prune a copy so the caller's model stays as it was.
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    wrapped = keras.models.clone_model(copy, clone_function=wrap)
+    wrapped = keras.models.clone_model(detached_copy(model), clone_function=wrap)
     compile_for_task(wrapped, data.task, learning_rate)
     history: list[dict] = []
-
-    def record(phase, epoch, total, figures):
-        history.append({"epoch": epoch, **figures})
-        if progress is not None:
-            progress(phase, epoch, total, figures)
-
-    fit(wrapped, data.x_train, data.y_train, epochs, batch_size, "fine-tune",
-        record, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    fit(wrapped, data.x_train, data.y_train, epochs, batch_size, "fine-tune", progress,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), history_recorder("fine-tune", history)])
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     achieved = weight_sparsity(stripped)
     details = {
