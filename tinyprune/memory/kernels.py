@@ -146,7 +146,24 @@ def _host_recipe(s: _Shapes) -> KernelRecipe:
         return KernelRecipe((8, 4), (60,), tuple(_temps(s.op, "i0", "i1", "o0")))
     if opcode == "MEAN":
         return _host_mean(s)
+    if opcode == "MUL":
+        return KernelRecipe((4, 4), (36,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "CONCATENATION":
+        return KernelRecipe((8, 4), (80,), tuple(_concatenation_temps(s)))
+    if opcode == "PAD":
+        return KernelRecipe(None, (56,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "RELU6":  # takes only its input: the clamp bounds come from its quantization
+        return KernelRecipe(None, (8,), tuple(_temps(s.op, "i0")))
+    if opcode == "LOGISTIC":
+        return KernelRecipe(None, (16,), tuple(_temps(s.op, "i0", "o0")))
+    if opcode == "TANH":
+        return KernelRecipe(None, (16,), tuple(_temps(s.op, "i0", "o0", "i0")))
     return _generic(s)
+
+
+def _concatenation_temps(s: _Shapes) -> list[TempTensor]:
+    """The first input and the output for the checks, then every input for the parameters."""
+    return _temps(s.op, "i0", "o0", *(f"i{n}" for n in range(len(s.op.inputs))))
 
 
 def _generic(s: _Shapes) -> KernelRecipe:
@@ -164,7 +181,8 @@ def _generic(s: _Shapes) -> KernelRecipe:
 # (input, filter, output; then CalculateOpData* takes input, filter, bias, output), allocate per-channel
 # arrays only for CONV_2D and DEPTHWISE_CONV_2D (FULLY_CONNECTED is per-tensor only), and their op data
 # are the 32-bit layouts of OpDataConv (52 B), OpDataFullyConnected (32 B), OpDataPooling (32 B),
-# SoftmaxParams (56 B), OpDataAdd (60 B) and reduce's OpData (36 B). The CMSIS-NN kernels wrap the same
+# SoftmaxParams (56 B), OpDataAdd (60 B), OpDataMul (36 B), pad's OpData (56 B), OpDataLogistic and
+# tanh's OpData (16 B), Relu6OpData (8 B) and reduce's OpData (36 B). The CMSIS-NN kernels wrap the same
 # op data with an int32 scratch-buffer index (+4 B) and CMSISNNSoftmaxParams adds two ints.
 
 def _cmsis_conv_scratch(s: _Shapes) -> int:
@@ -222,6 +240,16 @@ def _arm32_recipe(s: _Shapes, cmsis: bool) -> KernelRecipe:
         return KernelRecipe((4, 4), (56 + 8 * cmsis,), tuple(_temps(s.op, "i0", "o0")))
     if opcode == "ADD":
         return KernelRecipe((8, 4), (60,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "MUL":
+        return KernelRecipe((4, 4), (36,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "CONCATENATION":  # ConcatenationParams: int8 axis, two pointers, count, zero point, scale
+        return KernelRecipe((8, 4), (24,), tuple(_concatenation_temps(s)))
+    if opcode == "PAD":
+        return KernelRecipe(None, (56,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "RELU6":
+        return KernelRecipe(None, (8,), tuple(_temps(s.op, "i0", "o0")))
+    if opcode in ("LOGISTIC", "TANH"):
+        return KernelRecipe(None, (16,), tuple(_temps(s.op, "i0", "o0")))
     if opcode == "MEAN":
         prepare = _temps(s.op, "i0", "i1", "o0") + [
             Scratch(4 * s.output.num_elements, "int32 sums"),
