@@ -187,3 +187,25 @@ def test_a_float_model_is_refused_with_a_fix():
     float_model = tf.lite.TFLiteConverter.from_keras_model(mlp()).convert()
     with pytest.raises(TinypruneError, match="float32 activations"):
         emulate_arena(read_graph(float_model))
+
+
+@pytest.mark.slow
+def test_traced_allocations_show_the_op_data_the_recipes_record(zoo_model, tmp_path, capsys):
+    """The tracer behind kernels.py's host figures: each FULLY_CONNECTED's Init is one 16-aligned
+    op-data allocation of the size the recipe records."""
+    import shutil
+
+    from tinyprune.memory.kernels import kernel_recipe
+    from tinyprune.memory.trace_allocations import main as trace
+
+    if shutil.which("gdb") is None:
+        pytest.skip("gdb is not installed")
+    model = zoo_model("mlp")
+    (tmp_path / "mlp.tflite").write_bytes(model)
+    trace(str(tmp_path / "mlp.tflite"))
+    lines = capsys.readouterr().out.splitlines()
+    graph = read_graph(model)
+    (op_data,) = kernel_recipe(graph, graph.operators[0], "host").init
+    init_lines = [line for line in lines if "InitSubgraphs" in line]
+    assert init_lines == [f"tail {op_data}/16 | MicroInterpreterGraph::InitSubgraphs < "
+                          "MicroInterpreter::AllocateTensors"] * len(graph.operators)

@@ -20,7 +20,9 @@ from tflite_micro.python.tflite_micro import runtime
 RAN, TOO_SMALL, CRASHED_IN_PYTHON = 0, 3, 4
 
 
-def _allocate_and_invoke(model: bytes, arena_size: int) -> None:
+def allocate_and_invoke(model: bytes, arena_size: int) -> None:
+    """Build an interpreter with `arena_size`, run it once on zero inputs, print the recorder's report
+    (to file descriptor 2, from C)."""
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
     index = 0
     while True:
@@ -40,7 +42,7 @@ def _child(model: bytes, arena_size: int, write_end: int) -> None:
     os.dup2(write_end, 2)
     code = RAN
     try:
-        _allocate_and_invoke(model, arena_size)
+        allocate_and_invoke(model, arena_size)
     except RuntimeError as error:  # TFLM's "failed to allocate" and "invocation failed"
         os.write(2, f"\n{error}\n".encode())
         code = TOO_SMALL
