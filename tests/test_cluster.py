@@ -60,3 +60,24 @@ def test_sparsity_preserving_clustering_keeps_every_pruned_zero_and_frozen_layer
                                   pruned.get_layer("dense_1").kernel.numpy())
     assert result.model.get_layer("dense_1").trainable
     assert "dense_1" not in result.details["clusters"]
+
+
+@pytest.mark.slow
+def test_digits_within_one_point_in_at_most_0_4x_the_dense_int8_bytes(trained_demo, digits_data, demo_int8_per_channel):
+    """The issue's bar: prune the big Dense, cluster the rest to 4 values, per-tensor int8, TFLM auto
+    compression; verified identical on TFLM, within 1 point of the dense int8 model's TFLM accuracy."""
+    from tinyprune.compress import compress_for_tflm
+    from tinyprune.compress.verify import tflm_outputs
+    from tinyprune.prune.magnitude import magnitude_prune
+
+    def tflm_accuracy(model_bytes):
+        return float(np.mean(tflm_outputs(model_bytes, digits_data.x_test).argmax(1) == digits_data.y_test))
+
+    pruned = magnitude_prune(trained_demo, digits_data, 0.0, layer_sparsity={"dense_1": 0.95}, epochs=4).model
+    clustered = cluster(pruned, digits_data, clusters=4, epochs=10, learning_rate=3e-4, preserve_sparsity=True,
+                        layer_clusters={"conv_1": 0, "dense_1": 32}).model
+    int8 = convert_int8(clustered, representative_samples(digits_data.x_train, 100, seed=0), per_channel=False)
+    compressed, report = compress_for_tflm(int8, "auto", digits_data.x_test)
+    assert report["verified_samples"] == len(digits_data.x_test)
+    assert len(compressed) <= 0.4 * len(demo_int8_per_channel), (len(compressed), len(demo_int8_per_channel))
+    assert tflm_accuracy(compressed) >= tflm_accuracy(demo_int8_per_channel) - 0.01
