@@ -4,9 +4,9 @@ arrays, scratch-buffer requests).
 
 Three runtimes are modelled:
 - "host": the `tflite-micro` Python package (reference kernels, 64-bit). Every figure below was read off
-  the package's allocator calls (a debugger breakpoint on SingleArenaBufferAllocator, one zoo model at a
-  time) and agrees with the kernels' sources in tensorflow/tflite-micro; the tests hold the emulation to
-  the package to the byte.
+  the package's allocator calls with `python -m tinyprune.memory.trace_allocations model.tflite` (gdb
+  breakpoints; do the same for an operator not listed here) and agrees with the kernels' sources in
+  tensorflow/tflite-micro; the tests hold the emulation to the package to the byte on the whole zoo.
 - "arm32": the Arduino library's TFLM (tflite-micro-arduino-examples, January 2023) with CMSIS-NN
   kernels on a 32-bit Cortex-M: struct sizes of a 32-bit build and the CMSIS-NN scratch buffers from
   CMSIS-NN's *_get_buffer_size functions (arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
