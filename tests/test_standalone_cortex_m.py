@@ -54,7 +54,7 @@ def test_dense_digits_match_with_and_without_the_dsp_extension(demo_int8, digits
     assert m4.instructions_per_inference < m0.instructions_per_inference
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv1d_sensor", "residual_block", "avgpool_mean", "op_mix"])
+@pytest.mark.parametrize("name", ["mlp", "conv1d_sensor", "residual_block", "avgpool_mean", "op_mix", "gated_mlp"])
 def test_zoo_models_on_qemu_equal_tflm(name, tmp_path):
     from tinyprune.zoo import zoo_int8
 

@@ -61,6 +61,7 @@ def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_in
     ("softmax_mean_head", {"MEAN", "SOFTMAX"}),
     ("ds_cnn_kws", {"DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}),
     ("op_mix", {"RELU6", "PAD", "CONCATENATION", "MUL"}),
+    ("gated_mlp", {"LOGISTIC", "TANH"}),
 ])
 def test_zoo_models_are_byte_identical_to_tflm(name, ops, tmp_path):
     from tinyprune.zoo import zoo_int8
@@ -71,30 +72,32 @@ def test_zoo_models_are_byte_identical_to_tflm(name, ops, tmp_path):
     assert np.array_equal(ours, reference)
 
 
-def _tiny_model(activation):
+def _tiny_model(*layers):
     import tf_keras as keras
 
     from tinyprune.quantize import quantize_int8
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation=activation, name="head")])
+    model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, name="head"), *layers])
     calibration = np.random.default_rng(0).uniform(-1, 1, size=(16, 6)).astype(np.float32)
     return quantize_int8(model, calibration)
 
 
 def test_an_op_without_a_kernel_is_refused_by_name(tmp_path):
-    graph = read_graph(_tiny_model("tanh"))
+    import tf_keras as keras
+
+    graph = read_graph(_tiny_model(keras.layers.LeakyReLU(0.2, name="leaky")))
     with pytest.raises(TinypruneError) as error:
-        generate_standalone(graph, tmp_path, "tanh_model")
-    assert "TANH" in error.value.problem and "head" in error.value.problem
+        generate_standalone(graph, tmp_path, "leaky_model")
+    assert "LEAKY_RELU" in error.value.problem and "(layer '" in error.value.problem
     assert "--backend tflm" in error.value.fix
 
 
 def test_generation_is_deterministic_and_lists_its_ops(tmp_path):
-    graph = read_graph(_tiny_model("relu"))
+    graph = read_graph(_tiny_model())
     first = generate_standalone(graph, tmp_path / "a", "same")
     second = generate_standalone(graph, tmp_path / "b", "same")
     assert [p.name for p in first.files] == [p.name for p in second.files]
     for a, b in zip(first.files, second.files):
         assert a.read_bytes() == b.read_bytes()
-    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SOFTMAX", "MEAN"} <= set(STANDALONE_OPS)
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "SOFTMAX", "MEAN", "LOGISTIC"} <= set(STANDALONE_OPS)

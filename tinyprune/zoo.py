@@ -265,3 +265,18 @@ def op_mix(classes: int = 4):
 
 
 ZOO["op_mix"] = (op_mix, False)
+
+
+def gated_mlp(inputs: int = 24, classes: int = 3):
+    """TANH and LOGISTIC (sigmoid) activations: a small gated MLP."""
+    keras = _keras()
+    layers = keras.layers
+    x_in = keras.Input(shape=(inputs,), name="features")
+    value = layers.Dense(16, activation="tanh", name="value")(x_in)
+    gate = layers.Dense(16, activation="sigmoid", name="gate")(x_in)
+    x = layers.Multiply(name="gated")([value, gate])
+    outputs = layers.Dense(classes, activation="sigmoid", name="scores")(x)
+    return keras.Model(x_in, outputs, name="gated_mlp")
+
+
+ZOO["gated_mlp"] = (gated_mlp, True)

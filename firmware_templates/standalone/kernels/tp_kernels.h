@@ -96,6 +96,12 @@ typedef struct {
 } tp_softmax_params;
 
 typedef struct {
+    int32_t input_zero_point, input_multiplier, input_range_radius;
+    int8_t input_left_shift;
+    uint32_t size;
+} tp_activation_params;
+
+typedef struct {
     uint32_t outer;
     uint16_t count;
     const uint32_t *inner;  /* bytes each input contributes per outer step */
@@ -116,6 +122,8 @@ void tp_mul(const tp_mul_params *p, const int8_t *input1, const int8_t *input2, 
 void tp_mean(const tp_mean_params *p, const int8_t *input, int8_t *output);
 void tp_requantize_tensor(const tp_requantize_params *p, const int8_t *input, int8_t *output);
 void tp_softmax(const tp_softmax_params *p, const int8_t *input, int8_t *output);
+void tp_logistic(const tp_activation_params *p, const int8_t *input, int8_t *output);
+void tp_tanh(const tp_activation_params *p, const int8_t *input, int8_t *output);
 void tp_concatenation(const tp_concatenation_params *p, const int8_t *const *inputs, int8_t *output);
 void tp_copy(const tp_copy_params *p, const int8_t *input, int8_t *output);
 

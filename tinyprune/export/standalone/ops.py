@@ -353,6 +353,28 @@ def lower_relu6(ctx, op: Operator) -> None:
     _lower_requantize(ctx, op, "RELU6")
 
 
+def _lower_sigmoid(ctx, op: Operator, kernel: str, output_quantization: tuple[float, int]) -> None:
+    source, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.outputs[0])
+    scale, zero_point = output_quantization
+    if _zero_point(output) != zero_point or abs(_scale(output) - scale) > 1e-9:
+        raise TinypruneError(f"layer {ctx.layer(op)!r}: {op.opcode} output is not scaled {scale} with zero "
+                             f"point {zero_point}", "convert with the TFLite converter's int8 defaults")
+    p = quantized.sigmoid_parameters(_scale(source))
+    fields = [("input_zero_point", _zero_point(source)), ("input_multiplier", p["input_multiplier"]),
+              ("input_range_radius", p["input_range_radius"]), ("input_left_shift", p["input_left_shift"]),
+              ("size", output.num_elements)]
+    ctx.add(Step(kernel, "tp_activation_params", ctx.name(op), fields, [ctx.buffer(source.index)],
+                 ctx.buffer(output.index), in_place=True))
+
+
+def lower_logistic(ctx, op: Operator) -> None:
+    _lower_sigmoid(ctx, op, "tp_logistic", (1 / 256, -128))
+
+
+def lower_tanh(ctx, op: Operator) -> None:
+    _lower_sigmoid(ctx, op, "tp_tanh", (1 / 128, 0))
+
+
 def lower_pad(ctx, op: Operator) -> None:
     source, paddings, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
     rank = len(source.shape)
@@ -394,6 +416,7 @@ LOWERINGS = {
     "DEPTHWISE_CONV_2D": lower_depthwise_conv2d,
     "EXPAND_DIMS": lower_reshape,
     "FULLY_CONNECTED": lower_fully_connected,
+    "LOGISTIC": lower_logistic,
     "MAX_POOL_2D": lower_max_pool2d,
     "MEAN": lower_mean,
     "MUL": lower_mul,
@@ -404,6 +427,7 @@ LOWERINGS = {
     "RESHAPE": lower_reshape,
     "SOFTMAX": lower_softmax,
     "SQUEEZE": lower_reshape,
+    "TANH": lower_tanh,
 }
 
 STANDALONE_OPS: tuple[str, ...] = tuple(sorted(LOWERINGS))

@@ -74,3 +74,14 @@ def softmax_parameters(beta: float, input_scale: float) -> dict:
     multiplier, left_shift = quantize_multiplier(real)
     radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
     return {"input_multiplier": multiplier, "input_left_shift": left_shift, "diff_min": -radius}
+
+
+def sigmoid_parameters(input_scale: float) -> dict:
+    """TFLM's int8 LOGISTIC and TANH Prepare: the input onto Q4 (frexp and round, no renormalizing)
+    and the radius beyond which the output saturates."""
+    integer_bits = 4
+    fraction, left_shift = math.frexp(input_scale * (1 << (31 - integer_bits)))
+    multiplier = _round_half_away(fraction * (1 << 31))
+    multiplier -= (1 << 32) if multiplier >= 1 << 31 else 0  # static_cast<int32_t> wraps
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    return {"input_multiplier": multiplier, "input_left_shift": left_shift, "input_range_radius": radius}
