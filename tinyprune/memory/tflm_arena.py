@@ -9,7 +9,9 @@ TFLM's order and with TFLM's alignment rules (micro_allocator.cc, single_arena_b
 micro_allocation_info.cc, greedy_memory_planner.cc), and collect every condition the arena size must
 meet:
 - a tail allocation must stay above the head (TFLM's own check) and above the temporaries still in
-  use (TFLM does not check this one: it overwrites them and may crash, see the issue);
+  use (TFLM does not check this one: it overwrites them and crashes or fails a checksum). Only the top
+  temporary's zero points and quantized_dimension are dead by then, and only when no temporary is
+  allocated after the tail allocation: the package runs with those bytes overwritten;
 - a temporary or head allocation must stay below the tail;
 - the memory planner gets all free memory as scratch and needs 40 bytes per planned buffer;
 - the planned head plus the tail allocated after planning must fit.
@@ -415,8 +417,10 @@ def _check_supported(graph: Graph) -> None:
 
 
 def emulate_arena(graph: Graph, target: str = "host") -> ArenaEstimate:
-    """The smallest TFLM arena for `graph` on `target` ("host": the tflite-micro package, exact;
-    "arm32": the Arduino library's TFLM with CMSIS-NN on a Cortex-M, an estimate), with its breakdown."""
+    """The smallest TFLM arena for `graph` on `target`, with its breakdown: "host" is the tflite-micro
+    package (exact: the tests hold it to the interpreter), "arm32" the Arduino library's TFLM of January
+    2023 with CMSIS-NN kernels on a Cortex-M and "arm32-reference" the same with reference kernels
+    (estimates from that version's sources)."""
     started = time.perf_counter()
     if target not in LAYOUTS:
         raise TinypruneError(f"unknown arena target {target!r}", f"use one of {sorted(LAYOUTS)}")
