@@ -129,7 +129,10 @@ def write_table(results: list[dict], folder: Path, reference_accuracy: float, ma
              + (f"; board flash {flash_limit} B" if flash_limit else "") + ".", "",
              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
-    lines += ["", "Smallest within budget: " + (_label(best) if best else "none") + ""]
+    verdict = _label(best) if best else "none of the points"
+    if best and flash_limit and best["flash_bytes"] > flash_limit:
+        verdict += f"; it does not fit the board's {flash_limit} B of flash"
+    lines += ["", f"Smallest within budget: {verdict}."]
     md_path.write_text("\n".join(lines) + "\n")
 
     png_path = folder / "sweep.png"
