@@ -40,6 +40,11 @@ def test_pruned_digits_on_cortex_m4_meets_the_targets(demo_int8_pruned, digits_d
     # every inference runs the same instructions but for data-dependent max/clamp branches
     assert run.instructions.max() - run.instructions.min() < 0.01 * run.instructions.mean()
     assert run.instructions_per_inference <= 200_000  # two thirds of TFLM with CMSIS-NN (302,480)
+    figures = {**model.summary(), **firmware.summary(), **run.summary(model.macs)}
+    assert figures["flash_bytes"] == firmware.text + firmware.data - x.size
+    assert [layer["format"] for layer in figures["layers"]] == ["bitmask"] * 4
+    assert sum(layer["bytes_saved"] for layer in figures["layers"]) == model.weight_bytes_dense - model.weight_bytes_stored
+    assert figures["instructions_per_mac"] < 2.2
 
 
 def test_dense_digits_match_with_and_without_the_dsp_extension(demo_int8, digits_data, tmp_path):
@@ -65,6 +70,17 @@ def test_zoo_models_on_qemu_equal_tflm(name, tmp_path):
     reference = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
     assert np.array_equal(run.outputs, reference)
     assert np.array_equal(host, reference)
+
+
+def test_dense_ds_cnn_takes_under_half_of_tflm_reference_instructions(tmp_path):
+    from tinyprune.zoo import zoo_int8
+
+    model_bytes = zoo_int8("ds_cnn_kws")
+    x = np.random.default_rng(2).integers(-128, 128, size=(2, 49, 10, 1)).astype(np.int8)
+    model, _, run, _ = qemu_and_host(model_bytes, x, tmp_path)
+    assert np.array_equal(run.outputs, tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(2, -1))
+    assert model.macs == 2_656_768
+    assert run.instructions_per_inference < 42_615_800 / 2  # TFLM's reference kernels on the same M4
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")

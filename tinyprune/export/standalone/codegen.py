@@ -71,6 +71,19 @@ class StandaloneModel:
     def macs_skipped(self) -> int:
         return sum(layer.macs_skipped for layer in self.layers)
 
+    def summary(self) -> dict:
+        """Plain figures for the report: totals, and per weighted layer its storage form, the bytes it
+        saves against dense int8 and the multiplications its zero weights skip."""
+        return {
+            "ops": list(self.ops), "arena_bytes": self.arena_bytes, "constant_bytes": self.constant_bytes,
+            "weight_bytes_dense": self.weight_bytes_dense, "weight_bytes_stored": self.weight_bytes_stored,
+            "macs": self.macs, "macs_skipped": self.macs_skipped,
+            "layers": [{"layer": layer.layer, "op": layer.op, "format": layer.format,
+                        "dense_bytes": layer.dense_bytes, "stored_bytes": layer.stored_bytes,
+                        "bytes_saved": layer.bytes_saved, "macs": layer.macs, "macs_skipped": layer.macs_skipped}
+                       for layer in self.layers],
+        }
+
 
 def _product(values) -> int:
     result = 1

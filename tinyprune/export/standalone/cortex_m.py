@@ -65,6 +65,12 @@ class Firmware:
     def ram_bytes(self) -> int:
         return self.data + self.bss
 
+    def summary(self) -> dict:
+        """arm-none-eabi-size's figures and what the board-fit check compares with the board."""
+        return {"board": self.board.name, "text": self.text, "data": self.data, "bss": self.bss,
+                "test_vector_bytes": self.test_vector_bytes, "flash_bytes": self.flash_bytes,
+                "ram_bytes": self.ram_bytes}
+
 
 @dataclass
 class QemuRun:
@@ -75,6 +81,11 @@ class QemuRun:
     @property
     def instructions_per_inference(self) -> float:
         return float(self.instructions.mean())
+
+    def summary(self, macs: int) -> dict:
+        return {"samples": len(self.outputs), "instructions_per_inference": round(self.instructions_per_inference),
+                "instructions_per_mac": round(self.instructions_per_inference / macs, 2) if macs else None,
+                "instructions_per_tick": self.instructions_per_tick}
 
 
 def _require_tool(tool: str) -> None:
