@@ -122,6 +122,38 @@ def test_op_the_target_runtime_lacks(capfd, tmp_path, digits_data):
     assert_refused(code, err, tmp_path / "out", "BATCH_MATMUL", "'scores'")
 
 
+def test_keras_model_with_a_custom_layer(capfd, small_inputs, tmp_path):
+    import tf_keras as keras
+
+    class Doubling(keras.layers.Layer):  # not registered: a user's own layer class
+        def call(self, inputs):
+            return inputs * 2.0
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), Doubling(name="doubling"), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    model.save(tmp_path / "custom.keras")
+    code, _, err = run_cli(capfd, "build", str(tmp_path / "custom.keras"), "--data", str(small_inputs / "digits.npz"),
+                           "--out", str(tmp_path / "out"))
+    assert_refused(code, err, tmp_path / "out", "custom layer")
+
+
+@pytest.mark.slow
+def test_lstm_that_does_not_convert_to_int8_builtins(capfd, small_inputs, tmp_path):
+    import tf_keras as keras
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Reshape((8, 8)), keras.layers.LSTM(8, name="lstm"),
+                              keras.layers.Dense(10)])
+    model.save(tmp_path / "lstm.keras")
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="../" + tmp_path.name + "/lstm.keras"))
+    assert_refused(code, err, tmp_path / "out", "does not convert to full-integer int8", "recurrent layers")
+
+
+def test_output_location_that_cannot_be_written(capfd, small_inputs):
+    out = Path("/sys/tinyprune-output")  # read-only even for root
+    code, _, err = run_cli(capfd, *build_args(small_inputs, out))
+    assert_refused(code, err, out, "cannot write in /sys")
+
+
 def test_console_script_prints_one_line_without_traceback(tmp_path):
     """The installed entry point, in its own process: native TensorFlow noise stays hidden."""
     result = subprocess.run([sys.executable, "-m", "tinyprune", "build", str(tmp_path / "none.keras"),

@@ -1,6 +1,7 @@
 """Stage 1 (model): load a model saved by tf-keras (.keras, .h5 or a SavedModel folder)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
@@ -24,10 +25,14 @@ def load_model(path: str | Path):
         model = keras.models.load_model(path, compile=False)
     except (ValueError, TypeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unknown layer" in message or "custom" in message.lower():
+        # tf_keras words an unresolvable layer class in several ways, depending on how it was saved
+        custom = re.search(r"Unknown layer: '?(\w+)|deserialize object of type `(\w+)`|"
+                           r"Received: layer=(\w+) of type <class 'str'>", message)
+        if custom:
+            name = next(group for group in custom.groups() if group)
             raise TinypruneError(
-                f"{path} uses a custom layer tinyprune cannot rebuild: {message[:200]}",
-                "replace the custom layer with built-in Keras layers (TFLM runs only builtin ops)",
+                f"{path} uses the custom layer {name}, which tinyprune cannot rebuild",
+                "replace the custom layer with built-in Keras layers (TFLM runs only builtin operators)",
             ) from exc
         raise TinypruneError(f"{path} could not be read as a Keras model: {message[:200]}", SAVE_HINT) from exc
     except Exception as exc:  # h5py/zipfile/protobuf errors: a corrupt or truncated file

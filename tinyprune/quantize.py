@@ -35,9 +35,17 @@ def quantize_int8(model, calibration: np.ndarray, per_channel_dense: bool = True
     try:
         return bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; all mean "this model does not convert"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TinypruneError(
-            f"the model does not convert to full-integer int8 TFLite: {first_line}",
+            f"the model does not convert to full-integer int8 TFLite: {_converter_reason(exc)}",
             "use layers with int8 TFLite builtins (Dense, Conv, pooling, activations); "
             "drop custom layers and recurrent layers",
         ) from exc
+
+
+def _converter_reason(exc: Exception) -> str:
+    """The converter's first error without the MLIR source location that precedes it."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    first = text.splitlines()[0]
+    return first.split("error: ", 1)[-1][:300]
