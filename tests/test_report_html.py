@@ -16,8 +16,6 @@ import pytest
 from tinyprune.report import plots
 from tinyprune.report.html import render_html
 
-pytestmark = pytest.mark.slow  # every test here reads a report made by a real (training) build
-
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
@@ -26,7 +24,8 @@ WINDOW = (1280, 2400)
 
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory):
-    """The report dict of a real, short demo build: the exact content of its report.json."""
+    """The report dict of a real, short demo build (it trains: the tests using it are slow), the exact
+    content of its report.json."""
     from tinyprune.pipeline import build, demo_config
 
     out = tmp_path_factory.mktemp("report_html") / "demo"
@@ -57,6 +56,7 @@ def variant(report: dict, **changes) -> dict:
     return changed
 
 
+@pytest.mark.slow
 def test_page_is_self_contained_with_every_plot_inline(demo_report):
     page = render_html(demo_report)
     assert not re.search(r"(src|href)=\"(?!data:image/png;base64,)", page)
@@ -70,6 +70,7 @@ def test_page_is_self_contained_with_every_plot_inline(demo_report):
         assert width >= 300 and height >= 200
 
 
+@pytest.mark.slow
 def test_page_states_the_report_figures(demo_report):
     page = render_html(demo_report)
     accuracy = demo_report["accuracy"]
@@ -94,6 +95,7 @@ def test_page_states_the_report_figures(demo_report):
     assert f"<td>tflite-micro</td><td>{demo_report['versions']['tflite-micro']}</td>" in page
 
 
+@pytest.mark.slow
 def test_text_is_escaped(demo_report):
     hostile = "<script>alert('x')</script>"
     page = render_html(variant(demo_report, **{"model.name": hostile, "prune.details.note": hostile,
@@ -102,6 +104,7 @@ def test_text_is_escaped(demo_report):
     assert page.count("&lt;script&gt;") >= 3
 
 
+@pytest.mark.slow
 def test_same_report_gives_the_same_bytes_in_a_fresh_process(demo_report, tmp_path):
     """No timestamp, version string or font cache state may leak into the PNGs."""
     page = render_html(demo_report)
@@ -125,6 +128,7 @@ def test_plots_follow_their_figures():
     assert b"Software" not in first and b"matplotlib" not in first.lower()
 
 
+@pytest.mark.slow
 def test_regression_report_has_no_confusion_matrix(demo_report):
     report = variant(demo_report, **{"accuracy.metric": "mse", "accuracy.float": 0.0123,
                                      "accuracy.pruned": 0.0151, "accuracy.litert_int8": 0.0162,
@@ -135,6 +139,7 @@ def test_regression_report_has_no_confusion_matrix(demo_report):
     assert len(images(page)) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, details, chart", [
     ("structured", {"criterion": "l1", "ratio": 0.5,
                     "layers": {"conv2d": {"units_before": 16, "units_after": 8, "ratio": 0.5, "tied_with": []}},
@@ -154,6 +159,7 @@ def test_every_pruning_method_renders(demo_report, method, details, chart):
     assert all(key in page for key in details if key not in charted)
 
 
+@pytest.mark.slow
 def test_sweep_section_plots_accuracy_against_flash(demo_report):
     assert "Sweep" not in render_html(demo_report)
     points = [{"sparsity": s, "flash_bytes": 90_000 - int(s * 20_000), "accuracy": 0.97 - s / 10, "label": f"{s:.0%}"}
@@ -176,6 +182,7 @@ def screenshot(page: Path, png: Path, profile: Path) -> None:
                    capture_output=True, timeout=120, check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium() is None, reason="Debian's chromium is not installed (tests/run.sh installs it)")
 def test_headless_chromium_draws_the_page(demo_report, tmp_path):
     import matplotlib.image
