@@ -207,7 +207,7 @@ def test_sketch_carries_the_arena_quantization_and_host_tflm_vector(demo_sketch,
     sketch = (demo_sketch / "digits_demo.ino").read_text()
     assert parse_constant(sketch, "kTensorArenaBytes") == "4112"
     assert "alignas(16) uint8_t tensor_arena[kTensorArenaBytes];" in sketch
-    assert "(3,088 bytes)" in sketch and "margin of 1,024 bytes" in sketch
+    assert "(3,088 bytes," in sketch and "margin of 1,024 bytes" in sketch
     tensors = {"Input": demo_graph.input_tensors()[0], "Output": demo_graph.output_tensors()[0]}
     for prefix, tensor in tensors.items():
         scale = parse_constant(sketch, f"k{prefix}Scale")

@@ -64,7 +64,9 @@ class Checked:
 @dataclass
 class Verified:
     checked: Checked
-    arena: object  # tinyprune.verify.arena.ArenaSearch
+    arena: object  # tinyprune.verify.arena.ArenaSearch: the host arena found by running TFLM
+    host_arena: object  # tinyprune.memory.ArenaEstimate: the same figure, emulated
+    board_arena: object  # tinyprune.memory.ArenaEstimate for the target runtime's build
     arena_firmware: int
     scores: list[Score]
     agreement: Agreement
@@ -200,9 +202,14 @@ def describe_check(checked: Checked) -> str:
 
 # -- verify -------------------------------------------------------------------------------------------
 
+ARENA_TARGETS = {"arduino": "arm32", "tflm": "host"}
+"""Which arena emulation models each runtime's build: the Arduino library is a 32-bit build with
+CMSIS-NN kernels; the tflite-micro package is the 64-bit host."""
+
+
 def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Verified:
     """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
-    from tinyprune.memory.flash import estimate_flash
+    from tinyprune.memory import emulate_arena, estimate_flash
     from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
                                            litert_outputs, score, tflm_outputs)
     from tinyprune.verify.arena import find_arena
@@ -211,6 +218,9 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     data, graph = trained.loaded.data, checked.graph
     model_bytes = checked.quantized.model_bytes
     arena = find_arena(model_bytes)
+    host_arena = emulate_arena(graph, "host")
+    board_arena = emulate_arena(graph, ARENA_TARGETS[target.runtime.name]) \
+        if ARENA_TARGETS[target.runtime.name] != "host" else host_arena
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     litert = litert_outputs(model_bytes, x_int8)
@@ -223,7 +233,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    arena_firmware = arena.aligned16 + config.arena_margin
+    arena_firmware = board_arena.aligned16 + config.arena_margin
     flash = estimate_flash(graph, target.runtime.name)
     fit = BoardFit(
         board=target.board.name,
@@ -235,7 +245,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         ram_limit=target.board.ram_bytes,
     )
     require_fit(fit)
-    return Verified(checked, arena, arena_firmware, scores, agreement(litert, tflm), fit, flash.basis,
+    return Verified(checked, arena, host_arena, board_arena, arena_firmware, scores, agreement(litert, tflm), fit, flash.basis,
                     test_input=x_int8[0], expected_output=tflm[0], confusion=confusion)
 
 
@@ -243,8 +253,8 @@ def describe_verify(verified: Verified) -> str:
     by_stage = {s.stage: s for s in verified.scores}
     a = verified.agreement
     return (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
-            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); exact arena "
-            f"{verified.arena.aligned16:,} B; flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
+            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); arena {verified.arena.aligned16:,} B "
+            f"on the host, {verified.board_arena.aligned16:,} B on the board; flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
             f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
 
 
@@ -261,13 +271,14 @@ def export(verified: Verified, name: str, target: Target, staging: Path) -> list
     (staging / "model.tflite").write_bytes(model_bytes)
     written = [staging / "model.tflite"]
     written += write_model_data(staging / "model_data", model_bytes, name)
-    firmware_args = (model_bytes, checked.graph, target.runtime, verified.arena_firmware, verified.test_input,
-                     verified.expected_output, target.board)
-    for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args,
-                                        exact_arena_bytes=verified.arena.exact),
-                   write_platformio_project(staging / "platformio", name, *firmware_args,
-                                            exact_arena_bytes=verified.arena.exact)):
-        written += sorted(p for p in folder.rglob("*") if p.is_file())
+    if target.runtime.arduino_architectures:  # the runtime is an Arduino library: a sketch for it
+        firmware_args = (model_bytes, checked.graph, target.runtime, verified.arena_firmware, verified.test_input,
+                         verified.expected_output, target.board)
+        exact = verified.board_arena.aligned16
+        for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args, exact_arena_bytes=exact),
+                       write_platformio_project(staging / "platformio", name, *firmware_args,
+                                                exact_arena_bytes=exact)):
+            written += sorted(p for p in folder.rglob("*") if p.is_file())
     return sorted(str(p.relative_to(staging)) for p in written)
 
 def describe_export(files: list[str]) -> str:

@@ -12,8 +12,11 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline);
   confusion_float_vs_tflm: counts of (float model's class, TFLM's class), null for regression
 - agreement: output bytes where LiteRT differs from TFLM over the whole test set
-- memory: arena by search (aligned16 = smallest multiple of 16 that runs; exact = 1-byte figure),
-  the margin and the arena the firmware declares, the recorder's sections
+- memory: the host arena by search (arena_aligned16 = smallest multiple of 16 that runs, arena_exact =
+  the 1-byte figure) and by emulation (host_emulated_*; emulation_matches_search), the target board's
+  arena by emulation (board_*, with what it models), the lower bound (largest sum of live tensors) and
+  the planner's overhead above it, the margin and the arena the firmware declares (board + margin),
+  the recorder's sections
 - fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
 - firmware: the files written, relative to the output folder
 - run: the only field that changes between identical builds (creation time, seconds per stage)
@@ -111,10 +114,20 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         "memory": {
             "arena_aligned16": arena.aligned16,
             "arena_exact": arena.exact,
+            "arena_method": "smallest arena_size with which the tflite-micro interpreter (64-bit host) "
+                            f"allocates and invokes, by bisection over {arena.probes} probes in separate processes",
+            "host_emulated_aligned16": verified.host_arena.aligned16,
+            "host_emulated_exact": verified.host_arena.exact,
+            "emulation_matches_search": (verified.host_arena.aligned16, verified.host_arena.exact)
+            == (arena.aligned16, arena.exact),
+            "board_aligned16": verified.board_arena.aligned16,
+            "board_exact": verified.board_arena.exact,
+            "board_models": verified.board_arena.models,
+            "board_notes": list(verified.board_arena.notes),
+            "lower_bound": verified.host_arena.lower_bound,
+            "planner_overhead": verified.host_arena.planner_overhead,
             "arena_margin": config.arena_margin,
             "arena_firmware": verified.arena_firmware,
-            "arena_method": "smallest arena_size with which the tflite-micro interpreter allocates and "
-                            f"invokes, by bisection over {arena.probes} probes in separate processes",
             "recorded": {name: asdict(section) for name, section in arena.recorded.sections.items()},
             "recorded_total": arena.recorded.total,
         },
