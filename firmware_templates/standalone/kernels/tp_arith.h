@@ -132,36 +132,36 @@ static inline int32_t tp_dot(const int8_t *x, const int8_t *w, int n)
     return acc;
 }
 
-/* acc[k] += sum(x[k * step + i] * w[i]) for four inputs at once: each weight is loaded once. */
-static inline void tp_dot4(const int8_t *x, uint32_t step, const int8_t *w, int n, int32_t acc[4])
+/* acc[k] += sum(x[k * step + i] * w[i]) for two inputs at once: each weight is loaded once. */
+static inline void tp_dot2(const int8_t *x, uint32_t step, const int8_t *w, int n, int32_t acc[2])
 {
     const int8_t *x1 = x + step;
-    const int8_t *x2 = x1 + step;
-    const int8_t *x3 = x2 + step;
-    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+    int32_t acc0 = acc[0], acc1 = acc[1];
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    for (; n >= 4; n -= 4, x += 4, x1 += 4, x2 += 4, x3 += 4, w += 4) {
+    for (; n >= 4; n -= 4, x += 4, x1 += 4, w += 4) {
         uint32_t w4;
         memcpy(&w4, w, 4);
         const int32_t w_even = __sxtb16(w4);
         const int32_t w_odd = __sxtb16((w4 >> 8) | (w4 << 24));
         acc0 = tp_smlad4(x, w_even, w_odd, acc0);
         acc1 = tp_smlad4(x1, w_even, w_odd, acc1);
-        acc2 = tp_smlad4(x2, w_even, w_odd, acc2);
-        acc3 = tp_smlad4(x3, w_even, w_odd, acc3);
     }
 #endif
     for (; n > 0; --n) {
         const int32_t weight = *w++;
         acc0 += weight * *x++;
         acc1 += weight * *x1++;
-        acc2 += weight * *x2++;
-        acc3 += weight * *x3++;
     }
     acc[0] = acc0;
     acc[1] = acc1;
-    acc[2] = acc2;
-    acc[3] = acc3;
+}
+
+/* The same for four inputs, as two pairs: four accumulators and their pointers would not fit the
+ * Cortex-M register file. */
+static inline void tp_dot4(const int8_t *x, uint32_t step, const int8_t *w, int n, int32_t acc[4])
+{
+    tp_dot2(x, step, w, n, acc);
+    tp_dot2(x + 2 * step, step, w, n, acc + 2);
 }
 
 /* Number of zero bits above the highest set bit of a nonzero word. */

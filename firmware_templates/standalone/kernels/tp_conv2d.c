@@ -58,6 +58,8 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
                 nonzeros = row_nonzeros;
                 if (weights.format == TP_BITMASK) {
                     tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
+                } else if (p->taps) {
+                    tp_dense_taps_dot4(row, weights.row_len, window, column_step, p->taps, acc);
                 } else {
                     dense_window_dot4(p, window, column_step, row, acc);
                 }
@@ -69,8 +71,9 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             for (; ox < out_w; ++ox, out += out_c) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 nonzeros = row_nonzeros;
-                const int32_t acc = weights.format == TP_DENSE ? dense_window_dot(p, window, row)
-                                    : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
+                const int32_t acc = weights.format == TP_DENSE && !p->taps
+                                        ? dense_window_dot(p, window, row)
+                                        : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
                 *out = tp_scale(&scale, bias + acc);
             }
         }

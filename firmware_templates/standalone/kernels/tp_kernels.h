@@ -23,7 +23,8 @@ typedef struct {
 
 typedef struct {
     tp_weights weights;     /* a row per output channel: kernel_h x kernel_w x in_c */
-    const uint16_t *taps;   /* compressed rows: offset of each row position from the window's corner */
+    const uint16_t *taps;   /* offset of each row position from the window's corner: compressed rows,
+                               and dense rows too short for a contiguous dot product */
     const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
     tp_requant requant;
     uint16_t in_w, in_c;    /* of the input as the kernel reads it: already padded */
@@ -33,11 +34,13 @@ typedef struct {
 
 typedef struct {
     const int8_t *weights;  /* kernel_h x kernel_w x out_c */
-    const int32_t *bias;    /* input offset folded in, as for tp_conv2d */
+    const int32_t *bias;
     tp_requant requant;
-    uint16_t in_w, in_c;    /* already padded */
+    int32_t input_offset;   /* minus the input zero point */
+    uint16_t in_h, in_w, in_c;
     uint16_t out_h, out_w, out_c;
     uint8_t depth_multiplier, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    uint8_t pad_top, pad_left;
 } tp_depthwise_conv2d_params;
 
 typedef struct {

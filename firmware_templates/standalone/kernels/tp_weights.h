@@ -92,4 +92,27 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
     acc[3] = acc3;
 }
 
+/* A dense row through a tap table against four windows `step` bytes apart: for kernels whose rows
+ * are too short for a contiguous dot product (few input channels). */
+static inline void tp_dense_taps_dot4(const int8_t *w, int n, const int8_t *x, uint32_t step,
+                                      const uint16_t *taps, int32_t acc[4])
+{
+    const int8_t *x1 = x + step;
+    const int8_t *x2 = x1 + step;
+    const int8_t *x3 = x2 + step;
+    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+    for (int i = 0; i < n; ++i) {
+        const uint32_t offset = taps[i];
+        const int32_t weight = w[i];
+        acc0 += weight * x[offset];
+        acc1 += weight * x1[offset];
+        acc2 += weight * x2[offset];
+        acc3 += weight * x3[offset];
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+}
+
 #endif /* TP_WEIGHTS_H */

@@ -53,6 +53,9 @@ class Step:
     input_list: str = ""  # CONCATENATION: name of the local array of input pointers
 
 
+SHORT_ROW = 8  # dense kernel rows (kernel_w x in_c bytes) shorter than this go through a tap table
+
+
 def _scale(tensor: Tensor) -> float:
     return tensor.quantization.scale[0]
 
@@ -165,12 +168,15 @@ def lower_conv2d(ctx, op: Operator) -> None:
     requant_fields, requant_arrays = _requant_fields(
         name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
+    if kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index):
+        # a pointwise convolution is one matrix product over all pixels: one long row of them
+        padded_w, out_w, out_h = in_h * in_w, out_h * out_w, 1
     fields = weight_fields + [("bias", bias.name)] + requant_fields + [
         ("in_w", padded_w), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1])]
     arrays += [bias] + requant_arrays
-    if encoding.format != "dense":
+    if encoding.format != "dense" or kernel_w * in_c < SHORT_ROW:
         arrays.append(ConstArray(f"{name}_taps", "uint16_t", taps.tolist()))
         fields.append(("taps", arrays[-1].name))
     ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], ctx.buffer(output.index), arrays),
@@ -184,23 +190,24 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     _, kernel_h, kernel_w, _ = filters.shape
     o = op.options
     stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h_factor"], o["dilation_w_factor"])
-    pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
-    pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
-    padded = _padded_input(ctx, op, source, pads_h, pads_w)
+    pad_top, _ = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
+    pad_left, _ = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
 
     name = ctx.name(op)
     weights = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     values = ConstArray(f"{name}_weights", "int8_t", weights.ravel().tolist())
     requant_fields, requant_arrays = _requant_fields(
         name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
-    bias = _folded_bias(ctx, op, weights.T, _zero_point(source), name)
+    bias = ConstArray(f"{name}_bias", "int32_t",
+                      ctx.tensor(op.inputs[2]).numpy().tolist() if len(op.inputs) > 2 and op.inputs[2] >= 0
+                      else [0] * out_c)
     fields = [("weights", values.name), ("bias", bias.name)] + requant_fields + [
-        ("in_w", in_w + sum(pads_w)), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
-        ("depth_multiplier", out_c // in_c), ("kernel_h", kernel_h), ("kernel_w", kernel_w),
-        ("stride_h", stride[0]), ("stride_w", stride[1]), ("dilation_h", dilation[0]),
-        ("dilation_w", dilation[1])]
+        ("input_offset", -_zero_point(source)), ("in_h", in_h), ("in_w", in_w), ("in_c", in_c),
+        ("out_h", out_h), ("out_w", out_w), ("out_c", out_c), ("depth_multiplier", out_c // in_c),
+        ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
+        ("dilation_h", dilation[0]), ("dilation_w", dilation[1]), ("pad_top", pad_top), ("pad_left", pad_left)]
     dense = choose_encoding(weights.T, ("dense",))
-    ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields, [padded],
+    ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields, [ctx.buffer(source.index)],
                  ctx.buffer(output.index), [values, bias] + requant_arrays),
             _report(ctx, op, dense, weights.T, out_h * out_w))
 
