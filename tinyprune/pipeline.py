@@ -114,7 +114,7 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    listener.stage("report", f"{out}/report.json, {out}/report.md")
+    listener.stage("report", f"{out}/report.html, report.md, report.json")
     return BuildResult(out=out, report=report, files=files)
 
 
