@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from tinyprune.console import native_output_hidden  # noqa: E402
+from tinyprune.console import native_output_hidden
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,14 @@ def measure(case: Case, work_dir: Path) -> dict:
     firmware = build_cortex_m(model, load_board("nano33ble"), case.inputs)
     run = run_qemu(firmware)
     reference = tflm_outputs(case.model_bytes, case.inputs, arena_size=1 << 22).reshape(len(case.inputs), -1)
-    return dict(
-        model=case.name, macs=model.macs, tflite=len(case.model_bytes),
-        dense=model.weight_bytes_dense, stored=model.weight_bytes_stored,
-        text=firmware.text - firmware.test_vector_bytes, data=firmware.data, bss=firmware.bss,
-        arena=model.arena_bytes, tflm_arena=find_arena(case.model_bytes).aligned16,
-        instructions=run.instructions_per_inference,
-        differing=int(np.count_nonzero(run.outputs != reference)), stated=case.stated,
-    )
+    return {
+        "model": case.name, "macs": model.macs, "tflite": len(case.model_bytes),
+        "dense": model.weight_bytes_dense, "stored": model.weight_bytes_stored,
+        "text": firmware.text - firmware.test_vector_bytes, "data": firmware.data, "bss": firmware.bss,
+        "arena": model.arena_bytes, "tflm_arena": find_arena(case.model_bytes).aligned16,
+        "instructions": run.instructions_per_inference,
+        "differing": int(np.count_nonzero(run.outputs != reference)), "stated": case.stated,
+    }
 
 
 def print_table(rows: list[dict]) -> None:

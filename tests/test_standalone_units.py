@@ -7,9 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyprune.export.standalone.formats import choose_encoding, encode_bitmask, encode_lut
+from tinyprune.export.standalone.formats import (
+    choose_encoding,
+    encode_bitmask,
+    encode_lut,
+)
 from tinyprune.export.standalone.plan import BufferRequest, plan_arena
-from tinyprune.export.standalone.quantized import activation_range, mean_multiplier, quantize_multiplier
+from tinyprune.export.standalone.quantized import (
+    activation_range,
+    mean_multiplier,
+    quantize_multiplier,
+)
 
 
 @pytest.mark.parametrize("real, expected", [(0.5, (1 << 30, 0)), (1.0, (1 << 30, 1)), (0.75, (3 << 29, 0)),

@@ -7,7 +7,7 @@ output names the input's bytes) and element-wise ops write over an input that di
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
@@ -219,13 +219,13 @@ def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
     out_dir.mkdir(parents=True, exist_ok=True)
     source, output = graph.input_tensors()[0], graph.output_tensors()[0]
     arrays = [array for step in steps for array in step.arrays]
-    context = dict(
-        name=c_identifier(name), steps=steps, arrays=arrays, arena_bytes=max(arena_bytes, 4),
-        layers=lowering.layers, input_size=source.num_elements, output_size=output.num_elements,
-        input_shape=source.shape, output_shape=output.shape,
-        input_scale=source.quantization.scale[0], input_zero_point=source.quantization.zero_point[0],
-        output_scale=output.quantization.scale[0], output_zero_point=output.quantization.zero_point[0],
-    )
+    context = {
+        "name": c_identifier(name), "steps": steps, "arrays": arrays, "arena_bytes": max(arena_bytes, 4),
+        "layers": lowering.layers, "input_size": source.num_elements, "output_size": output.num_elements,
+        "input_shape": source.shape, "output_shape": output.shape,
+        "input_scale": source.quantization.scale[0], "input_zero_point": source.quantization.zero_point[0],
+        "output_scale": output.quantization.scale[0], "output_zero_point": output.quantization.zero_point[0],
+    }
     files = []
     for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c")):
         path = out_dir / target

@@ -111,9 +111,9 @@ def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: st
                              f"give samples of shape {list(model.input_shape[1:])}")
     flash_origin, ram_origin = QEMU_MEMORY[board.qemu_machine]
     sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", "main.c"]
-    context = dict(name=model.name, board=board, flash_origin=flash_origin, ram_origin=ram_origin,
-                   sources=sources, samples=samples.tolist(), sample_count=len(samples),
-                   calibration_iterations=CALIBRATION_ITERATIONS)
+    context = {"name": model.name, "board": board, "flash_origin": flash_origin, "ram_origin": ram_origin,
+               "sources": sources, "samples": samples.tolist(), "sample_count": len(samples),
+               "calibration_iterations": CALIBRATION_ITERATIONS}
     for template, target in PROJECT_FILES:
         (project_dir / target).write_text(render(template, **context), encoding="utf-8")
     return project_dir
@@ -127,7 +127,7 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
     project_dir = write_cortex_m_project(model, board, project_dir or model.out_dir / f"cortex_m_{board.name}",
                                          samples)
     result = subprocess.run(["make", "-C", str(project_dir), "EXTRA_CFLAGS=-Werror", "firmware.elf"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"firmware build failed in {project_dir}:\n{result.stdout}\n{result.stderr}")
     elf = project_dir / "firmware.elf"
@@ -147,7 +147,8 @@ def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
                "-monitor", "none", "-serial", "none", "-chardev", f"file,id=semihosting,path={console}",
                "-semihosting-config", "enable=on,target=native,chardev=semihosting",
                "-icount", "shift=0", "-kernel", str(firmware.elf)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                            stdin=subprocess.DEVNULL, check=False)
     lines = console.read_text(encoding="ascii").splitlines() if console.exists() else []
     if result.returncode != 0 or "done" not in lines:
         raise RuntimeError(f"qemu run failed (exit {result.returncode}): {' '.join(command)}\n"

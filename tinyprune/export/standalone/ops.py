@@ -84,7 +84,7 @@ def same_or_valid_padding(padding: str, in_size: int, filter_size: int, stride: 
     return total // 2, total - total // 2
 
 
-def _requant_fields(name: str, ctx, input_scale: float, filter_scales, output: Tensor,
+def _requant_fields(name: str, input_scale: float, filter_scales, output: Tensor,
                     activation: tuple[int, int]) -> tuple[list, list[ConstArray]]:
     pairs = quantized.channel_multipliers(input_scale, filter_scales, _scale(output))
     arrays = [ConstArray(f"{name}_multiplier", "int32_t", [m for m, _ in pairs]),
@@ -166,7 +166,7 @@ def lower_conv2d(ctx, op: Operator) -> None:
     encoding = choose_encoding(matrix, formats)
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
-        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
     if kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index):
         # a pointwise convolution is one matrix product over all pixels: one long row of them
@@ -197,7 +197,7 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     weights = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     values = ConstArray(f"{name}_weights", "int8_t", weights.ravel().tolist())
     requant_fields, requant_arrays = _requant_fields(
-        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = ConstArray(f"{name}_bias", "int32_t",
                       ctx.tensor(op.inputs[2]).numpy().tolist() if len(op.inputs) > 2 and op.inputs[2] >= 0
                       else [0] * out_c)
@@ -221,7 +221,7 @@ def lower_fully_connected(ctx, op: Operator) -> None:
     encoding = choose_encoding(matrix, ctx.formats)
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
-        name, ctx, _scale(source), filters.quantization.scale, output, _activation(op, output))
+        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
     fields = weight_fields + [("bias", bias.name)] + requant_fields + [
         ("batches", batches), ("out_depth", units)]

@@ -11,7 +11,7 @@ INT8_MIN, INT8_MAX = -128, 127
 
 def _round_half_away(value: float) -> int:
     """C's round() (TfLiteRound), not Python's banker's rounding."""
-    return int(math.floor(abs(value) + 0.5)) * (1 if value >= 0 else -1)
+    return math.floor(abs(value) + 0.5) * (1 if value >= 0 else -1)
 
 
 def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
