@@ -114,6 +114,7 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
                .shuffle(len(x_fit), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
 
     def trainer(optimizer):
+        """Train for some epochs at a penalty: gradient step, then hier-prox with penalty x step."""
         @tf.function
         def step(x, y, penalty):
             with tf.GradientTape() as tape:
@@ -122,18 +123,19 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
             theta, weights = hier_prox(skip.kernel, first.kernel, penalty * optimizer.learning_rate, M)
             skip.kernel.assign(theta)
             first.kernel.assign(weights)
-            return loss
-        return step
 
-    def train(step, epochs: int, lam: float) -> None:
-        for _ in range(epochs):
-            for x, y in batches:
-                step(x, y, tf.constant(lam, tf.float32))
+        def train(epochs: int, lam: float) -> None:
+            penalty = tf.constant(lam, tf.float32)
+            for _ in range(epochs):
+                for x, y in batches:
+                    step(x, y, penalty)
+
+        return train
 
     history: list[dict] = []
-    train(trainer(keras.optimizers.Adam(learning_rate)), dense_epochs, 0.0)
+    trainer(keras.optimizers.Adam(learning_rate))(dense_epochs, 0.0)
     optimizer = keras.optimizers.SGD(path_learning_rate, momentum=0.9)
-    path_step = trainer(optimizer)
+    train_path = trainer(optimizer)
     optimizer.build(net.trainable_variables)  # momentum slots exist before the first snapshot
     path, snapshots = [], []
     active = _active(skip)
@@ -142,7 +144,7 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
     multiplier, refinements = path_multiplier, 0
     while active.any():
         state = (net.get_weights(), [v.numpy() for v in optimizer.variables])
-        train(path_step, path_epochs, lam)
+        train_path(path_epochs, lam)
         now_active = _active(skip)
         if active.sum() - now_active.sum() > max(1, active.sum() // 10) and refinements < max_refinements:
             # too many features left at once: step back and take a smaller lambda step
