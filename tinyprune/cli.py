@@ -71,6 +71,11 @@ def parser() -> argparse.ArgumentParser:
                                 help="prune, quantize, verify and export a Keras model")
     build.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (or set model in -c)")
     commands.add_parser("boards", parents=[output], help="list the board database")
+    inspect = commands.add_parser("inspect", parents=[output],
+                                  help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow)")
+    inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
+    inspect.add_argument("--board", "-b", help="check the fit against this board")
+    inspect.add_argument("--runtime", default="arduino", help="TFLM the firmware runs: arduino or tflm")
     return top
 
 
@@ -105,6 +110,12 @@ def _run(args: argparse.Namespace, out, err) -> int:
             out.write(json.dumps([asdict(b) for b in boards], indent=2) + "\n")
             return 0
         out.write(_board_table(boards) + "\n")
+        return 0
+    if args.command == "inspect":
+        from tinyprune.inspection import format_inspection, inspect_model
+
+        result = inspect_model(args.tflite, args.board, args.runtime)
+        out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return 0
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
     if args.command == "demo":

@@ -71,7 +71,6 @@ class Verified:
     scores: list[Score]
     agreement: Agreement
     fit: object  # tinyprune.verify.fit.BoardFit
-    flash_basis: str  # what the flash figures are: measured or estimated, and from what
     test_input: np.ndarray
     expected_output: np.ndarray
     confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
@@ -202,25 +201,22 @@ def describe_check(checked: Checked) -> str:
 
 # -- verify -------------------------------------------------------------------------------------------
 
-ARENA_TARGETS = {"arduino": "arm32", "tflm": "host"}
-"""Which arena emulation models each runtime's build: the Arduino library is a 32-bit build with
-CMSIS-NN kernels; the tflite-micro package is the 64-bit host."""
-
-
 def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Verified:
     """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
-    from tinyprune.memory import emulate_arena, estimate_flash
+    from tinyprune.memory import board_arena, emulate_arena
     from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
                                            litert_outputs, score, tflm_outputs)
     from tinyprune.verify.arena import find_arena
-    from tinyprune.verify.fit import BoardFit, require_fit
+    from tinyprune.verify.fit import board_fit, require_fit
 
     data, graph = trained.loaded.data, checked.graph
     model_bytes = checked.quantized.model_bytes
-    arena = find_arena(model_bytes)
+    target_arena = board_arena(graph, target.runtime.name)
+    arena_firmware = target_arena.aligned16 + config.arena_margin
+    fit = board_fit(graph, target.board, target.runtime.name, arena_firmware, config.ram_headroom)
+    require_fit(fit)  # before the slower checks: a model that cannot fit fails fast
     host_arena = emulate_arena(graph, "host")
-    board_arena = emulate_arena(graph, ARENA_TARGETS[target.runtime.name]) \
-        if ARENA_TARGETS[target.runtime.name] != "host" else host_arena
+    arena = find_arena(model_bytes)  # the real interpreter's figure, to cross-check the emulation
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     litert = litert_outputs(model_bytes, x_int8)
@@ -233,19 +229,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    arena_firmware = board_arena.aligned16 + config.arena_margin
-    flash = estimate_flash(graph, target.runtime.name)
-    fit = BoardFit(
-        board=target.board.name,
-        flash_items={"model": flash.model_bytes,
-                     "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
-                     "application": flash.application_bytes},
-        flash_limit=target.board.flash_bytes,
-        ram_items={"arena": arena_firmware, "headroom": config.ram_headroom},
-        ram_limit=target.board.ram_bytes,
-    )
-    require_fit(fit)
-    return Verified(checked, arena, host_arena, board_arena, arena_firmware, scores, agreement(litert, tflm), fit, flash.basis,
+    return Verified(checked, arena, host_arena, target_arena, arena_firmware, scores, agreement(litert, tflm), fit,
                     test_input=x_int8[0], expected_output=tflm[0], confusion=confusion)
 
 

@@ -134,7 +134,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         "fit": {
             "board": verified.fit.board,
             "flash_items": verified.fit.flash_items,
-            "flash_basis": verified.flash_basis,
+            "flash_basis": verified.fit.flash_basis,
             "flash_needed": verified.fit.flash_needed,
             "flash_limit": verified.fit.flash_limit,
             "ram_items": verified.fit.ram_items,

@@ -14,6 +14,7 @@ class BoardFit:
     flash_limit: int
     ram_items: dict[str, int]  # what the RAM holds, in bytes
     ram_limit: int
+    flash_basis: str = ""  # which flash figures are measured and which estimated
 
     @property
     def flash_needed(self) -> int:
@@ -26,6 +27,24 @@ class BoardFit:
     @property
     def fits(self) -> bool:
         return self.flash_needed <= self.flash_limit and self.ram_needed <= self.ram_limit
+
+
+def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int) -> BoardFit:
+    """The model's flash (its bytes plus the runtime's code for its operators) and RAM (the arena the
+    firmware declares plus headroom) against the board."""
+    from tinyprune.memory import estimate_flash
+
+    flash = estimate_flash(graph, runtime_name)
+    return BoardFit(
+        board=board.name,
+        flash_items={"model": flash.model_bytes,
+                     "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
+                     "application": flash.application_bytes},
+        flash_limit=board.flash_bytes,
+        ram_items={"arena": arena_bytes, "headroom": ram_headroom},
+        ram_limit=board.ram_bytes,
+        flash_basis=flash.basis,
+    )
 
 
 def _itemised(items: dict[str, int]) -> str:

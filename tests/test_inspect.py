@@ -1,0 +1,85 @@
+"""`tinyprune inspect`: the int8 model's costs from the file alone, checked against the real TFLM."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinyprune.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_file(tmp_path_factory, demo_int8):
+    path = tmp_path_factory.mktemp("inspect") / "demo.tflite"
+    path.write_bytes(demo_int8)
+    return path
+
+
+def test_json_figures_match_the_real_interpreter(capfd, demo_file, demo_int8):
+    from tinyprune.verify.arena import find_arena
+
+    assert main(["inspect", str(demo_file), "--board", "nano33ble", "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    searched = find_arena(demo_int8)
+    arena = result["arena"]
+    assert (arena["host_aligned16"], arena["host_exact"]) == (searched.aligned16, searched.exact)
+    assert arena["lower_bound"] <= arena["board_aligned16"] < arena["host_aligned16"]
+    assert [op["opcode"] for op in result["operators"]] == [
+        "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED"]
+    assert result["flash"]["model"] == len(demo_int8) < result["flash"]["total"]
+    assert result["fit"]["fits"] and result["fit"]["ram_limit"] == 262144
+    for a in result["tensors"]:  # buffers alive at the same step never overlap in the plan
+        for b in result["tensors"]:
+            if a is not b and a["first"] <= b["last"] and b["first"] <= a["last"]:
+                assert a["offset"] + a["size"] <= b["offset"] or b["offset"] + b["size"] <= a["offset"]
+
+
+def test_text_output_names_every_figure(capfd, demo_file):
+    assert main(["inspect", str(demo_file), "--board", "uno_r4_minima"]) == 0
+    text = capfd.readouterr().out
+    for words in ("operators", "host (tflite-micro package, 64-bit)", "board (arm32)", "lower bound",
+                  "uno_r4_minima: fits", "flash"):
+        assert words in text
+
+
+def test_per_channel_model_is_marked_not_runnable_on_the_arduino_library(capfd, tmp_path, demo_int8_per_channel):
+    path = tmp_path / "pc.tflite"
+    path.write_bytes(demo_int8_per_channel)
+    assert main(["inspect", str(path)]) == 0
+    assert "NOT RUNNABLE there: layer 'dense_1' has per-channel FULLY_CONNECTED" in capfd.readouterr().out
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"),
+    (b"garbage file", "not a TFLite flatbuffer"),
+])
+def test_corrupt_files_are_one_line_errors(capfd, tmp_path, content, words):
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(content)
+    assert main(["inspect", str(path)]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and words in err
+
+
+def test_truncated_model(capfd, tmp_path, demo_int8):
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(demo_int8[: len(demo_int8) // 2])
+    assert main(["inspect", str(path)]) == 2
+    assert "fix:" in capfd.readouterr().err
+
+
+def test_float_model_is_refused(capfd, tmp_path, trained_demo):
+    import tensorflow as tf
+
+    path = tmp_path / "float.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(trained_demo).convert())
+    assert main(["inspect", str(path)]) == 2
+    assert "not a full-integer int8 model" in capfd.readouterr().err
+
+
+def test_inspect_never_imports_tensorflow(demo_file):
+    """What keeps it under a second: the reader and the emulation are pure Python."""
+    code = ("import sys; from tinyprune.cli import main; main(['inspect', sys.argv[1], '--json']); "
+            "assert 'tensorflow' not in sys.modules and 'tf_keras' not in sys.modules, 'TF imported'")
+    result = subprocess.run([sys.executable, "-c", code, str(demo_file)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
