@@ -94,7 +94,7 @@ def lottery_row(ctx: Context) -> Row:
 def lassonet_row(ctx: Context) -> Row:
     """LassoNet on the 64 pixels as features: the board reads only the kept pixels."""
     from tinyprune.data import Dataset
-    from tinyprune.prune.lassonet import lassonet_select
+    from tinyprune.prune.lassonet import lassonet_select, restrict_features
 
     d = ctx.data
     flat = Dataset("digits_pixels", d.x_train.reshape(len(d.x_train), -1), d.y_train,
@@ -102,9 +102,9 @@ def lassonet_row(ctx: Context) -> Row:
     start = time.perf_counter()
     result = lassonet_select(flat, hidden_units=(32,), max_features=32, dense_epochs=2 * ctx.epochs,
                              refit_epochs=2 * ctx.epochs, seed=ctx.seed)
-    kept = result.details["kept_features"]["indices"]
+    kept = restrict_features(flat, result.details["kept_features"]["indices"])
     return Row("lassonet (MLP, <= 32 pixels)", result.model, time.perf_counter() - start,
-               (flat.x_train[:, kept], flat.x_test[:, kept]), f"{len(kept)} of 64 pixels")
+               (kept.x_train, kept.x_test), f"{kept.x_train.shape[1]} of 64 pixels")
 
 
 ROWS = [dense_row, magnitude_row, structured_row, structured_scan_row, structured_then_magnitude_row,

@@ -93,6 +93,16 @@ def test_compacted_network_reads_only_the_kept_features(rng):
     np.testing.assert_allclose(smaller(x[:, kept]).numpy(), net(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_restricted_data_keeps_the_chosen_columns_and_names():
+    from tinyprune.data import wine
+    from tinyprune.prune.lassonet import restrict_features
+
+    data = wine()
+    selected = restrict_features(data, [12, 0])
+    np.testing.assert_array_equal(selected.x_test, data.x_test[:, [12, 0]])
+    assert selected.feature_names == ("proline", "alcohol") and selected.y_train is data.y_train
+
+
 def test_images_and_empty_networks_are_refused(digits_data):
     from tinyprune.data import wine
     from tinyprune.prune.lassonet import lassonet_select

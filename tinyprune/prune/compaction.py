@@ -237,7 +237,7 @@ def _weight_axes(layer, graph: ChannelGraph, keep: dict[int, np.ndarray]) -> lis
     def on(axis_indices: dict[int, np.ndarray], weight_rank: int) -> tuple:
         return tuple(axis_indices.get(axis - weight_rank, None) for axis in range(weight_rank))
 
-    if isinstance(layer, L.Dense) or _plain_conv(layer):
+    if isinstance(layer, L.Dense) or (_plain_conv(layer) and layer.groups == 1):
         return [on({-2: kept_in, -1: kept_out}, rank)] + [on({-1: kept_out}, 1)] * (len(layer.weights) - 1)
     if isinstance(layer, depthwise):
         return [on({-2: kept_in}, rank)] + [on({-1: kept_out}, 1)] * (len(layer.weights) - 1)

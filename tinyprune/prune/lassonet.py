@@ -159,7 +159,7 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
         _record_point(path, snapshots, net, lam, active, x_val, y_val, data)
         history.append({"phase": "lassonet path", **path[-1]})
         if progress is not None:
-            progress("lassonet path", len(path) - 1, 0, path[-1])
+            progress("lassonet path", features - path[-1]["features"], features, path[-1])  # features gone
         multiplier, refinements = min(path_multiplier, multiplier ** 2), max(0, refinements - 1)
         lam *= multiplier
 
@@ -167,25 +167,37 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
     net.set_weights(snapshots[chosen])
     kept = np.flatnonzero(_active(skip))
     smaller = _compact_inputs(net, kept, outputs, hidden_units)
-    path_test_score = model_score(smaller, data.x_test[:, kept], data.y_test, data.task)
+    selected = restrict_features(data, kept)
+    path_test_score = model_score(smaller, selected.x_test, data.y_test, data.task)
     if refit_epochs:
         compile_for_task(smaller, data.task, learning_rate)
         fit(smaller, x_fit[:, kept], y_fit, refit_epochs, batch_size, "lassonet refit", progress,
             callbacks=[history_recorder("lassonet refit", history)])
-    names = getattr(data, "feature_names", None)
     details = {
         "kept_features": {"indices": kept.tolist(),
-                          "names": [names[i] for i in kept] if names is not None else None},
+                          "names": list(selected.feature_names) if selected.feature_names else None},
         "input_features_before": int(features),
         "input_features_after": int(len(kept)),
         "M": M,
         "lambda": path[chosen]["lambda"],
         "path": path,
         "test_score_on_path": path_test_score,
-        "test_score_after_refit": model_score(smaller, data.x_test[:, kept], data.y_test, data.task),
+        "test_score_after_refit": model_score(smaller, selected.x_test, data.y_test, data.task),
         "score": "accuracy" if data.task == "classification" else "negative mse",
     }
     return PruneResult(detached_copy(smaller), "lassonet", details, history)
+
+
+def restrict_features(data, indices):
+    """The data set with only the given feature columns (what the compacted model reads): the
+    pipeline calibrates, scores and exports with it."""
+    from dataclasses import replace
+
+    indices = np.asarray(indices, dtype=np.int64)
+    names = tuple(data.feature_names[i] for i in indices) if data.feature_names else None
+    x_calib = data.x_calib[:, indices] if data.x_calib is not None else None
+    return replace(data, x_train=data.x_train[:, indices], x_test=data.x_test[:, indices], x_calib=x_calib,
+                   feature_names=names)
 
 
 def _validation_split(data, fraction: float, seed: int):
