@@ -130,3 +130,21 @@ def test_int8_quantize_helpers_saturate():
     q = Quantization(scale=(0.5,), zero_point=(-10,))
     assert quantize(np.array([0.0, 1.0, 1000.0, -1000.0]), q).tolist() == [-10, -8, 127, -128]
     assert dequantize(np.array([-10, -8], np.int8), q).tolist() == [0.0, 1.0]
+
+
+@pytest.mark.slow
+def test_standalone_backend_is_proven_against_tflm_and_exports_a_project_that_builds(tmp_path):
+    report = build(demo_config(str(tmp_path / "sa"), train_epochs=3, fine_tune_epochs=2,
+                               backend="standalone")).report
+    proof = report["standalone"]
+    assert proof["host_samples"] == report["data"]["test_samples"] and proof["host_differing_bytes"] == 0
+    assert proof["qemu"]["differing_bytes"] == 0 and proof["qemu"]["machine"] == "mps2-an386"
+    assert report["fit"]["flash_items"] == {
+        "firmware text + data (arm-none-eabi-size, test inputs excluded)": proof["firmware"]["flash_bytes"]}
+    assert report["memory"]["arena_firmware"] == proof["model"]["arena_bytes"] < report["memory"]["board_aligned16"]
+    out = tmp_path / "sa"
+    assert (out / "arduino" / "digits_cnn" / "digits_cnn.ino").is_file()
+    made = subprocess.run(["make", "-C", str(out / "cortex_m"), "EXTRA_CFLAGS=-Werror", "firmware.elf"],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert (out / "cortex_m" / "firmware.elf").stat().st_size > 0

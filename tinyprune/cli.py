@@ -39,6 +39,9 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--sparsity", type=float, help="target sparsity of every prunable layer, in [0, 1)")
     flags.add_argument("--fine-tune-epochs", type=int, help="epochs of fine-tuning while pruning")
     flags.add_argument("--seed", type=int, help="seed of every random choice (same seed, same bytes)")
+    flags.add_argument("--backend", choices=("tflm", "standalone"),
+                       help="firmware: tflm (the interpreter, default) or standalone (generated C, no interpreter)")
+    flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
     if demo:
         return flags
     flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], or 'digits'")
@@ -51,8 +54,6 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--batch-size", type=int)
     flags.add_argument("--learning-rate", type=float)
     flags.add_argument("--calibration-samples", type=int, help="representative samples for int8 calibration")
-    flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
-    flags.add_argument("--backend", help="firmware backend: tflm (default) or standalone")
     flags.add_argument("--arena-margin", type=int, help="bytes added to the exact arena in the firmware")
     flags.add_argument("--ram-headroom", type=int, help="RAM kept for stack and runtime in the fit check")
     flags.add_argument("--name", help="model name in the firmware (a C identifier is derived from it)")

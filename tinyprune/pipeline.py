@@ -102,7 +102,7 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     quantized = timer.run("quantize", lambda: stages.quantize(pruned, trained, config, target),
                           stages.describe_quantize)
     checked = timer.run("check", lambda: stages.check(quantized, target), stages.describe_check)
-    verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target),
+    verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name),
                          stages.describe_verify)
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))

@@ -73,6 +73,7 @@ class Verified:
     fit: object  # tinyprune.verify.fit.BoardFit
     test_input: np.ndarray
     expected_output: np.ndarray
+    standalone: object | None  # tinyprune.export.standalone.proof.StandaloneProof for --backend standalone
     confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
 
 
@@ -83,8 +84,12 @@ def resolve_target(config: BuildConfig) -> Target:
     from tinyprune.graph.runtimes import get_runtime
 
     board = load_board(config.board)
+    if config.backend == "standalone":
+        from tinyprune.export.standalone.proof import STANDALONE_RUNTIME
+
+        return Target(board, STANDALONE_RUNTIME)
     runtime = get_runtime(config.runtime)
-    if config.backend == "tflm" and runtime.arduino_architectures:
+    if runtime.arduino_architectures:
         check_architecture(board, runtime)
     return Target(board, runtime)
 
@@ -191,7 +196,12 @@ def check(quantized: Quantized, target: Target) -> Checked:
     from tinyprune.graph.reader import read_graph
 
     graph = read_graph(quantized.model_bytes)
-    return Checked(quantized, graph, check_graph(graph, target.runtime))
+    ops = check_graph(graph, target.runtime)
+    if target.runtime.name == "standalone":
+        from tinyprune.export.standalone import check_supported
+
+        check_supported(graph)  # the kernels' own limits (broadcasting, grouped convolutions, ...)
+    return Checked(quantized, graph, ops)
 
 
 def describe_check(checked: Checked) -> str:
@@ -201,7 +211,8 @@ def describe_check(checked: Checked) -> str:
 
 # -- verify -------------------------------------------------------------------------------------------
 
-def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Verified:
+def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target,
+           name: str) -> Verified:
     """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
     from tinyprune.memory import board_arena, emulate_arena
     from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
@@ -211,15 +222,26 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
 
     data, graph = trained.loaded.data, checked.graph
     model_bytes = checked.quantized.model_bytes
-    target_arena = board_arena(graph, target.runtime.name)
-    arena_firmware = target_arena.aligned16 + config.arena_margin
-    fit = board_fit(graph, target.board, target.runtime.name, arena_firmware, config.ram_headroom)
-    require_fit(fit)  # before the slower checks: a model that cannot fit fails fast
+    standalone = target.runtime.name == "standalone"
+    # TFLM's arena on the board: the figure itself, or for the standalone backend the comparison
+    target_arena = board_arena(graph, "arduino" if standalone else target.runtime.name)
+    if not standalone:
+        arena_firmware = target_arena.aligned16 + config.arena_margin
+        fit = board_fit(graph, target.board, target.runtime.name, arena_firmware, config.ram_headroom)
+        require_fit(fit)  # before the slower checks: a model that cannot fit fails fast
     host_arena = emulate_arena(graph, "host")
     arena = find_arena(model_bytes)  # the real interpreter's figure, to cross-check the emulation
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     litert = litert_outputs(model_bytes, x_int8)
+    proof = None
+    if standalone:
+        from tinyprune.export.standalone.proof import prove_standalone, standalone_fit
+
+        proof = prove_standalone(graph, name, target.board, x_int8, tflm)
+        arena_firmware = proof.model["arena_bytes"]
+        fit = standalone_fit(proof, target.board, config.ram_headroom)
+        require_fit(fit)
     confusion = None
     if data.task == "classification":
         confusion = confusion_matrix(trained.test_outputs, tflm, data.classes)
@@ -230,40 +252,75 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
     ]
     return Verified(checked, arena, host_arena, target_arena, arena_firmware, scores, agreement(litert, tflm), fit,
-                    test_input=x_int8[0], expected_output=tflm[0], confusion=confusion)
+                    test_input=x_int8[0], expected_output=tflm[0], standalone=proof, confusion=confusion)
 
 
 def describe_verify(verified: Verified) -> str:
     by_stage = {s.stage: s for s in verified.scores}
     a = verified.agreement
-    return (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
-            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); arena {verified.arena.aligned16:,} B "
-            f"on the host, {verified.board_arena.aligned16:,} B on the board; flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
-            f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
+    line = (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
+            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); ")
+    proof = verified.standalone
+    if proof is None:
+        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.board_arena.aligned16:,} B on the "
+                 "board; ")
+    else:
+        line += (f"standalone C = TFLM on {proof.host_samples} inputs (host)"
+                 + (f" and {proof.qemu['samples']} ({proof.qemu['machine']}, "
+                    f"{proof.qemu['instructions_per_inference']:,} instructions each)" if proof.qemu else "")
+                 + f"; arena {proof.model['arena_bytes']:,} B; ")
+    return line + (f"flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
+                   f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
 
 
 # -- export / report ----------------------------------------------------------------------------------
 
 def export(verified: Verified, name: str, target: Target, staging: Path) -> list[str]:
-    """model.tflite, the C arrays, the Arduino sketch and the PlatformIO project; paths relative."""
+    """model.tflite and the firmware for the backend; paths relative to the output folder."""
+    checked = verified.checked
+    (staging / "model.tflite").write_bytes(checked.quantized.model_bytes)
+    write = _export_standalone if verified.standalone is not None else _export_tflm
+    written = [staging / "model.tflite", *write(verified, name, target, staging)]
+    return sorted(str(p.relative_to(staging)) for p in written)
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _export_tflm(verified: Verified, name: str, target: Target, staging: Path) -> list[Path]:
+    """The C array of the flatbuffer, and for an Arduino library the sketch and PlatformIO project."""
     from tinyprune.export.arduino import write_arduino_sketch
     from tinyprune.export.c_array import write_model_data
     from tinyprune.export.platformio import write_platformio_project
 
-    checked = verified.checked
-    model_bytes = checked.quantized.model_bytes
-    (staging / "model.tflite").write_bytes(model_bytes)
-    written = [staging / "model.tflite"]
-    written += write_model_data(staging / "model_data", model_bytes, name)
-    if target.runtime.arduino_architectures:  # the runtime is an Arduino library: a sketch for it
-        firmware_args = (model_bytes, checked.graph, target.runtime, verified.arena_firmware, verified.test_input,
-                         verified.expected_output, target.board)
+    model_bytes = verified.checked.quantized.model_bytes
+    written = write_model_data(staging / "model_data", model_bytes, name)
+    if target.runtime.arduino_architectures:
+        firmware_args = (model_bytes, verified.checked.graph, target.runtime, verified.arena_firmware,
+                         verified.test_input, verified.expected_output, target.board)
         exact = verified.board_arena.aligned16
         for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args, exact_arena_bytes=exact),
                        write_platformio_project(staging / "platformio", name, *firmware_args,
                                                 exact_arena_bytes=exact)):
-            written += sorted(p for p in folder.rglob("*") if p.is_file())
-    return sorted(str(p.relative_to(staging)) for p in written)
+            written += _files_under(folder)
+    return written
+
+
+def _export_standalone(verified: Verified, name: str, target: Target, staging: Path) -> list[Path]:
+    """The generated C, an Arduino sketch around it, and a bare-metal project for an Arm board."""
+    from tinyprune.export.standalone import generate_standalone
+    from tinyprune.export.standalone.cortex_m import QEMU_MEMORY, write_cortex_m_project
+    from tinyprune.export.standalone.sketch import write_arduino_sketch
+
+    model = generate_standalone(verified.checked.graph, staging / "standalone", name)
+    written = _files_under(staging / "standalone")
+    written += _files_under(write_arduino_sketch(model, staging / "arduino" / name).parent)
+    if target.board.is_arm and target.board.qemu_machine in QEMU_MEMORY:
+        samples = verified.test_input[np.newaxis, ...]
+        written += _files_under(write_cortex_m_project(model, target.board, staging / "cortex_m", samples))
+    return written
+
 
 def describe_export(files: list[str]) -> str:
     return f"{len(files)} files: " + ", ".join(sorted({f.split('/')[0] for f in files}))

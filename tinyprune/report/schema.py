@@ -18,7 +18,10 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
   the planner's overhead above it, the margin and the arena the firmware declares (board + margin),
   the recorder's sections
 - fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
-- firmware: the files written, relative to the output folder
+- firmware: the backend and the files written, relative to the output folder
+- standalone (--backend standalone, else null): per-layer storage formats, bytes saved and MACs skipped;
+  output bytes differing from TFLM on the host (whole test set) and under qemu; arm-none-eabi-size
+  figures; instructions per inference and per MAC on the emulated core
 - run: the only field that changes between identical builds (creation time, seconds per stage)
 """
 from __future__ import annotations
@@ -33,7 +36,7 @@ LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge
              "numpy", "jinja2")
 TOP_LEVEL_KEYS = ("schema", "schema_version", "tinyprune_version", "config", "seed", "versions", "target",
                   "model", "data", "prune", "quantize", "check", "accuracy", "agreement", "memory", "fit",
-                  "firmware", "run")
+                  "firmware", "standalone", "run")
 
 
 def library_versions() -> dict[str, str]:
@@ -142,6 +145,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "ram_limit": verified.fit.ram_limit,
             "fits": verified.fit.fits,
         },
-        "firmware": {"files": files, "target_runtime": target.runtime.title},
+        "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
+        "standalone": asdict(verified.standalone) if verified.standalone is not None else None,
         "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
     }

@@ -1,0 +1,76 @@
+"""The proof a standalone build ships with: the generated C, compiled for the host, gives TFLM's
+output bytes on the whole test set; cross-compiled for the board's core and run under qemu, it gives
+them again, with its real flash and RAM (arm-none-eabi-size) and instructions per inference."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone.codegen import generate_standalone
+from tinyprune.export.standalone.cortex_m import QEMU_MEMORY, build_cortex_m, run_qemu
+from tinyprune.export.standalone.host import build_host_library, run_host
+from tinyprune.graph.ir import Graph
+from tinyprune.graph.runtimes import Runtime
+from tinyprune.export.standalone.ops import STANDALONE_OPS
+
+QEMU_SAMPLES = 16  # test inputs linked into the qemu firmware
+
+STANDALONE_RUNTIME = Runtime(
+    name="standalone",
+    title="tinyprune standalone C (no interpreter)",
+    tflm_revision="TFLM reference kernels' integer arithmetic, compiled from the graph",
+    ops={op: "" for op in STANDALONE_OPS},
+    per_channel_fully_connected=True,
+)
+
+
+@dataclass
+class StandaloneProof:
+    model: dict  # StandaloneModel.summary(): formats, bytes saved, MACs skipped per layer
+    host_samples: int
+    host_differing_bytes: int  # against TFLM: must be 0
+    firmware: dict | None = None  # arm-none-eabi-size figures, None when the core has no qemu machine
+    qemu: dict = field(default_factory=dict)  # samples, differing bytes, instructions per inference
+
+
+def prove_standalone(graph: Graph, name: str, board, x_int8: np.ndarray, tflm: np.ndarray) -> StandaloneProof:
+    """Generate, build and run the standalone C against TFLM's outputs `tflm` for inputs `x_int8`."""
+    with tempfile.TemporaryDirectory(prefix="tinyprune-standalone-") as folder:
+        model = generate_standalone(graph, Path(folder) / "model", name)
+        host = run_host(build_host_library(model), x_int8).reshape(tflm.shape)
+        proof = StandaloneProof(model.summary(), len(x_int8), int(np.count_nonzero(host != tflm)))
+        if board.is_arm and board.qemu_machine in QEMU_MEMORY:
+            samples = x_int8[:QEMU_SAMPLES]
+            firmware = build_cortex_m(model, board, samples, Path(folder) / "cortex_m")
+            run = run_qemu(firmware)
+            expected = tflm[:QEMU_SAMPLES].reshape(len(samples), -1)
+            proof.firmware = firmware.summary()
+            proof.qemu = {**run.summary(model.macs), "machine": board.qemu_machine,
+                          "differing_bytes": int(np.count_nonzero(run.outputs != expected))}
+    if proof.host_differing_bytes or proof.qemu.get("differing_bytes"):
+        raise TinypruneError(
+            f"the generated C differs from TFLM on {proof.host_differing_bytes} output bytes on the host and "
+            f"{proof.qemu.get('differing_bytes', 0)} under qemu",
+            "use --backend tflm, and please report this model: the standalone kernels must match TFLM exactly",
+        )
+    return proof
+
+
+def standalone_fit(proof: StandaloneProof, board, ram_headroom: int):
+    """Flash and RAM of the real firmware where it was built, else the model's constants and arena."""
+    from tinyprune.verify.fit import BoardFit
+
+    if proof.firmware is not None:
+        flash = {"firmware text + data (arm-none-eabi-size, test inputs excluded)": proof.firmware["flash_bytes"]}
+        ram = {"firmware data + bss (arena included)": proof.firmware["ram_bytes"]}
+        basis = f"measured: a bare-metal build for {board.core} with arm-none-eabi-gcc"
+    else:
+        flash = {"model constants": proof.model["constant_bytes"]}
+        ram = {"arena": proof.model["arena_bytes"]}
+        basis = f"the model's constants only: no cross compiler here for {board.core}, code size not measured"
+    return BoardFit(board.name, flash, board.flash_bytes, {**ram, "headroom": ram_headroom}, board.ram_bytes,
+                    flash_basis=basis)
