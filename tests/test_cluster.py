@@ -6,7 +6,7 @@ import tinyprune  # noqa: F401
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.reader import read_graph
 from tinyprune.prune.cluster import cluster, int8_distinct_values
-from tinyprune.qat import convert_int8
+from tinyprune.quantize import quantize_int8
 from tinyprune.quantize import representative_samples
 
 
@@ -26,8 +26,8 @@ def test_clustering_keeps_k_values_per_kernel(clustered_demo, trained_demo):
 @pytest.mark.slow
 def test_per_tensor_int8_keeps_exactly_k_values_and_per_channel_does_not(clustered_demo, digits_data):
     calibration = representative_samples(digits_data.x_train, 100, seed=0)
-    per_tensor = int8_distinct_values(read_graph(convert_int8(clustered_demo.model, calibration, per_channel=False)))
-    per_channel = int8_distinct_values(read_graph(convert_int8(clustered_demo.model, calibration, per_channel=True)))
+    per_tensor = int8_distinct_values(read_graph(quantize_int8(clustered_demo.model, calibration, per_channel=False)))
+    per_channel = int8_distinct_values(read_graph(quantize_int8(clustered_demo.model, calibration)))
     expected = {"conv_1": 4, "conv_2": 4, "dense_1": 4, "logits": 8}
     assert {row["tensor"].split("/")[1]: row["distinct"] for row in per_tensor} == expected
     assert all(not row["per_channel"] for row in per_tensor)
@@ -76,7 +76,7 @@ def test_digits_within_one_point_in_at_most_0_4x_the_dense_int8_bytes(trained_de
     pruned = magnitude_prune(trained_demo, digits_data, 0.0, layer_sparsity={"dense_1": 0.95}, epochs=4).model
     clustered = cluster(pruned, digits_data, clusters=4, epochs=10, learning_rate=3e-4, preserve_sparsity=True,
                         layer_clusters={"conv_1": 0, "dense_1": 32}).model
-    int8 = convert_int8(clustered, representative_samples(digits_data.x_train, 100, seed=0), per_channel=False)
+    int8 = quantize_int8(clustered, representative_samples(digits_data.x_train, 100, seed=0), per_channel=False)
     compressed, report = compress_for_tflm(int8, "auto", digits_data.x_test)
     assert report["verified_samples"] == len(digits_data.x_test)
     assert len(compressed) <= 0.4 * len(demo_int8_per_channel), (len(compressed), len(demo_int8_per_channel))

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinyprune.data import Dataset
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, weight_sparsity
+from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, weight_sparsity
 from tinyprune.train import Progress, compile_for_task, fit
 
 PRESERVE = ("none", "sparsity", "clusters", "clusters+sparsity")
@@ -39,14 +39,12 @@ def quantize_aware(model, data: Dataset, preserve: str = "sparsity", epochs: int
     kept weights are also held nonzero through int8 (tinyprune.prune.m_by_n.hold_int8_nonzeros), so
     the flatbuffer has exactly the pruned zeros: a 2:4 model stays exactly 2:4."""
     import tensorflow_model_optimization as tfmot
-    import tf_keras as keras
 
     if preserve not in PRESERVE:
         raise TinypruneError(f"unknown QAT preservation {preserve!r}", f"use one of: {', '.join(PRESERVE)}")
     if epochs < 1:
         raise TinypruneError("QAT needs at least one fine-tuning epoch", "set --qat-epochs to 1 or more")
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = detached_copy(model)
     try:
         annotated = tfmot.quantization.keras.quantize_annotate_model(copy)
         with tfmot.quantization.keras.quantize_scope():
@@ -58,12 +56,8 @@ def quantize_aware(model, data: Dataset, preserve: str = "sparsity", epochs: int
     compile_for_task(qat_model, data.task, learning_rate)
     history: list[dict] = []
 
-    def record(phase, epoch, total, figures):
-        history.append({"phase": phase, "epoch": epoch, **figures})
-        if progress is not None:
-            progress(phase, epoch, total, figures)
-
-    fit(qat_model, data.x_train, data.y_train, epochs, batch_size, "qat", record)
+    fit(qat_model, data.x_train, data.y_train, epochs, batch_size, "qat", progress,
+        callbacks=[history_recorder("qat", history)])
     details = {"preserve": preserve, "qat_epochs": epochs, "sparsity_before_qat": weight_sparsity(model)}
     if preserve == "sparsity":
         from tinyprune.prune.m_by_n import hold_int8_nonzeros
@@ -88,26 +82,3 @@ def int8_sparsity(graph) -> dict[str, float]:
         sparsity[tensor.name.split(";")[0]] = float(np.mean(values == zero_points))
     return sparsity
 
-
-def convert_int8(model, calibration: np.ndarray, per_channel: bool = True) -> bytes:
-    """Full-int8 conversion of a QAT or clustered model; `per_channel=False` gives every Dense and
-    convolution one scale, which keeps k clusters as exactly k int8 values (LUT-friendly) and drops
-    the per-channel scale tables. (`quantize_int8` only switches the Dense layers.)"""
-    from tinyprune.quantize import quantize_int8
-
-    if per_channel:
-        return quantize_int8(model, calibration, per_channel_dense=True)
-    import tensorflow as tf
-
-    def representative_dataset():
-        for sample in calibration:
-            yield [sample[np.newaxis, ...].astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    converter._experimental_disable_per_channel = True
-    return bytes(converter.convert())

@@ -17,8 +17,12 @@ def representative_samples(x: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.asarray(x[np.sort(order)], dtype=np.float32)
 
 
-def quantize_int8(model, calibration: np.ndarray, per_channel_dense: bool = True) -> bytes:
-    """Full-integer post-training quantization: int8 weights, activations, input and output."""
+def quantize_int8(model, calibration: np.ndarray, per_channel_dense: bool = True, per_channel: bool = True) -> bytes:
+    """Full-integer post-training quantization: int8 weights, activations, input and output.
+
+    `per_channel_dense=False` gives FULLY_CONNECTED one scale (what the Arduino library computes
+    right); `per_channel=False` gives every layer one scale, which keeps k weight clusters as exactly
+    k int8 values and drops the per-channel scale tables."""
     import tensorflow as tf
 
     def representative_dataset():
@@ -32,6 +36,7 @@ def quantize_int8(model, calibration: np.ndarray, per_channel_dense: bool = True
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
     converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
+    converter._experimental_disable_per_channel = not per_channel
     try:
         return bytes(converter.convert())
     except Exception as exc:  # the converter raises many types; all mean "this model does not convert"

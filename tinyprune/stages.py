@@ -10,7 +10,6 @@ import numpy as np
 
 from tinyprune.config import BuildConfig
 from tinyprune.data import Dataset
-from tinyprune.errors import TinypruneError
 from tinyprune.graph.ir import Graph
 from tinyprune.prune.result import PruneResult
 from tinyprune.verify.accuracy import Agreement, Score

@@ -11,7 +11,8 @@ import numpy as np
 
 from tinyprune.data import Dataset
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, kernels_of, leaf_layers, weight_sparsity
+from tinyprune.prune.result import (PruneResult, detached_copy, history_recorder, kernels_of, leaf_layers,
+                                    weight_sparsity)
 from tinyprune.train import Progress, compile_for_task, fit
 
 CENTROID_INITS = ("kmeans++", "linear", "density", "random")
@@ -59,8 +60,7 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
         raise TinypruneError("clustering needs at least one fine-tuning epoch", "set --fine-tune-epochs to 1 or more")
 
     # cluster a copy: the wrappers reuse the layers they wrap
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = detached_copy(model)
     init = _centroid_init(centroid_init)
 
     frozen = [name for name, count in layer_clusters.items() if count == 0]
@@ -79,12 +79,8 @@ def cluster(model, data: Dataset, clusters: int, centroid_init: str = "kmeans++"
     compile_for_task(clustered, data.task, learning_rate)
     history: list[dict] = []
 
-    def record(phase, epoch, total, figures):
-        history.append({"phase": phase, "epoch": epoch, **figures})
-        if progress is not None:
-            progress(phase, epoch, total, figures)
-
-    fit(clustered, data.x_train, data.y_train, epochs, batch_size, "cluster fine-tune", record)
+    fit(clustered, data.x_train, data.y_train, epochs, batch_size, "cluster fine-tune", progress,
+        callbacks=[history_recorder("cluster fine-tune", history)])
     stripped = tfmot.clustering.keras.strip_clustering(clustered)
     for name in frozen:
         stripped.get_layer(name).trainable = True
