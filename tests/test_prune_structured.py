@@ -183,6 +183,7 @@ def test_sensitivity_scan_prunes_robust_layers_harder(trained_demo, digits_data)
 @pytest.mark.parametrize("arguments, message", [
     ({"ratio": 0.5, "layer_ratios": {"conv_1": 0.5}}, "either one global ratio"),
     ({}, "either one global ratio"),
+    ({"layer_ratios": {"conv_1": 0.5}, "sensitivity_scan": True}, "spreads one global ratio"),
     ({"ratio": 1.0}, "outside [0, 1)"),
     ({"ratio": 0.5, "criterion": "l2"}, "unknown structured pruning criterion"),
     ({"layer_ratios": {"logits": 0.5}}, "logits keeps all units because of the model output"),

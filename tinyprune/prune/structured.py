@@ -34,6 +34,9 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
     if (ratio is None) == (layer_ratios is None):
         raise TinypruneError("structured pruning needs either one global ratio or per-layer ratios",
                              "give ratio=0.5 (or --ratio) or layer_ratios={'conv_2': 0.5, ...}, not both")
+    if sensitivity_scan and layer_ratios is not None:
+        raise TinypruneError("the sensitivity scan spreads one global ratio, but per-layer ratios were given",
+                             "give either ratio with sensitivity_scan, or layer_ratios without it")
     for name, value in ({"ratio": ratio} if ratio is not None else layer_ratios).items():
         if not 0.0 <= value < 1.0:
             raise TinypruneError(f"pruning ratio {value} for {name} is outside [0, 1)",
