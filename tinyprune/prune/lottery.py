@@ -7,8 +7,6 @@ retrain with the mask held, repeat for `rounds`. The control trains the same mas
 initialisation: if the ticket beats it, the initial values mattered, not just the sparse structure."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 
 from tinyprune.errors import TinypruneError
