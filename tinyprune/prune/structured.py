@@ -28,6 +28,7 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
     """Remove the weakest `ratio` of the units of every prunable layer (or `layer_ratios[name]` per
     layer; or, with `sensitivity_scan`, `ratio` of all prunable units spread by sensitivity), compact
     and fine-tune. The input model is left unchanged."""
+    layer_ratios = layer_ratios or None  # an empty mapping (a CLI default) means "not given"
     if criterion not in CRITERIA:
         raise TinypruneError(f"unknown structured pruning criterion {criterion!r}",
                              f"use one of: {', '.join(CRITERIA)}")
