@@ -86,6 +86,11 @@ def test_board_the_arduino_library_does_not_build_for(capfd, small_inputs, tmp_p
     assert_refused(code, err, tmp_path / "out", "renesas_uno", "mbed_nano")
 
 
+def test_tflm_compression_for_the_arduino_library_is_refused(capfd, small_inputs, tmp_path):
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--tflm-compression", "lut"))
+    assert_refused(code, err, tmp_path / "out", "DECODE", "--runtime tflm")
+
+
 def test_existing_output_folder_is_refused_without_force(capfd, small_inputs, tmp_path):
     out = tmp_path / "out"
     out.mkdir()

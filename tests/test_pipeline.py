@@ -148,3 +148,20 @@ def test_standalone_backend_is_proven_against_tflm_and_exports_a_project_that_bu
                           capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     assert (out / "cortex_m" / "firmware.elf").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_pruning_clustering_and_tflm_compression_compose(tmp_path):
+    """Magnitude pruning, then 8 clusters, per-tensor int8, then TFLM's compressed tensors: the
+    firmware's flatbuffer shrinks and TFLM gives the uncompressed model's bytes on the test set."""
+    report = build(demo_config(str(tmp_path / "c"), train_epochs=4, fine_tune_epochs=2, clusters=8,
+                               runtime="tflm", tflm_compression="auto")).report
+    compression = report["quantize"]["tflm_compression"]
+    assert report["quantize"]["per_channel"] is False
+    assert set(report["prune"]["details"]["clustering"]["kernel_clusters"].values()) <= set(range(1, 9))
+    assert compression["verified_samples"] == report["data"]["test_samples"]
+    assert compression["bytes_after"] == report["quantize"]["model_bytes"] < 0.7 * report["quantize"]["dense_model_bytes"]
+    assert compression["arena_cost"] > 0
+    assert "TFLM_DECODE" in {op["name"] for op in report["check"]["ops"]}
+    assert report["memory"]["board_aligned16"] == report["memory"]["arena_aligned16"]  # DECODE: the search decides
+    assert (tmp_path / "c" / "model_data" / "model_data.cc").is_file() and not (tmp_path / "c" / "arduino").exists()

@@ -54,6 +54,12 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--batch-size", type=int)
     flags.add_argument("--learning-rate", type=float)
     flags.add_argument("--calibration-samples", type=int, help="representative samples for int8 calibration")
+    flags.add_argument("--clusters", type=int, help="cluster each kernel's weights into K values after pruning")
+    flags.add_argument("--quantize", choices=("ptq", "qat"),
+                       help="post-training (default) or quantization-aware fine-tuning keeping zeros and clusters")
+    flags.add_argument("--qat-epochs", type=int)
+    flags.add_argument("--tflm-compression", choices=("none", "lut", "prune", "auto"),
+                       help="store weights in TFLM's compressed formats, decoded at run time (needs --runtime tflm)")
     flags.add_argument("--arena-margin", type=int, help="bytes added to the exact arena in the firmware")
     flags.add_argument("--ram-headroom", type=int, help="RAM kept for stack and runtime in the fit check")
     flags.add_argument("--name", help="model name in the firmware (a C identifier is derived from it)")
@@ -83,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> dict:
     names = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "data", "method", "schedule",
              "train_epochs", "batch_size", "learning_rate", "calibration_samples", "runtime", "backend",
-             "arena_margin", "ram_headroom", "name", "model")
+             "arena_margin", "ram_headroom", "name", "model", "clusters", "quantize", "qat_epochs",
+             "tflm_compression")
     values = {name: getattr(args, name, None) for name in names}
     if getattr(args, "layer_sparsity", None):
         values["layer_sparsity"] = dict(args.layer_sparsity)

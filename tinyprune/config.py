@@ -12,6 +12,8 @@ from tinyprune.errors import TinypruneError
 
 METHODS = ("magnitude", "structured", "lottery", "lassonet")
 BACKENDS = ("tflm", "standalone")
+QUANTIZATIONS = ("ptq", "qat")
+TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
 
 
 @dataclass
@@ -30,7 +32,11 @@ class BuildConfig:
     fine_tune_epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
+    clusters: int = 0  # weight clustering after pruning (TF-MOT), k values per kernel; 0 = off
+    quantize: str = "ptq"  # post-training, or quantization-aware fine-tuning that keeps zeros/clusters
+    qat_epochs: int = 2
     calibration_samples: int = 200  # representative samples for int8 calibration
+    tflm_compression: str = "none"  # TFLM's compressed tensors (DECODE): none, lut, prune or auto
     runtime: str = "arduino"  # the TFLM the firmware runs on: "arduino" (Chirale 2.0.0) or "tflm"
     backend: str = "tflm"
     arena_margin: int = 1024  # bytes added to the exact arena in the firmware
@@ -47,9 +53,19 @@ class BuildConfig:
                                      "give a fraction such as dense_1=0.9")
         if self.method not in METHODS:
             raise TinypruneError(f"unknown pruning method {self.method!r}", f"use one of: {', '.join(METHODS)}")
+        for name, allowed in (("quantize", QUANTIZATIONS), ("tflm_compression", TFLM_COMPRESSIONS)):
+            if getattr(self, name) not in allowed:
+                raise TinypruneError(f"unknown {name} {getattr(self, name)!r}", f"use one of: {', '.join(allowed)}")
+        if self.clusters and not 2 <= self.clusters <= 128:
+            raise TinypruneError(f"clusters is {self.clusters}, outside 2..128",
+                                 "give 4 to 32 clusters (16 keeps a 4-bit LUT index), or 0 for none")
         if self.backend not in BACKENDS:
             raise TinypruneError(f"unknown backend {self.backend!r}", f"use one of: {', '.join(BACKENDS)}")
-        for name in ("train_epochs", "fine_tune_epochs", "arena_margin", "ram_headroom", "seed"):
+        if self.backend == "standalone" and self.tflm_compression != "none":
+            raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
+                                 "drop --tflm-compression: the standalone C stores sparse and clustered weights "
+                                 "compressed by itself")
+        for name in ("train_epochs", "fine_tune_epochs", "qat_epochs", "arena_margin", "ram_headroom", "seed"):
             if getattr(self, name) < 0:
                 raise TinypruneError(f"{name} is {getattr(self, name)}, below zero", f"give {name} >= 0")
         for name in ("batch_size", "calibration_samples"):

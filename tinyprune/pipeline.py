@@ -99,7 +99,7 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     trained = timer.run("train", lambda: stages.train_float(loaded, config, listener.progress),
                         stages.describe_train)
     pruned = timer.run("prune", lambda: stages.prune(trained, config, listener.progress), stages.describe_prune)
-    quantized = timer.run("quantize", lambda: stages.quantize(pruned, trained, config, target),
+    quantized = timer.run("quantize", lambda: stages.quantize(pruned, trained, config, target, listener.progress),
                           stages.describe_quantize)
     checked = timer.run("check", lambda: stages.check(quantized, target), stages.describe_check)
     verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name),

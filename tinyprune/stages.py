@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyprune.config import BuildConfig
 from tinyprune.data import Dataset
+from tinyprune.errors import TinypruneError
 from tinyprune.graph.ir import Graph
 from tinyprune.prune.result import PruneResult
 from tinyprune.verify.accuracy import Agreement, Score
@@ -47,10 +48,14 @@ class Pruned:
 
 @dataclass
 class Quantized:
-    model_bytes: bytes
+    model_bytes: bytes  # what the firmware carries (TFLM-compressed when asked)
+    uncompressed_bytes: bytes  # the int8 model before TFLM compression (LiteRT cannot run DECODE)
     dense_bytes: bytes  # the unpruned model converted the same way, for comparison
     calibration_samples: int
     per_channel_dense: bool
+    per_channel: bool  # False when clustered: one scale a tensor keeps k clusters as k int8 values
+    qat: dict | None = None  # the QAT fine-tuning's details (--quantize qat)
+    compression: dict | None = None  # compress_for_tflm's report (--tflm-compression)
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Verified:
     arena: object  # tinyprune.verify.arena.ArenaSearch: the host arena found by running TFLM
     host_arena: object  # tinyprune.memory.ArenaEstimate: the same figure, emulated
     board_arena: object  # tinyprune.memory.ArenaEstimate for the target runtime's build
+    board_arena_bytes: int  # its figure, or the search's where the emulation cannot model an operator
     arena_firmware: int
     scores: list[Score]
     agreement: Agreement
@@ -79,6 +85,7 @@ class Verified:
 def resolve_target(config: BuildConfig) -> Target:
     """The board and runtime, checked against each other before anything is trained."""
     from tinyprune.boards import load_board
+    from tinyprune.compress import DECODE_OPCODE
     from tinyprune.export.arduino import check_architecture
     from tinyprune.graph.runtimes import get_runtime
 
@@ -90,6 +97,10 @@ def resolve_target(config: BuildConfig) -> Target:
     runtime = get_runtime(config.runtime)
     if runtime.arduino_architectures:
         check_architecture(board, runtime)
+    if config.tflm_compression != "none" and not runtime.supports(DECODE_OPCODE):
+        raise TinypruneError(f"--tflm-compression {config.tflm_compression} needs TFLM's DECODE kernel, which "
+                             f"{runtime.title} lacks", "add --runtime tflm (a current TFLM build), or drop "
+                             "--tflm-compression")
     return Target(board, runtime)
 
 
@@ -151,10 +162,20 @@ def describe_train(trained: Trained) -> str:
 
 
 def prune(trained: Trained, config: BuildConfig, progress) -> Pruned:
+    """The pruning method, then weight clustering of what remains when --clusters is set."""
     from tinyprune.prune import run_method
 
-    result = run_method(trained.model, trained.loaded.data, config, progress)
-    return Pruned(result, _evaluate(result.model, trained.loaded.data, "pruned")[0])
+    data = trained.loaded.data
+    result = run_method(trained.model, data, config, progress)
+    if config.clusters:
+        from tinyprune.prune.cluster import cluster
+
+        clustered = cluster(result.model, data, config.clusters, epochs=max(config.fine_tune_epochs, 1),
+                            batch_size=config.batch_size, preserve_sparsity=config.sparsity > 0, progress=progress)
+        result.details["clustering"] = clustered.details
+        result = PruneResult(clustered.model, f"{result.method} + clustering", result.details,
+                             result.history + clustered.history)
+    return Pruned(result, _evaluate(result.model, data, "pruned")[0])
 
 
 def describe_prune(pruned: Pruned) -> str:
@@ -167,17 +188,42 @@ def describe_prune(pruned: Pruned) -> str:
 
 # -- quantize / check ---------------------------------------------------------------------------------
 
-def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Target) -> Quantized:
-    """Full-int8 PTQ of the pruned and of the dense model, as the target runtime needs them."""
+def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Target, progress) -> Quantized:
+    """Full-int8 conversion of the pruned and of the dense model, as the target runtime needs them;
+    QAT first and TFLM compression after, when asked."""
+    from tinyprune.graph.reader import read_graph
     from tinyprune.quantize import quantize_int8, representative_samples
+    from tinyprune.verify.accuracy import int8_inputs
 
-    calibration = representative_samples(trained.loaded.data.calibration, config.calibration_samples, config.seed)
-    per_channel = bool(target.runtime.per_channel_fully_connected)
+    data = trained.loaded.data
+    calibration = representative_samples(data.calibration, config.calibration_samples, config.seed)
+    per_channel = not config.clusters
+    per_channel_dense = per_channel and bool(target.runtime.per_channel_fully_connected)
+    model, qat = pruned.result.model, None
+    if config.quantize == "qat":
+        from tinyprune.qat import quantize_aware
+
+        keeps = "clusters" if config.clusters else "sparsity"
+        preserve = "clusters+sparsity" if config.clusters and config.sparsity > 0 else keeps
+        trained_qat = quantize_aware(model, data, preserve=preserve, epochs=config.qat_epochs,
+                                     batch_size=config.batch_size, progress=progress)
+        model, qat = trained_qat.model, trained_qat.details
+    uncompressed = model_bytes = quantize_int8(model, calibration, per_channel_dense, per_channel)
+    compression = None
+    if config.tflm_compression != "none":
+        from tinyprune.compress import compress_for_tflm
+
+        x_int8 = int8_inputs(read_graph(model_bytes), data.x_test)
+        model_bytes, compression = compress_for_tflm(model_bytes, config.tflm_compression, x_int8)
     return Quantized(
-        model_bytes=quantize_int8(pruned.result.model, calibration, per_channel_dense=per_channel),
-        dense_bytes=quantize_int8(trained.model, calibration, per_channel_dense=per_channel),
+        model_bytes=model_bytes,
+        uncompressed_bytes=uncompressed,
+        dense_bytes=quantize_int8(trained.model, calibration, per_channel_dense, per_channel),
         calibration_samples=len(calibration),
-        per_channel_dense=per_channel,
+        per_channel_dense=per_channel_dense,
+        per_channel=per_channel,
+        qat=qat,
+        compression=compression,
     )
 
 
@@ -185,16 +231,26 @@ def describe_quantize(quantized: Quantized) -> str:
     from tinyprune.pipeline import gzip_size
 
     kind = "per-channel" if quantized.per_channel_dense else "per-tensor"
-    return (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "
+    line = (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "
             f"dense {len(quantized.dense_bytes):,} B, gzip {gzip_size(quantized.dense_bytes):,} B), "
             f"{kind} FULLY_CONNECTED, {quantized.calibration_samples} calibration samples")
+    if quantized.qat:
+        line += f", QAT keeping {quantized.qat['preserve']}"
+    if quantized.compression:
+        c = quantized.compression
+        line += (f"; TFLM {c['mode']} compression: {c['bytes_before']:,} -> {c['bytes_after']:,} B, "
+                 f"{c['decoded_tensors']} tensors decoded at run time")
+    return line
 
 
 def check(quantized: Quantized, target: Target) -> Checked:
     from tinyprune.graph.check import check_graph
     from tinyprune.graph.reader import read_graph
 
+    from tinyprune.compress import check_compression_support
+
     graph = read_graph(quantized.model_bytes)
+    check_compression_support(graph, target.runtime)
     ops = check_graph(graph, target.runtime)
     if target.runtime.name == "standalone":
         from tinyprune.export.standalone import check_supported
@@ -222,17 +278,20 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     data, graph = trained.loaded.data, checked.graph
     model_bytes = checked.quantized.model_bytes
     standalone = target.runtime.name == "standalone"
+    arena = find_arena(model_bytes)  # the real interpreter's figure: cross-checks the emulation
+    host_arena = emulate_arena(graph, "host")
     # TFLM's arena on the board: the figure itself, or for the standalone backend the comparison
     target_arena = board_arena(graph, "arduino" if standalone else target.runtime.name)
+    board_figure = target_arena.aligned16
+    if target_arena.target == "host" and not target_arena.exact_model:
+        board_figure = arena.aligned16  # an operator the emulation does not model (DECODE): trust the run
     if not standalone:
-        arena_firmware = target_arena.aligned16 + config.arena_margin
+        arena_firmware = board_figure + config.arena_margin
         fit = board_fit(graph, target.board, target.runtime.name, arena_firmware, config.ram_headroom)
         require_fit(fit)  # before the slower checks: a model that cannot fit fails fast
-    host_arena = emulate_arena(graph, "host")
-    arena = find_arena(model_bytes)  # the real interpreter's figure, to cross-check the emulation
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
-    litert = litert_outputs(model_bytes, x_int8)
+    litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
     proof = None
     if standalone:
         from tinyprune.export.standalone.proof import prove_standalone, standalone_fit
@@ -250,7 +309,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    return Verified(checked, arena, host_arena, target_arena, arena_firmware, scores, agreement(litert, tflm), fit,
+    return Verified(checked, arena, host_arena, target_arena, board_figure, arena_firmware, scores, agreement(litert, tflm), fit,
                     test_input=x_int8[0], expected_output=tflm[0], standalone=proof, confusion=confusion)
 
 
@@ -261,7 +320,7 @@ def describe_verify(verified: Verified) -> str:
             f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); ")
     proof = verified.standalone
     if proof is None:
-        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.board_arena.aligned16:,} B on the "
+        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.board_arena_bytes:,} B on the "
                  "board; ")
     else:
         line += (f"standalone C = TFLM on {proof.host_samples} inputs (host)"
@@ -298,7 +357,7 @@ def _export_tflm(verified: Verified, name: str, target: Target, staging: Path) -
     if target.runtime.arduino_architectures:
         firmware_args = (model_bytes, verified.checked.graph, target.runtime, verified.arena_firmware,
                          verified.test_input, verified.expected_output, target.board)
-        exact = verified.board_arena.aligned16
+        exact = verified.board_arena_bytes
         for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args, exact_arena_bytes=exact),
                        write_platformio_project(staging / "platformio", name, *firmware_args,
                                                 exact_arena_bytes=exact)):

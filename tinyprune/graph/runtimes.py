@@ -140,6 +140,9 @@ TFLM_CURRENT_OPS: dict[str, str] = {
     "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
     "REDUCE_MIN": "AddReduceMin",
     "REVERSE_V2": "AddReverseV2",
+    # TFLM's DECODE, which expands compressed constant tensors at run time; a custom operator in the
+    # flatbuffer (custom code "TFLM_DECODE"), registered with AddDecode() in builds that have it
+    "TFLM_DECODE": "AddDecode",
 }
 
 TFLM_PACKAGE = Runtime(

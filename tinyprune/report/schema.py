@@ -7,7 +7,9 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - model: name, source, parameters, macs, input_shape, task, classes
 - data: name, train/test/calibration sample counts
 - prune: method, details (target and achieved sparsity per layer, ...), history (per epoch)
-- quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense
+- quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense,
+  per_channel (False when clustered), qat (its details, or null), tflm_compression (sizes, the choice
+  per tensor, the arena it costs and the TFLM build it needs, or null)
 - check: runtime and one entry per operator kind (count, resolver method, supported)
 - accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline);
   confusion_float_vs_tflm: counts of (float model's class, TFLM's class), null for regression
@@ -102,6 +104,9 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "dense_model_bytes": len(quantized.dense_bytes),
             "dense_model_bytes_gzip": gzip_size(quantized.dense_bytes),
             "per_channel_dense": quantized.per_channel_dense,
+            "per_channel": quantized.per_channel,
+            "qat": quantized.qat,
+            "tflm_compression": quantized.compression,
         },
         "check": {
             "runtime": target.runtime.name,
@@ -123,7 +128,8 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "host_emulated_exact": verified.host_arena.exact,
             "emulation_matches_search": (verified.host_arena.aligned16, verified.host_arena.exact)
             == (arena.aligned16, arena.exact),
-            "board_aligned16": verified.board_arena.aligned16,
+            "board_aligned16": verified.board_arena_bytes,
+            "board_emulation_exact": verified.board_arena.exact_model,
             "board_exact": verified.board_arena.exact,
             "board_models": verified.board_arena.models,
             "board_notes": list(verified.board_arena.notes),
