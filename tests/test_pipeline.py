@@ -165,3 +165,20 @@ def test_pruning_clustering_and_tflm_compression_compose(tmp_path):
     assert "TFLM_DECODE" in {op["name"] for op in report["check"]["ops"]}
     assert report["memory"]["board_aligned16"] == report["memory"]["arena_aligned16"]  # DECODE: the search decides
     assert (tmp_path / "c" / "model_data" / "model_data.cc").is_file() and not (tmp_path / "c" / "arduino").exists()
+
+
+@pytest.mark.slow
+def test_sweep_over_sparsity_with_the_standalone_backend_shrinks_flash(tmp_path, capfd):
+    from tinyprune.cli import main
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--over", "sparsity=0.5,0.9", "--out", str(out), "--backend", "standalone",
+                 "--train-epochs", "4", "--fine-tune-epochs", "2", "--workers", "2", "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    points = result["points"]
+    assert [p["sparsity"] for p in points] == [0.5, 0.9]
+    assert points[1]["flash_bytes"] < points[0]["flash_bytes"]  # the standalone C stores only the kept weights
+    assert {"sweep.csv", "sweep.md", "sweep.png"} <= set(result["files"])
+    assert (out / "points" / "sparsity_0.9" / "report.json").is_file()
+    table = (out / "sweep.md").read_text()
+    assert "Smallest within budget" in table and str(points[0]["flash_bytes"]) in table

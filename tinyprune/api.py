@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from tinyprune.config import BuildConfig, load_config
-from tinyprune.pipeline import BuildResult, Listener, build as run_build, demo_config
+from tinyprune.pipeline import BuildResult, Listener, SweepResult, build as run_build, demo_config, sweep_builds
 
 
 def build(config_file: str | None = None, listener: Listener | None = None, **options) -> BuildResult:
@@ -20,10 +20,17 @@ def demo(out: str = "build/demo", listener: Listener | None = None, **options) -
     return run_build(demo_config(out, **options), listener)
 
 
+def sweep(option: str, values: list, config_file: str | None = None, max_loss: float = 0.01,
+          executor: str = "local", workers: int | None = None, listener: Listener | None = None,
+          **options) -> SweepResult:
+    """One build per value of `option` (e.g. "sparsity", [0.5, 0.75, 0.9]); writes sweep.csv/.md/.png."""
+    return sweep_builds(load_config(config_file, **options), option, values, max_loss, executor, workers, listener)
+
+
 def boards() -> list:
     from tinyprune.boards import all_boards
 
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "Listener", "boards", "build", "demo"]
+__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "sweep"]

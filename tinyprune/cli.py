@@ -20,6 +20,16 @@ def _layer_sparsity(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=FRACTION (like dense_1=0.9)") from None
 
 
+def _sweep_values(text: str) -> tuple[str, list]:
+    option, sep, values = text.partition("=")
+    try:
+        if not sep or not option or not values:
+            raise ValueError
+        return option.replace("-", "_"), [int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in values.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OPTION=V1,V2,... (like sparsity=0.5,0.75)") from None
+
+
 def _output_flags() -> argparse.ArgumentParser:
     flags = argparse.ArgumentParser(add_help=False)
     flags.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -77,6 +87,16 @@ def parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", parents=[output, _build_flags(demo=False)],
                                 help="prune, quantize, verify and export a Keras model")
     build.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (or set model in -c)")
+    sweep = commands.add_parser("sweep", parents=[output, _build_flags(demo=False)],
+                                help="build over a list of values and plot TFLM accuracy against flash")
+    sweep.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (default: the demo CNN)")
+    sweep.add_argument("--over", required=True, type=_sweep_values, metavar="OPTION=V1,V2,...",
+                       help="the option and its values, e.g. sparsity=0.5,0.75,0.9 or clusters=4,8,16")
+    sweep.add_argument("--max-loss", type=float, default=0.01,
+                       help="accuracy budget below the float model for the 'smallest within' mark (0.01 = 1 point)")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="run points in local processes (default) or on a Ray cluster (pip install ray)")
+    sweep.add_argument("--workers", type=int, help="points run at once (default: the CPU count)")
     commands.add_parser("boards", parents=[output], help="list the board database")
     inspect = commands.add_parser("inspect", parents=[output],
                                   help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow)")
@@ -128,6 +148,19 @@ def _run(args: argparse.Namespace, out, err) -> int:
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
     if args.command == "demo":
         result = api.demo(listener=listener, **{k: v for k, v in _overrides(args).items() if v is not None})
+    elif args.command == "sweep":
+        option, values = args.over
+        overrides = _overrides(args)
+        overrides["out"] = overrides["out"] or "build/sweep"
+        if overrides["model"] is None and args.config is None:  # the demo, as `tinyprune demo` builds it
+            from tinyprune.pipeline import demo_config
+
+            overrides = {**demo_config(overrides["out"]).to_dict(), **{k: v for k, v in overrides.items() if v is not None}}
+        sweep = api.sweep(option, values, args.config, args.max_loss, args.executor, args.workers, listener,
+                          **overrides)
+        if args.json:
+            out.write(json.dumps({"points": sweep.points, "best": sweep.best, "files": sweep.files}, indent=2) + "\n")
+        return 0
     else:
         result = api.build(args.config, listener=listener, **_overrides(args))
     if args.json:
