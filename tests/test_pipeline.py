@@ -182,3 +182,35 @@ def test_sweep_over_sparsity_with_the_standalone_backend_shrinks_flash(tmp_path,
     assert (out / "points" / "sparsity_0.9" / "report.json").is_file()
     table = (out / "sweep.md").read_text()
     assert "Smallest within budget" in table and str(points[0]["flash_bytes"]) in table
+
+
+@pytest.mark.slow
+def test_structured_compaction_shrinks_the_flatbuffer_and_the_macs(tmp_path):
+    report = build(demo_config(str(tmp_path / "s"), method="structured", ratio=0.5, sparsity=0.0,
+                               train_epochs=5, fine_tune_epochs=2)).report
+    assert report["quantize"]["model_bytes"] < 0.6 * report["quantize"]["dense_model_bytes"]
+    assert report["prune"]["macs"] < 0.5 * report["model"]["macs"]
+    assert report["prune"]["details"]["layers"]["conv_2"]["units_after"] == 16
+    assert report["memory"]["emulation_matches_search"]
+
+
+@pytest.mark.slow
+def test_lassonet_build_reads_only_the_kept_features(tmp_path):
+    report = build(demo_config(str(tmp_path / "l"), data="wine", method="lassonet", max_features=5,
+                               train_epochs=20, calibration_samples=50, name="wine")).report
+    kept = report["prune"]["details"]["kept_features"]
+    assert 1 <= len(kept["indices"]) <= 5 and len(kept["names"]) == len(kept["indices"])
+    graph = read_graph_file(tmp_path / "l" / "model.tflite")
+    assert graph.input_tensors()[0].shape == (1, len(kept["indices"]))
+    assert report["accuracy"]["tflm_int8"] >= 0.85
+
+
+@pytest.mark.slow
+def test_lottery_ticket_build_reports_every_round(tmp_path):
+    report = build(demo_config(str(tmp_path / "t"), method="lottery", rounds=2, prune_fraction=0.5,
+                               train_epochs=0, fine_tune_epochs=3)).report
+    rounds = report["prune"]["details"]["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert rounds[-1]["remaining_weights"] < 0.35
+    assert "random_reinit_accuracy" in report["prune"]["details"]
+    assert "Lottery ticket rounds" in (tmp_path / "t" / "report.md").read_text()

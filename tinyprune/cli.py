@@ -60,6 +60,17 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--layer-sparsity", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
                        help="sparsity of one layer (repeatable)")
     flags.add_argument("--schedule", choices=("polynomial", "constant"), help="TF-MOT pruning schedule")
+    flags.add_argument("--ratio", type=float, help="structured: share of units / filters removed per layer")
+    flags.add_argument("--layer-ratio", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
+                       help="structured: share removed in one layer (repeatable)")
+    flags.add_argument("--criterion", choices=("l1", "group_lasso"), help="structured: how units are ranked")
+    flags.add_argument("--sensitivity-scan", action="store_true", default=None,
+                       help="structured: prune robust layers harder, measured per layer")
+    flags.add_argument("--rounds", type=int, help="lottery: prune-retrain rounds")
+    flags.add_argument("--prune-fraction", type=float, help="lottery: share of remaining weights pruned a round")
+    flags.add_argument("--rewind-epoch", type=int, help="lottery: rewind survivors to this epoch (0: original ticket)")
+    flags.add_argument("--max-features", type=int, help="lassonet: keep at most this many input features")
+    flags.add_argument("--lassonet-m", type=float, help="lassonet: hierarchy coefficient M")
     flags.add_argument("--train-epochs", type=int, help="train the float model first for this many epochs")
     flags.add_argument("--batch-size", type=int)
     flags.add_argument("--learning-rate", type=float)
@@ -110,10 +121,12 @@ def _overrides(args: argparse.Namespace) -> dict:
     names = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "data", "method", "schedule",
              "train_epochs", "batch_size", "learning_rate", "calibration_samples", "runtime", "backend",
              "arena_margin", "ram_headroom", "name", "model", "clusters", "quantize", "qat_epochs",
-             "tflm_compression")
+             "tflm_compression", "ratio", "criterion", "sensitivity_scan", "rounds", "prune_fraction",
+             "rewind_epoch", "max_features", "lassonet_m")
     values = {name: getattr(args, name, None) for name in names}
-    if getattr(args, "layer_sparsity", None):
-        values["layer_sparsity"] = dict(args.layer_sparsity)
+    for name in ("layer_sparsity", "layer_ratio"):
+        if getattr(args, name, None):
+            values[name] = dict(getattr(args, name))
     return values
 
 

@@ -28,6 +28,15 @@ class BuildConfig:
     sparsity: float = 0.75
     layer_sparsity: dict[str, float] = field(default_factory=dict)
     schedule: str = "polynomial"  # TF-MOT PolynomialDecay or ConstantSparsity
+    ratio: float = 0.5  # structured: share of units / filters removed in every prunable layer
+    layer_ratio: dict[str, float] = field(default_factory=dict)  # structured: per layer
+    criterion: str = "l1"  # structured: rank units by "l1" norm or by a trained-in "group_lasso" penalty
+    sensitivity_scan: bool = False  # structured: spread `ratio` over layers by their measured sensitivity
+    rounds: int = 4  # lottery: prune-retrain rounds
+    prune_fraction: float = 0.4  # lottery: share of the remaining weights pruned each round
+    rewind_epoch: int = 0  # lottery: survivors rewind to their weights at this epoch (0: the original ticket)
+    max_features: int = 0  # lassonet: keep at most this many input features (0: the path's best)
+    lassonet_m: float = 10.0  # lassonet: hierarchy coefficient M
     train_epochs: int = 0  # float training before pruning (the demo trains from scratch)
     fine_tune_epochs: int = 10
     batch_size: int = 32
@@ -45,6 +54,11 @@ class BuildConfig:
 
     def validate(self) -> "BuildConfig":
         """Refuse bad options before any work starts."""
+        for name in ("ratio", "prune_fraction"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise TinypruneError(f"{name} {getattr(self, name)} is outside [0, 1)", f"give {name} as a fraction")
+        if self.criterion not in ("l1", "group_lasso"):
+            raise TinypruneError(f"unknown criterion {self.criterion!r}", "use l1 or group_lasso")
         if not 0.0 <= self.sparsity < 1.0:
             raise TinypruneError(f"sparsity {self.sparsity} is outside [0, 1)", "give a fraction such as 0.75")
         for layer, value in self.layer_sparsity.items():
@@ -65,7 +79,8 @@ class BuildConfig:
             raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
                                  "drop --tflm-compression: the standalone C stores sparse and clustered weights "
                                  "compressed by itself")
-        for name in ("train_epochs", "fine_tune_epochs", "qat_epochs", "arena_margin", "ram_headroom", "seed"):
+        for name in ("train_epochs", "fine_tune_epochs", "qat_epochs", "arena_margin", "ram_headroom", "seed",
+                     "rounds", "rewind_epoch", "max_features"):
             if getattr(self, name) < 0:
                 raise TinypruneError(f"{name} is {getattr(self, name)}, below zero", f"give {name} >= 0")
         for name in ("batch_size", "calibration_samples"):

@@ -26,3 +26,18 @@ def demo_cnn(input_shape=(8, 8, 1), classes: int = 10, seed: int = 0):
         name="digits_cnn",
     )
 
+
+
+def demo_mlp(features: int, classes: int, seed: int = 0):
+    """The built-in model for tabular data (flat feature vectors): Dense 32 -> Dense 16 -> Dense classes."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    return keras.Sequential(
+        [keras.Input(shape=(features,), name="features"),
+         layers.Dense(32, activation="relu", name="dense_1"),
+         layers.Dense(16, activation="relu", name="dense_2"),
+         layers.Dense(classes, name="logits")],
+        name="tabular_mlp",
+    )

@@ -44,6 +44,7 @@ class Trained:
 class Pruned:
     result: PruneResult
     score: Score
+    data: Dataset  # what the pruned model reads (LassoNet keeps only the selected input features)
 
 
 @dataclass
@@ -114,11 +115,15 @@ def load(config: BuildConfig) -> Loaded:
 
     seed_everything(config.seed)
     data = load_dataset(config.data, seed=config.seed)
-    if config.model == "demo":
-        from tinyprune.demo import demo_cnn
+    if config.model == "demo":  # the built-in model for the data: a CNN for images, an MLP for features
+        from tinyprune.demo import demo_cnn, demo_mlp
 
-        model = demo_cnn(input_shape=data.x_train.shape[1:], classes=max(data.classes, 1), seed=config.seed)
-        source = "built-in digits CNN"
+        outputs = data.classes if data.task == "classification" else int(np.prod(data.y_train.shape[1:]))
+        if data.x_train.ndim == 2:
+            model, source = demo_mlp(data.x_train.shape[1], outputs, config.seed), "built-in MLP"
+        else:
+            model = demo_cnn(input_shape=data.x_train.shape[1:], classes=outputs, seed=config.seed)
+            source = "built-in CNN" if data.name != "digits" else "built-in digits CNN"
     else:
         model = load_model(config.model)
         source = config.model
@@ -165,8 +170,7 @@ def prune(trained: Trained, config: BuildConfig, progress) -> Pruned:
     """The pruning method, then weight clustering of what remains when --clusters is set."""
     from tinyprune.prune import run_method
 
-    data = trained.loaded.data
-    result = run_method(trained.model, data, config, progress)
+    result, data = run_method(trained.model, trained.loaded.data, config, progress)
     if config.clusters:
         from tinyprune.prune.cluster import cluster
 
@@ -175,15 +179,20 @@ def prune(trained: Trained, config: BuildConfig, progress) -> Pruned:
         result.details["clustering"] = clustered.details
         result = PruneResult(clustered.model, f"{result.method} + clustering", result.details,
                              result.history + clustered.history)
-    return Pruned(result, _evaluate(result.model, data, "pruned")[0])
+    return Pruned(result, _evaluate(result.model, data, "pruned")[0], data)
 
 
 def describe_prune(pruned: Pruned) -> str:
-    from tinyprune.prune.result import kernel_weight_counts
+    from tinyprune.prune.result import count_macs, kernel_weight_counts
 
     nonzero, total = kernel_weight_counts(pruned.result.model)
-    return (f"{pruned.result.method}: {1 - nonzero / total:.1%} of {total:,} weights are zero; "
-            f"pruned model {describe_score(pruned.score)}")
+    line = f"{pruned.result.method}: {nonzero:,} non-zero of {total:,} kernel weights ({1 - nonzero / total:.1%} zero)"
+    if pruned.result.method != "magnitude":
+        line += f", {count_macs(pruned.result.model):,} MACs"
+    kept = pruned.result.details.get("kept_features")
+    if kept:
+        line += f", {len(kept['indices'])} input features kept"
+    return line + f"; pruned model {describe_score(pruned.score)}"
 
 
 # -- quantize / check ---------------------------------------------------------------------------------
@@ -195,7 +204,7 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
     from tinyprune.quantize import quantize_int8, representative_samples
     from tinyprune.verify.accuracy import int8_inputs
 
-    data = trained.loaded.data
+    data = pruned.data
     calibration = representative_samples(data.calibration, config.calibration_samples, config.seed)
     per_channel = not config.clusters
     per_channel_dense = per_channel and bool(target.runtime.per_channel_fully_connected)
@@ -218,7 +227,8 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
     return Quantized(
         model_bytes=model_bytes,
         uncompressed_bytes=uncompressed,
-        dense_bytes=quantize_int8(trained.model, calibration, per_channel_dense, per_channel),
+        dense_bytes=quantize_int8(trained.model, representative_samples(
+            trained.loaded.data.calibration, config.calibration_samples, config.seed), per_channel_dense, per_channel),
         calibration_samples=len(calibration),
         per_channel_dense=per_channel_dense,
         per_channel=per_channel,
@@ -275,7 +285,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     from tinyprune.verify.arena import find_arena
     from tinyprune.verify.fit import board_fit, require_fit
 
-    data, graph = trained.loaded.data, checked.graph
+    data, graph = pruned.data, checked.graph
     model_bytes = checked.quantized.model_bytes
     standalone = target.runtime.name == "standalone"
     arena = find_arena(model_bytes)  # the real interpreter's figure: cross-checks the emulation

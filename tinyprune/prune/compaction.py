@@ -292,7 +292,6 @@ def masked_copy(model, graph: ChannelGraph, keep: dict[int, np.ndarray]):
 def compact(model, graph: ChannelGraph, keep: dict[int, np.ndarray]):
     """A new, smaller dense model of the same class: producers get fewer units / filters, every
     dependent weight is sliced to the kept channels, everything else is copied."""
-    import tf_keras as keras
 
     for group, channels in keep.items():
         if group not in graph.prunable_groups():

@@ -6,7 +6,9 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - target: board (datasheet figures) and runtime (name, title, tflm_revision)
 - model: name, source, parameters, macs, input_shape, task, classes
 - data: name, train/test/calibration sample counts
-- prune: method, details (target and achieved sparsity per layer, ...), history (per epoch)
+- prune: method, kernel_weights (of the pruned model: fewer after compaction), nonzero_kernel_weights,
+  sparsity, macs (of the pruned model; model.macs is the original's), details (per method: target and
+  achieved sparsity per layer, units kept per layer, rounds, kept features, ...), history (per epoch)
 - quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense,
   per_channel (False when clustered), qat (its details, or null), tflm_compression (sizes, the choice
   per tensor, the arena it costs and the TFLM build it needs, or null)
@@ -95,6 +97,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "kernel_weights": total,
             "nonzero_kernel_weights": nonzero,
             "sparsity": 1 - nonzero / total if total else 0.0,
+            "macs": int(count_macs(pruned.result.model)),
             "details": pruned.result.details,
             "history": pruned.result.history,
         },
