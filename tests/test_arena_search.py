@@ -60,4 +60,4 @@ def test_a_segfaulting_probe_means_too_small(zoo_model):
 @pytest.mark.slow
 def test_a_model_tflm_cannot_run_at_any_size_is_one_clear_error(zoo_model):
     with pytest.raises(TinypruneError, match="does not run this model"):
-        find_arena(zoo_model("mobilenet_v1_vww"))
+        find_arena(zoo_model("mobilenet_v1_uncalibrated"))

@@ -9,10 +9,10 @@ from tinyprune.verify.arena import find_arena
 from tinyprune.zoo import ZOO
 
 TFLM_CANNOT_RUN = {
-    "mobilenet_v1_vww": (
+    "mobilenet_v1_uncalibrated": (
         "zoo defect: with random weights and BatchNormalization at its initial statistics the "
         "activations shrink ~4x a block, the int8 scales collapse to ~1e-8 and TFLM aborts (SIGABRT) "
-        "preparing SOFTMAX at any arena size; mobilenet_v1_vww_bn_calibrated is the runnable twin"
+        "preparing SOFTMAX at any arena size; mobilenet_v1_vww is the runnable twin"
     ),
 }
 
@@ -96,7 +96,7 @@ def test_demo_32_bit_estimates_match_the_cortex_m4_measurements(demo_int8):
 
 @pytest.mark.slow
 def test_an_operator_without_a_model_is_flagged(zoo_model):
-    estimate = emulate_arena(read_graph(zoo_model("mobilenet_v1_vww")))
+    estimate = emulate_arena(read_graph(zoo_model("mobilenet_v1_uncalibrated")))
     assert not estimate.exact_model
     assert any("STRIDED_SLICE" in note for note in estimate.notes)
 

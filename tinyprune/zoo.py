@@ -63,7 +63,7 @@ def resnet8(classes: int = 10):
     return keras.Model(inputs, outputs, name="resnet8")
 
 
-def mobilenet_v1_vww(alpha: float = 0.25, classes: int = 2):
+def mobilenet_v1_uncalibrated(alpha: float = 0.25, classes: int = 2):
     """MobileNetV1 alpha=0.25 at 96x96x3 for visual wake words (MLPerf Tiny), built with weights=None."""
     keras = _keras()
     return keras.applications.MobileNet(
@@ -85,15 +85,10 @@ def fc_autoencoder(inputs: int = 640):
 
 
 def mlp(inputs: int = 64, classes: int = 10):
-    keras = _keras()
-    layers = keras.layers
-    return keras.Sequential(
-        [keras.Input(shape=(inputs,), name="features"),
-         layers.Dense(32, activation="relu", name="hidden_1"),
-         layers.Dense(16, activation="relu", name="hidden_2"),
-         layers.Dense(classes, name="logits")],
-        name="mlp",
-    )
+    """The built-in tabular model (tinyprune.demo.demo_mlp) on 64 features."""
+    from tinyprune.demo import demo_mlp
+
+    return demo_mlp(inputs, classes)
 
 
 def conv1d_sensor(window: int = 128, channels: int = 3, classes: int = 6):
@@ -129,34 +124,6 @@ def digits_cnn():
     return demo_cnn()
 
 
-ZOO = {
-    "ds_cnn_kws": (ds_cnn_kws, True),
-    "resnet8": (resnet8, True),
-    "mobilenet_v1_vww": (mobilenet_v1_vww, True),
-    "fc_autoencoder": (fc_autoencoder, True),
-    "mlp": (mlp, False),
-    "conv1d_sensor": (conv1d_sensor, False),
-    "digits_cnn": (digits_cnn, False),
-    "softmax_mean_head": (softmax_mean_head, True),
-}
-"""name -> (builder, per-channel FULLY_CONNECTED weights when converted)."""
-
-
-def zoo_int8(name: str, seed: int = 0, calibration_samples: int = 32) -> bytes:
-    """A zoo model as full-int8 TFLite: seeded random weights, calibrated on seeded uniform inputs."""
-    from tinyprune.quantize import quantize_int8
-
-    keras = _keras()
-    builder, per_channel_dense = ZOO[name]
-    keras.utils.set_random_seed(seed)
-    model = builder()
-    shape = (calibration_samples,) + tuple(model.input_shape[1:])
-    calibration = np.random.default_rng(seed).uniform(0.0, 1.0, size=shape).astype(np.float32)
-    return quantize_int8(model, calibration, per_channel_dense=per_channel_dense)
-
-
-# Appended for the memory emulation's tests: models whose arena peak is not at the end of allocation.
-
 def fc_decoder(code: int = 16, outputs: int = 900):
     """A decoder head far wider than its input: with per-channel weights, TFLM's FULLY_CONNECTED takes
     two per-channel arrays from the tail while its temporaries are alive, and the arena peaks there."""
@@ -180,11 +147,11 @@ def strided_conv(height: int = 9, width: int = 7, channels: int = 5):
     )
 
 
-def mobilenet_v1_vww_bn_calibrated(alpha: float = 0.25, classes: int = 2, seed: int = 0):
+def mobilenet_v1_vww(alpha: float = 0.25, classes: int = 2, seed: int = 0):
     """MobileNetV1 alpha=0.25 at 96x96x3 as MLPerf Tiny trains it for visual wake words (global average
     pool, then a softmax Dense), with every BatchNormalization's moving statistics set from a seeded
     uniform batch. With random weights and BN at its initial statistics the activations shrink ~4x per
-    block: the int8 scales collapse to ~1e-8 and TFLM aborts preparing SOFTMAX (see mobilenet_v1_vww)."""
+    block: the int8 scales collapse to ~1e-8 and TFLM aborts preparing SOFTMAX (see mobilenet_v1_uncalibrated)."""
     keras = _keras()
     backbone = keras.applications.MobileNet(
         input_tensor=keras.Input(shape=(96, 96, 3), name="image"), alpha=alpha, weights=None,
@@ -192,7 +159,7 @@ def mobilenet_v1_vww_bn_calibrated(alpha: float = 0.25, classes: int = 2, seed: 
     )
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)  # named: same bytes each build
     outputs = keras.layers.Dense(classes, activation="softmax", name="wake_word")(pooled)
-    model = keras.Model(backbone.input, outputs, name="mobilenet_v1_vww_bn_calibrated")
+    model = keras.Model(backbone.input, outputs, name="mobilenet_v1_vww")
     batch = np.random.default_rng(seed).uniform(0.0, 1.0, size=(16, 96, 96, 3)).astype(np.float32)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -201,13 +168,6 @@ def mobilenet_v1_vww_bn_calibrated(alpha: float = 0.25, classes: int = 2, seed: 
             axes = tuple(range(features.ndim - 1))
             layer.set_weights([gamma, beta, features.mean(axis=axes), features.var(axis=axes) + 1e-3])
     return model
-
-
-ZOO.update({
-    "fc_decoder": (fc_decoder, True),
-    "strided_conv": (strided_conv, False),
-    "mobilenet_v1_vww_bn_calibrated": (mobilenet_v1_vww_bn_calibrated, True),
-})
 
 
 def residual_block(classes: int = 4):
@@ -244,10 +204,6 @@ def avgpool_mean(classes: int = 3):
     )
 
 
-ZOO["residual_block"] = (residual_block, True)
-ZOO["avgpool_mean"] = (avgpool_mean, False)
-
-
 def op_mix(classes: int = 4):
     """RELU6 of its own, PAD, CONCATENATION and MUL in one small graph: the less common int8 ops."""
     keras = _keras()
@@ -264,9 +220,6 @@ def op_mix(classes: int = 4):
     return keras.Model(inputs, outputs, name="op_mix")
 
 
-ZOO["op_mix"] = (op_mix, False)
-
-
 def gated_mlp(inputs: int = 24, classes: int = 3):
     """TANH and LOGISTIC (sigmoid) activations: a small gated MLP."""
     keras = _keras()
@@ -279,4 +232,38 @@ def gated_mlp(inputs: int = 24, classes: int = 3):
     return keras.Model(x_in, outputs, name="gated_mlp")
 
 
-ZOO["gated_mlp"] = (gated_mlp, True)
+ZOO = {
+    # the MLPerf Tiny reference architectures
+    "ds_cnn_kws": (ds_cnn_kws, True),
+    "resnet8": (resnet8, True),
+    "mobilenet_v1_vww": (mobilenet_v1_vww, True),
+    "fc_autoencoder": (fc_autoencoder, True),
+    # small sensor and demo models
+    "mlp": (mlp, False),
+    "conv1d_sensor": (conv1d_sensor, False),
+    "digits_cnn": (digits_cnn, False),
+    # one model each for the operators and memory peaks the tests must cover
+    "softmax_mean_head": (softmax_mean_head, True),
+    "fc_decoder": (fc_decoder, True),
+    "strided_conv": (strided_conv, False),
+    "residual_block": (residual_block, True),
+    "avgpool_mean": (avgpool_mean, False),
+    "op_mix": (op_mix, False),
+    "gated_mlp": (gated_mlp, True),
+    # keras.applications' MobileNet with untouched BatchNormalization: a model TFLM cannot run
+    "mobilenet_v1_uncalibrated": (mobilenet_v1_uncalibrated, True),
+}
+"""name -> (builder, per-channel FULLY_CONNECTED weights when converted)."""
+
+
+def zoo_int8(name: str, seed: int = 0, calibration_samples: int = 32) -> bytes:
+    """A zoo model as full-int8 TFLite: seeded random weights, calibrated on seeded uniform inputs."""
+    from tinyprune.quantize import quantize_int8
+
+    keras = _keras()
+    builder, per_channel_dense = ZOO[name]
+    keras.utils.set_random_seed(seed)
+    model = builder()
+    shape = (calibration_samples,) + tuple(model.input_shape[1:])
+    calibration = np.random.default_rng(seed).uniform(0.0, 1.0, size=shape).astype(np.float32)
+    return quantize_int8(model, calibration, per_channel_dense=per_channel_dense)
