@@ -1,6 +1,7 @@
 """What each pruning method buys on the digits demo CNN: kernel weights left, MACs, int8 TFLite bytes,
-the exact TFLM arena, float and TFLM accuracy, and the method's time. Then LassoNet's feature selection
-on the two tables shipped with scikit-learn.
+the exact TFLM arena, float and TFLM accuracy, and the method's time; clustering rows convert per
+tensor and store the weights in TFLM's compressed formats (decoded by TFLM's DECODE at run time). Then
+LassoNet's feature selection on the two tables shipped with scikit-learn.
 
 Every row is produced by one function of ROWS (context -> row); another method adds its row function
 there. Run with `python bench/compression.py [--quick]`."""
@@ -34,6 +35,8 @@ class Row:
     seconds: float
     inputs: tuple[np.ndarray, np.ndarray]  # (train, test) as the model reads them: LassoNet reads fewer pixels
     note: str = ""
+    per_channel: bool = True  # False for clustered models: one scale a tensor keeps k values
+    tflm_compression: str = "none"
 
 
 def dense_row(ctx: Context) -> Row:
@@ -107,8 +110,29 @@ def lassonet_row(ctx: Context) -> Row:
                (kept.x_train, kept.x_test), f"{kept.x_train.shape[1]} of 64 pixels")
 
 
+def cluster_lut_row(ctx: Context) -> Row:
+    from tinyprune.prune.cluster import cluster
+
+    start = time.perf_counter()
+    result = cluster(ctx.dense, ctx.data, clusters=8, epochs=ctx.epochs)
+    return Row("cluster k=8, LUT", result.model, time.perf_counter() - start, _digits(ctx),
+               "per-tensor int8, TFLM LUT", per_channel=False, tflm_compression="lut")
+
+
+def magnitude_cluster_auto_row(ctx: Context) -> Row:
+    from tinyprune.prune.cluster import cluster
+    from tinyprune.prune.magnitude import magnitude_prune
+
+    start = time.perf_counter()
+    pruned = magnitude_prune(ctx.dense, ctx.data, sparsity=0.75, epochs=ctx.epochs)
+    result = cluster(pruned.model, ctx.data, clusters=8, epochs=ctx.epochs, preserve_sparsity=True)
+    return Row("magnitude 75 % + cluster k=8, auto", result.model, time.perf_counter() - start, _digits(ctx),
+               "per-tensor int8, TFLM LUT or pruned format per tensor", per_channel=False,
+               tflm_compression="auto")
+
+
 ROWS = [dense_row, magnitude_row, structured_row, structured_scan_row, structured_then_magnitude_row,
-        lottery_row, lassonet_row]
+        lottery_row, lassonet_row, cluster_lut_row, magnitude_cluster_auto_row]
 
 
 def _digits(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +145,7 @@ def _units(details: dict) -> str:
 
 def measure(row: Row, ctx: Context) -> tuple:
     """The row's figures: kernel weights left, MACs, TFLite bytes, arena, float and TFLM accuracy."""
+    from tinyprune.compress import compress_for_tflm
     from tinyprune.graph.reader import read_graph
     from tinyprune.prune.result import count_macs, kernel_weight_counts, model_score
     from tinyprune.quantize import quantize_int8, representative_samples
@@ -129,10 +154,13 @@ def measure(row: Row, ctx: Context) -> tuple:
 
     data = ctx.data
     x_train, x_test = row.inputs
-    tflite = quantize_int8(row.model, representative_samples(x_train, 100, ctx.seed))
+    tflite = quantize_int8(row.model, representative_samples(x_train, 100, ctx.seed), per_channel=row.per_channel)
     graph = read_graph(tflite)
+    x_int8 = int8_inputs(graph, x_test)
+    if row.tflm_compression != "none":  # verified byte-identical to the uncompressed model on x_test
+        tflite = compress_for_tflm(tflite, row.tflm_compression, x_test)[0]
     arena = find_arena(tflite).aligned16
-    outputs = tflm_outputs(tflite, int8_inputs(graph, x_test), arena)
+    outputs = tflm_outputs(tflite, x_int8, arena)
     tflm = score(int8_outputs_to_float(graph, outputs), data.y_test, data.task, "tflm_int8").value
     nonzero, total = kernel_weight_counts(row.model)
     return (row.method, f"{nonzero:,}/{total:,}", f"{count_macs(row.model):,}", f"{len(tflite):,}",

@@ -200,9 +200,7 @@ def describe_prune(pruned: Pruned) -> str:
 def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Target, progress) -> Quantized:
     """Full-int8 conversion of the pruned and of the dense model, as the target runtime needs them;
     QAT first and TFLM compression after, when asked."""
-    from tinyprune.graph.reader import read_graph
     from tinyprune.quantize import quantize_int8, representative_samples
-    from tinyprune.verify.accuracy import int8_inputs
 
     data = pruned.data
     calibration = representative_samples(data.calibration, config.calibration_samples, config.seed)
@@ -222,8 +220,7 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
     if config.tflm_compression != "none":
         from tinyprune.compress import compress_for_tflm
 
-        x_int8 = int8_inputs(read_graph(model_bytes), data.x_test)
-        model_bytes, compression = compress_for_tflm(model_bytes, config.tflm_compression, x_int8)
+        model_bytes, compression = compress_for_tflm(model_bytes, config.tflm_compression, data.x_test)
     return Quantized(
         model_bytes=model_bytes,
         uncompressed_bytes=uncompressed,
