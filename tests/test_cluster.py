@@ -67,11 +67,13 @@ def test_digits_within_one_point_in_at_most_0_4x_the_dense_int8_bytes(trained_de
     """The issue's bar: prune the big Dense, cluster the rest to 4 values, per-tensor int8, TFLM auto
     compression; verified identical on TFLM, within 1 point of the dense int8 model's TFLM accuracy."""
     from tinyprune.compress import compress_for_tflm
-    from tinyprune.compress.verify import tflm_outputs
+    from tinyprune.graph.reader import read_graph
     from tinyprune.prune.magnitude import magnitude_prune
+    from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 
     def tflm_accuracy(model_bytes):
-        return float(np.mean(tflm_outputs(model_bytes, digits_data.x_test).argmax(1) == digits_data.y_test))
+        x_int8 = int8_inputs(read_graph(model_bytes), digits_data.x_test)
+        return float(np.mean(tflm_outputs(model_bytes, x_int8).argmax(1) == digits_data.y_test))
 
     pruned = magnitude_prune(trained_demo, digits_data, 0.0, layer_sparsity={"dense_1": 0.95}, epochs=4).model
     clustered = cluster(pruned, digits_data, clusters=4, epochs=10, learning_rate=3e-4, preserve_sparsity=True,

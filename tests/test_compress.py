@@ -18,6 +18,7 @@ from tinyprune.compress.assemble import compress_tensors, decodable_axis
 from tinyprune.compress.lut import decode_lut, lut_method, lut_mode
 from tinyprune.compress.pruned import decode_pruned, encode_pruned
 from tinyprune.graph.reader import read_graph
+from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 
 TFLITE_TYPES = {"int8": tflite.TensorType.INT8, "int16": tflite.TensorType.INT16,
                 "int32": tflite.TensorType.INT32, "float32": tflite.TensorType.FLOAT32}
@@ -116,23 +117,19 @@ def snapped(model_bytes: bytes, levels: int, zero_below: int) -> bytes:
 
 
 def test_lut_mode_follows_the_quantization_and_the_other_mode_is_silently_wrong(demo_int8_per_channel, digits_data):
-    from tinyprune.compress.verify import tflm_outputs
-
     model = snapped(demo_int8_per_channel, levels=16, zero_below=0)
     weights = {i: t for i, t in enumerate(model_editor.read(model).subgraphs[0].tensors)
                if t.buffer is not None and t.buffer.data and t.dtype == tflite.TensorType.INT8 and len(t.shape) > 1}
     assert all(isinstance(lut_mode(t), spec.PerChannel) for t in weights.values())
     derived = {i: lut_method(t) for i, t in weights.items()}
     swapped = {i: spec.LookUpTableCompression(7, spec.PerTensor()) for i in weights}
-    x = digits_data.x_test[:60]
-    reference = tflm_outputs(model, x)
-    assert np.array_equal(tflm_outputs(compress_tensors(model, derived), x), reference)
-    assert not np.array_equal(tflm_outputs(compress_tensors(model, swapped), x), reference)
+    x = int8_inputs(read_graph(model), digits_data.x_test[:60])
+    reference = tflm_outputs(model, x, output=None)
+    assert np.array_equal(tflm_outputs(compress_tensors(model, derived), x, output=None), reference)
+    assert not np.array_equal(tflm_outputs(compress_tensors(model, swapped), x, output=None), reference)
 
 
 def test_lut_driver_matches_upstream_compress_without_its_stale_quantization(demo_int8_per_channel, digits_data):
-    from tinyprune.compress.verify import tflm_outputs
-
     model = snapped(demo_int8_per_channel, levels=8, zero_below=0)
     tensors = model_editor.read(model).subgraphs[0].tensors
     methods = {i: lut_method(t) for i, t in enumerate(tensors)
@@ -141,7 +138,8 @@ def test_lut_driver_matches_upstream_compress_without_its_stale_quantization(dem
     for index, method in methods.items():
         builder.add_tensor(subgraph=0, tensor=index).with_lut(method.index_bitwidth, method.mode)
     ours, upstream = compress_tensors(model, methods), bytes(compression.compress(model, builder.build()))
-    assert tflm_outputs(ours, digits_data.x_test[:50]).tobytes() == tflm_outputs(upstream, digits_data.x_test[:50]).tobytes()
+    x = int8_inputs(read_graph(model), digits_data.x_test[:50])
+    assert tflm_outputs(ours, x, output=None).tobytes() == tflm_outputs(upstream, x, output=None).tobytes()
     # upstream's encoded tensors still carry the per-channel scales of the values they encode
     assert len(ours) < len(upstream)
     encoded = [t for t in read_graph(ours).tensors if t.name.endswith(("MatMul", "Conv2D")) and t.dtype == "uint8"]

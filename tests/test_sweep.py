@@ -18,12 +18,14 @@ def snap_and_compress(point: dict) -> dict:
     from test_compress import snapped
 
     from tinyprune.compress import compress_for_tflm
-    from tinyprune.compress.verify import tflm_outputs
+    from tinyprune.graph.reader import read_graph
+    from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 
     model = snapped(Path(point["model"]).read_bytes(), levels=point["levels"], zero_below=0)
     arrays = np.load(point["data"])
     compressed, _ = compress_for_tflm(model, "lut", arrays["x"])
-    accuracy = float(np.mean(tflm_outputs(compressed, arrays["x"]).argmax(1) == arrays["y"]))
+    x_int8 = int8_inputs(read_graph(model), arrays["x"])
+    accuracy = float(np.mean(tflm_outputs(compressed, x_int8).argmax(1) == arrays["y"]))
     return {"flash_bytes": len(compressed), "accuracy": accuracy, "pid": os.getpid()}
 
 

@@ -69,17 +69,33 @@ def litert_outputs(model_bytes: bytes, x_int8: np.ndarray) -> np.ndarray:
     return np.stack(outputs)
 
 
-def tflm_outputs(model_bytes: bytes, x_int8: np.ndarray, arena_size: int) -> np.ndarray:
-    """int8 outputs of the real TFLM interpreter (the tflite-micro package), one sample at a time."""
+def tflm_outputs(model_bytes: bytes, x_int8: np.ndarray, arena_size: int | None = None,
+                 output: int | None = 0) -> np.ndarray:
+    """Outputs of the real TFLM interpreter (the tflite-micro package), one sample at a time: output
+    number `output` of each sample, or with output=None every output flattened and concatenated (to
+    compare whole models). Without arena_size the arena is generous (16 times the model, at least
+    1 MiB): on the host it is only memory, and a too-small one can crash the process."""
     from tflite_micro.python.tflite_micro import runtime
 
-    interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
+    arena_size = arena_size or max(16 * len(model_bytes), 1 << 20)
+    interpreter = runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
+    every_output = range(_output_count(model_bytes)) if output is None else None
     outputs = []
     for sample in x_int8:
         interpreter.set_input(sample[np.newaxis, ...], 0)
         interpreter.invoke()
-        outputs.append(np.array(interpreter.get_output(0))[0].copy())
+        if every_output is None:
+            outputs.append(np.array(interpreter.get_output(output))[0].copy())
+        else:
+            outputs.append(np.concatenate([np.asarray(interpreter.get_output(i)).ravel() for i in every_output]))
     return np.stack(outputs)
+
+
+def _output_count(model_bytes: bytes) -> int:
+    # TFLM's reader, not ours: it also opens models whose encoded tensors carry stale quantization
+    from tflite_micro.tensorflow.lite.micro.compression import model_editor
+
+    return len(model_editor.read(model_bytes).subgraphs[0].outputs)
 
 
 def agreement(litert: np.ndarray, tflm: np.ndarray) -> Agreement:
