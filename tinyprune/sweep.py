@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
+from tinyprune.report.plots import accuracy_vs_flash
 
 EXECUTORS = ("local", "ray")
 SweepProgress = Callable[[int, int, dict], None]
@@ -109,7 +110,8 @@ def pareto_front(results: list[dict]) -> list[dict]:
 
 def write_table(results: list[dict], folder: Path, reference_accuracy: float, max_loss: float,
                 flash_limit: int | None = None, title: str = "accuracy vs flash") -> dict[str, Path]:
-    """sweep.csv, sweep.md and sweep.png in `folder`; returns their paths."""
+    """sweep.csv, sweep.md and sweep.png (the report's accuracy-vs-flash figure) in `folder`; returns
+    their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     best = smallest_within(results, reference_accuracy, max_loss)
@@ -136,7 +138,7 @@ def write_table(results: list[dict], folder: Path, reference_accuracy: float, ma
     md_path.write_text("\n".join(lines) + "\n")
 
     png_path = folder / "sweep.png"
-    plot(results, png_path, reference_accuracy, max_loss, flash_limit, title)
+    png_path.write_bytes(accuracy_vs_flash(results, flash_limit, reference_accuracy, max_loss, title))
     return {"csv": csv_path, "markdown": md_path, "png": png_path}
 
 
@@ -153,37 +155,3 @@ def _label(result: dict) -> str:
     settings = ", ".join(f"{k}={v}" for k, v in result.items() if k not in hidden and not isinstance(v, (dict, list)))
     return f"{int(result['flash_bytes'])} B at accuracy {result['accuracy']:.4f} ({settings})"
 
-
-def plot(results: list[dict], path: Path, reference_accuracy: float, max_loss: float,
-         flash_limit: int | None = None, title: str = "accuracy vs flash") -> Path:
-    """Accuracy against flash bytes: every point, the Pareto front (the best accuracy at each size),
-    the budget line, the board's flash limit, the smallest model within budget circled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    best = smallest_within(results, reference_accuracy, max_loss)
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
-    axes.plot([r["flash_bytes"] for r in results], [r["accuracy"] for r in results], "o", color="tab:blue",
-              label="sweep points")
-    front = pareto_front(results)
-    axes.step([r["flash_bytes"] for r in front], [r["accuracy"] for r in front], where="post", color="tab:blue",
-              alpha=0.5, label="best accuracy at this size")
-    axes.axhline(reference_accuracy - max_loss, color="tab:gray", linestyle="--",
-                 label=f"reference - {max_loss * 100:.2f} points")
-    if flash_limit:
-        axes.axvline(flash_limit, color="tab:red", linestyle="-", label=f"board flash {flash_limit} B")
-    if best is not None:
-        axes.plot([best["flash_bytes"]], [best["accuracy"]], "o", markersize=14, markerfacecolor="none",
-                  markeredgecolor="tab:green", markeredgewidth=2,
-                  label=f"smallest within budget: {int(best['flash_bytes'])} B")
-    axes.set_xlabel("flash (bytes)")
-    axes.set_ylabel("accuracy")
-    axes.set_title(title)
-    axes.grid(True, alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, metadata={"Software": None})
-    plt.close(figure)
-    return Path(path)

@@ -196,16 +196,26 @@ def confusion(matrix: list[list[int]], rows: str = "float Keras", columns: str =
 
 
 def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
-                      reference_accuracy: float | None = None) -> bytes:
-    """A sweep: accuracy against flash bytes, one labelled point per setting, the board's flash limit
-    (points beyond it crossed out)."""
+                      reference_accuracy: float | None = None, max_loss: float | None = None,
+                      title: str = "accuracy vs flash") -> bytes:
+    """A sweep: accuracy against flash bytes, one (optionally labelled) point per setting and the
+    front of the best accuracy at each size; the board's flash limit (points beyond it crossed out);
+    with a reference, its line, and with max_loss too the budget line and the smallest model within
+    it circled."""
+    from tinyprune.sweep import pareto_front, smallest_within
+
     ordered = sorted(points, key=lambda p: p["flash_bytes"])
+    budget = reference_accuracy - max_loss if reference_accuracy is not None and max_loss is not None else None
+    best = smallest_within(ordered, reference_accuracy, max_loss) if budget is not None else None
 
     def draw(figure):
         axes = figure.add_subplot()
         xs = [p["flash_bytes"] / 1024 for p in ordered]
         ys = [p["accuracy"] for p in ordered]
-        axes.plot(xs, ys, "o-", color=BASE_COLOUR, label="sweep points")
+        axes.plot(xs, ys, "o", color=BASE_COLOUR, label="sweep points")
+        front = pareto_front(ordered)
+        axes.step([p["flash_bytes"] / 1024 for p in front], [p["accuracy"] for p in front], where="post",
+                  color=BASE_COLOUR, alpha=0.5, label="best accuracy at this size")
         for x, y, point in zip(xs, ys, ordered):
             if point.get("label"):
                 axes.annotate(str(point["label"]), (x, y), textcoords="offset points", xytext=(4, 6),
@@ -216,6 +226,13 @@ def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
         if reference_accuracy is not None:
             axes.axhline(reference_accuracy, color=MUTED_COLOUR, linestyle="--",
                          label=f"reference {reference_accuracy:.2%}")
+        if budget is not None:
+            axes.axhline(budget, color=MUTED_COLOUR, linestyle=":",
+                         label=f"reference - {max_loss * 100:.2f} points")
+        if best is not None:
+            axes.plot([best["flash_bytes"] / 1024], [best["accuracy"]], "o", markersize=14, markerfacecolor="none",
+                      markeredgecolor=ITEM_COLOURS[2], markeredgewidth=2,
+                      label=f"smallest within budget: {_kib(best['flash_bytes'])}")
         if flash_limit and flash_limit <= 1.5 * max(p["flash_bytes"] for p in ordered):
             axes.axvline(flash_limit / 1024, color=TFLM_COLOUR, label=f"board flash {_kib(flash_limit)}")
         elif flash_limit:
@@ -226,6 +243,6 @@ def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
         axes.set_ylabel("accuracy")
         axes.grid(True, alpha=0.3)
         axes.legend(loc="lower right")
-        axes.set_title("accuracy vs flash")
+        axes.set_title(title)
 
     return _render(6.5, 3.8, draw)
