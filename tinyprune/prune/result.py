@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyprune.verify.accuracy import keras_outputs, score
+
 
 @dataclass
 class PruneResult:
@@ -40,13 +42,9 @@ def detached_copy(model):
 
 def model_score(model, x: np.ndarray, y: np.ndarray, task: str) -> float:
     """Float Keras accuracy for classification, negative mean squared error for regression: higher
-    is better either way."""
-    # direct calls: model.predict builds a data pipeline each time, 100 ms that scans and paths repeat
-    prediction = np.concatenate([np.asarray(model(x[start:start + 1024], training=False))
-                                 for start in range(0, len(x), 1024)])
-    if task == "classification":
-        return float(np.mean(np.argmax(prediction, axis=-1) == y))
-    return -float(np.mean((prediction.reshape(y.shape) - y) ** 2))
+    is better either way, so the methods compare scores without knowing the task."""
+    result = score(keras_outputs(model, x), y, task, stage="float")
+    return result.value if result.metric == "accuracy" else -result.value
 
 
 def kernels_of(layer) -> list:
