@@ -1,5 +1,6 @@
 """The CLI on bad input: one line naming the problem and the fix, exit code 2, no traceback, and no
 output folder left behind. Each case runs the real stages up to the one that must refuse."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinyprune.cli import main
+from tinyprune.graph.reader import read_graph_file
 from tinyprune.resources import boards_dir
 
 
@@ -159,6 +161,24 @@ def test_output_location_that_cannot_be_written(capfd, small_inputs):
     assert_refused(code, err, out, "cannot write in /sys")
 
 
+@pytest.mark.slow
+def test_pipeline_file_with_flag_overrides(capfd, small_inputs, tmp_path):
+    """One reproducible command: every option in tinyprune.toml, a flag overriding one of them."""
+    out = tmp_path / "from_file"
+    (tmp_path / "tinyprune.toml").write_text(
+        f'model = "{small_inputs / "small.keras"}"\ndata = "{small_inputs / "digits.npz"}"\n'
+        f'out = "{out}"\nsparsity = 0.5\nm_by_n = "2:4"\nfine_tune_epochs = 1\ncalibration_samples = 20\n')
+    code, _, err = run_cli(capfd, "build", "-c", str(tmp_path / "tinyprune.toml"), "--seed", "3", "--quiet")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["seed"] == 3 and report["config"]["m_by_n"] == "2:4"
+    assert report["prune"]["method"] == "2:4"
+    graph = read_graph_file(out / "model.tflite")
+    dense = next(op for op in graph.operators if op.opcode == "FULLY_CONNECTED")
+    groups = np.count_nonzero(graph.tensors[dense.inputs[1]].numpy().reshape(-1, 4), axis=1)
+    assert np.all(groups == 2)  # exactly 2:4 in the flatbuffer
+
+
 def test_console_script_prints_one_line_without_traceback(tmp_path):
     """The installed entry point, in its own process: native TensorFlow noise stays hidden."""
     result = subprocess.run([sys.executable, "-m", "tinyprune", "build", str(tmp_path / "none.keras"),
@@ -172,7 +192,5 @@ def test_boards_table_and_json(capfd):
     code, out, _ = run_cli(capfd, "boards")
     assert code == 0 and "nano33ble" in out and "nRF52840" in out
     code, out, _ = run_cli(capfd, "boards", "--json")
-    import json
-
     boards = {b["name"]: b for b in json.loads(out)}
     assert boards["nano33ble"]["ram_bytes"] == 262144 and len(boards) >= 8

@@ -60,6 +60,7 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--layer-sparsity", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
                        help="sparsity of one layer (repeatable)")
     flags.add_argument("--schedule", choices=("polynomial", "constant"), help="TF-MOT pruning schedule")
+    flags.add_argument("--m-by-n", metavar="M:N", help="magnitude: exactly M weights in every group of N (2:4)")
     flags.add_argument("--ratio", type=float, help="structured: share of units / filters removed per layer")
     flags.add_argument("--layer-ratio", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
                        help="structured: share removed in one layer (repeatable)")
@@ -122,7 +123,7 @@ def _overrides(args: argparse.Namespace) -> dict:
              "train_epochs", "batch_size", "learning_rate", "calibration_samples", "runtime", "backend",
              "arena_margin", "ram_headroom", "name", "model", "clusters", "quantize", "qat_epochs",
              "tflm_compression", "ratio", "criterion", "sensitivity_scan", "rounds", "prune_fraction",
-             "rewind_epoch", "max_features", "lassonet_m")
+             "rewind_epoch", "max_features", "lassonet_m", "m_by_n")
     values = {name: getattr(args, name, None) for name in names}
     for name in ("layer_sparsity", "layer_ratio"):
         if getattr(args, name, None):

@@ -28,6 +28,7 @@ class BuildConfig:
     sparsity: float = 0.75
     layer_sparsity: dict[str, float] = field(default_factory=dict)
     schedule: str = "polynomial"  # TF-MOT PolynomialDecay or ConstantSparsity
+    m_by_n: str = ""  # magnitude: "2:4" keeps exactly 2 weights in every group of 4 (TF-MOT sparsity_m_by_n)
     ratio: float = 0.5  # structured: share of units / filters removed in every prunable layer
     layer_ratio: dict[str, float] = field(default_factory=dict)  # structured: per layer
     criterion: str = "l1"  # structured: rank units by "l1" norm or by a trained-in "group_lasso" penalty
@@ -57,6 +58,9 @@ class BuildConfig:
         for name in ("ratio", "prune_fraction"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise TinypruneError(f"{name} {getattr(self, name)} is outside [0, 1)", f"give {name} as a fraction")
+        if self.m_by_n and not (len(parts := self.m_by_n.split(":")) == 2 and all(p.isdigit() for p in parts)
+                                and 0 < int(parts[0]) < int(parts[1])):
+            raise TinypruneError(f"m_by_n {self.m_by_n!r} is not M:N with 0 < M < N", "give it as 2:4")
         if self.criterion not in ("l1", "group_lasso"):
             raise TinypruneError(f"unknown criterion {self.criterion!r}", "use l1 or group_lasso")
         if not 0.0 <= self.sparsity < 1.0:

@@ -50,5 +50,12 @@ def run_method(model, data, config, progress=None) -> tuple[PruneResult, object]
 def _magnitude(model, data, config, progress) -> PruneResult:
     from tinyprune.prune.magnitude import magnitude_prune
 
+    if config.m_by_n:
+        from tinyprune.prune.m_by_n import prune_m_by_n
+
+        m, n = (int(part) for part in config.m_by_n.split(":"))
+        return prune_m_by_n(model, data, m, n, config.fine_tune_epochs, config.batch_size, config.learning_rate,
+                            progress)
+
     return magnitude_prune(model, data, config.sparsity, config.layer_sparsity, config.schedule,
                            config.fine_tune_epochs, config.batch_size, config.learning_rate, progress=progress)
