@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, model_score
+from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, model_score, model_score_name
 from tinyprune.train import Progress, compile_for_task, fit, seed_everything
 
 
@@ -183,7 +183,7 @@ def lassonet_select(data, hidden_units=(16,), M: float = 10.0, max_features: int
         "path": path,
         "test_score_on_path": path_test_score,
         "test_score_after_refit": model_score(smaller, selected.x_test, data.y_test, data.task),
-        "score": "accuracy" if data.task == "classification" else "negative mse",
+        "score": model_score_name(data.task),
     }
     return PruneResult(detached_copy(smaller), "lassonet", details, history)
 

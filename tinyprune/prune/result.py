@@ -47,6 +47,11 @@ def model_score(model, x: np.ndarray, y: np.ndarray, task: str) -> float:
     return result.value if result.metric == "accuracy" else -result.value
 
 
+def model_score_name(task: str) -> str:
+    """What model_score's figure is for a task, for the methods' details."""
+    return "accuracy" if task == "classification" else "negative mse"
+
+
 def kernels_of(layer) -> list:
     """The multiply weights of a layer (what pruning zeroes), not its biases or normalisation."""
     names = ("kernel", "depthwise_kernel", "pointwise_kernel")

@@ -12,7 +12,8 @@ import numpy as np
 
 from tinyprune.errors import TinypruneError
 from tinyprune.prune import compaction
-from tinyprune.prune.result import PruneResult, count_macs, detached_copy, history_recorder, model_score
+from tinyprune.prune.result import (PruneResult, count_macs, detached_copy, history_recorder, model_score,
+                                    model_score_name)
 from tinyprune.train import Progress, compile_for_task, fit, seed_everything
 
 CRITERIA = ("l1", "group_lasso")
@@ -87,7 +88,7 @@ def structured_prune(model, data, ratio: float | None = None, layer_ratios: dict
         "params_after": int(smaller.count_params()),
         "test_score_before_fine_tune": score_compacted,
         "test_score_after_fine_tune": model_score(smaller, data.x_test, data.y_test, data.task),
-        "score": "accuracy" if data.task == "classification" else "negative mse",
+        "score": model_score_name(data.task),
     }
     return PruneResult(detached_copy(smaller), "structured", details, history)
 
