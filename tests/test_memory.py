@@ -10,9 +10,9 @@ from tinyprune.zoo import ZOO
 
 TFLM_CANNOT_RUN = {
     "mobilenet_v1_uncalibrated": (
-        "zoo defect: with random weights and BatchNormalization at its initial statistics the "
-        "activations shrink ~4x a block, the int8 scales collapse to ~1e-8 and TFLM aborts (SIGABRT) "
-        "preparing SOFTMAX at any arena size; mobilenet_v1_vww is the runnable twin"
+        "kept in the zoo as a model TFLM cannot run: with random weights and BatchNormalization at its "
+        "initial statistics the activations shrink ~4x a block, the int8 scales collapse to ~1e-8 and TFLM "
+        "aborts (SIGABRT) preparing SOFTMAX at any arena size; mobilenet_v1_vww is the runnable twin"
     ),
 }
 
