@@ -56,7 +56,8 @@ def stage_rows(r: dict) -> list[dict]:
         "check": f"{sum(op['count'] for op in ops)} operators of {len(ops)} kinds, "
                  + ("all supported" if all(op["supported"] for op in ops) else "SOME UNSUPPORTED")
                  + f" by {r['target']['runtime']['title']}",
-        "verify": f"TFLM int8 {_score(acc['tflm_int8'], metric)}; exact arena {mem['arena_aligned16']:,} B; "
+        "verify": f"TFLM int8 {_score(acc['tflm_int8'], metric)}; arena {mem['arena_aligned16']:,} B on the host, "
+                  f"{mem.get('board_aligned16', mem['arena_aligned16']):,} B on the board; "
                   f"flash {fit['flash_needed']:,} / {fit['flash_limit']:,} B, RAM {fit['ram_needed']:,} / "
                   f"{fit['ram_limit']:,} B",
         "export": f"{len(r['firmware']['files'])} files",
