@@ -27,10 +27,18 @@ def sweep(option: str, values: list, config_file: str | None = None, max_loss: f
     return sweep_builds(load_config(config_file, **options), option, values, max_loss, executor, workers, listener)
 
 
+def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> dict:
+    """An int8 .tflite's operators, planned tensors, arena (host, board, lower bound), flash and board
+    fit, without TensorFlow: the dictionary `tinyprune inspect --json` prints."""
+    from tinyprune.inspection import inspect_model
+
+    return inspect_model(tflite, board, runtime)
+
+
 def boards() -> list:
     from tinyprune.boards import all_boards
 
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "sweep"]
+__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "inspect", "sweep"]

@@ -154,9 +154,9 @@ def _run(args: argparse.Namespace, out, err) -> int:
         out.write(_board_table(boards) + "\n")
         return 0
     if args.command == "inspect":
-        from tinyprune.inspection import format_inspection, inspect_model
+        from tinyprune.inspection import format_inspection
 
-        result = inspect_model(args.tflite, args.board, args.runtime)
+        result = api.inspect(args.tflite, args.board, args.runtime)
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return 0
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
