@@ -7,6 +7,7 @@ import json
 import sys
 import traceback
 
+from tinyprune.config import option_names
 from tinyprune.errors import TinypruneError
 
 
@@ -119,15 +120,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    names = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "data", "method", "schedule",
-             "train_epochs", "batch_size", "learning_rate", "calibration_samples", "runtime", "backend",
-             "arena_margin", "ram_headroom", "name", "model", "clusters", "quantize", "qat_epochs",
-             "tflm_compression", "ratio", "criterion", "sensitivity_scan", "rounds", "prune_fraction",
-             "rewind_epoch", "max_features", "lassonet_m", "m_by_n")
-    values = {name: getattr(args, name, None) for name in names}
-    for name in ("layer_sparsity", "layer_ratio"):
-        if getattr(args, name, None):
-            values[name] = dict(getattr(args, name))
+    """The BuildConfig options given as flags (None where not given)."""
+    values = {name: getattr(args, name, None) for name in option_names()}
+    for name in ("layer_sparsity", "layer_ratio"):  # repeated LAYER=FRACTION flags
+        if values[name] is not None:
+            values[name] = dict(values[name])
     return values
 
 
@@ -164,12 +161,7 @@ def _run(args: argparse.Namespace, out, err) -> int:
         result = api.demo(listener=listener, **{k: v for k, v in _overrides(args).items() if v is not None})
     elif args.command == "sweep":
         option, values = args.over
-        overrides = _overrides(args)
-        overrides["out"] = overrides["out"] or "build/sweep"
-        if overrides["model"] is None and args.config is None:  # the demo, as `tinyprune demo` builds it
-            from tinyprune.pipeline import demo_config
-
-            overrides = {**demo_config(overrides["out"]).to_dict(), **{k: v for k, v in overrides.items() if v is not None}}
+        overrides = {**_overrides(args), "out": args.out or "build/sweep"}
         sweep = api.sweep(option, values, args.config, args.max_loss, args.executor, args.workers, listener,
                           **overrides)
         if args.json:

@@ -126,6 +126,10 @@ def load_config(path: str | Path | None = None, **overrides) -> BuildConfig:
             raise TinypruneError(f"pipeline file {path} is not valid TOML: {exc}",
                                  "fix the line it names (keys as in `tinyprune build --help`)") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("model", "demo") == "demo":  # the built-in model starts untrained
+        from tinyprune.demo import DEMO_EPOCHS
+
+        values.setdefault("train_epochs", DEMO_EPOCHS)
     unknown = sorted(set(values) - set(option_names()))
     if unknown:
         raise TinypruneError(f"unknown option {', '.join(unknown)}", f"use options among: {', '.join(option_names())}")

@@ -120,13 +120,11 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
 
 def demo_config(out: str = "build/demo", **overrides) -> BuildConfig:
     """The built-in default: the digits CNN trained from scratch, pruned to 75 %, for the Nano 33 BLE."""
-    from tinyprune.demo import DEMO_EPOCHS
+    from tinyprune.config import load_config
 
-    settings = dict(model="demo", data="digits", board="nano33ble", out=out, sparsity=0.75,
-                    train_epochs=DEMO_EPOCHS, fine_tune_epochs=10, name="digits_cnn")
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return BuildConfig(**settings).validate()
-
+    settings = dict(model="demo", data="digits", board="nano33ble", out=out, sparsity=0.75, fine_tune_epochs=10,
+                    name="digits_cnn")
+    return load_config(None, **{**settings, **overrides})
 
 
 @dataclass
