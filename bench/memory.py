@@ -1,6 +1,6 @@
 """The arena emulation against the real TFLM interpreter on the model zoo: one row a model.
 
-    cd /work/main && PYTHONPATH=. python bench/memory.py [model ...]
+    python bench/memory.py [model ...]
 
 Columns: flatbuffer bytes; the smallest arena the tflite-micro interpreter runs with (found by search,
 one process a probe) and the emulated one, each as "multiple of 16 / exact byte"; the 32-bit estimates
@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
-import tinyprune  # noqa: F401  (legacy Keras switch before TensorFlow loads)
-from tinyprune.errors import TinypruneError
-from tinyprune.graph.reader import read_graph
-from tinyprune.memory.tflm_arena import emulate_arena
-from tinyprune.verify.arena import find_arena
-from tinyprune.zoo import ZOO, zoo_int8
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import tinyprune  # noqa: E402,F401  (legacy Keras switch before TensorFlow loads)
+from tinyprune.errors import TinypruneError  # noqa: E402
+from tinyprune.graph.reader import read_graph  # noqa: E402
+from tinyprune.memory.tflm_arena import emulate_arena  # noqa: E402
+from tinyprune.verify.arena import find_arena  # noqa: E402
+from tinyprune.zoo import ZOO, zoo_int8  # noqa: E402
 
 FOOTNOTES: list[str] = []
 COLUMNS = ("model", "bytes", "measured", "emulated", "match", "arm32", "arm32 ref", "lower bnd",
