@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tinyprune  # noqa: E402,F401  (legacy Keras switch before TensorFlow loads)
+from tinyprune.console import native_output_hidden  # noqa: E402
 from tinyprune.errors import TinypruneError  # noqa: E402
 from tinyprune.graph.reader import read_graph  # noqa: E402
 from tinyprune.memory.tflm_arena import emulate_arena  # noqa: E402
@@ -59,13 +60,14 @@ def row(name: str) -> tuple:
 
 
 def main(names: list[str]) -> None:
-    rows = [COLUMNS] + [tuple(str(cell) for cell in row(name)) for name in names]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    for r in rows:
-        print("  ".join(cell.rjust(width) if i else cell.ljust(width)
-                        for i, (cell, width) in enumerate(zip(r, widths))))
-    for footnote in FOOTNOTES:
-        print(footnote)
+    with native_output_hidden(hide=True) as (out, _):  # TensorFlow's start-up noise off the table
+        rows = [COLUMNS] + [tuple(str(cell) for cell in row(name)) for name in names]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+        for r in rows:
+            out.write("  ".join(cell.rjust(width) if i else cell.ljust(width)
+                                for i, (cell, width) in enumerate(zip(r, widths))) + "\n")
+        for footnote in FOOTNOTES:
+            out.write(footnote + "\n")
 
 
 if __name__ == "__main__":
