@@ -178,7 +178,8 @@ def test_sweep_over_sparsity_with_the_standalone_backend_shrinks_flash(tmp_path,
     points = result["points"]
     assert [p["sparsity"] for p in points] == [0.5, 0.9]
     assert points[1]["flash_bytes"] < points[0]["flash_bytes"]  # the standalone C stores only the kept weights
-    assert {"sweep.csv", "sweep.md", "sweep.png"} <= set(result["files"])
+    assert {"sweep.csv", "sweep.md", "sweep.png", "report.html"} <= set(result["files"])
+    assert "accuracy against flash bytes over the sweep" in (out / "report.html").read_text()
     assert (out / "points" / "sparsity_0.9" / "report.json").is_file()
     table = (out / "sweep.md").read_text()
     assert "Smallest within budget" in table and str(points[0]["flash_bytes"]) in table

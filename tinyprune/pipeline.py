@@ -149,6 +149,19 @@ def sweep_point(base: dict, point: dict) -> dict:
     }
 
 
+def _write_sweep_page(folder: Path, option: str, results: list[dict], chosen: dict, reference: float,
+                      max_loss: float, flash_limit: int) -> None:
+    """report.html for the sweep: the chosen point's build, with the accuracy-vs-flash section."""
+    import json
+
+    from tinyprune.report.html import render_html
+
+    report = json.loads((folder / "points" / f"{option}_{chosen[option]}" / "report.json").read_text())
+    report["sweep"] = {"points": [{"label": f"{option}={r[option]}", **r} for r in results],
+                       "board_flash_limit": flash_limit, "reference_accuracy": reference, "max_loss": max_loss}
+    (folder / "report.html").write_text(render_html(report))
+
+
 def sweep_builds(config: BuildConfig, option: str, values: list, max_loss: float = 0.01,
                  executor: str = "local", workers: int | None = None, listener: Listener | None = None
                  ) -> SweepResult:
@@ -183,6 +196,7 @@ def sweep_builds(config: BuildConfig, option: str, values: list, max_loss: float
         write_table(results, staging, reference, max_loss, board.flash_bytes,
                     title=f"{config.board}: TFLM accuracy vs flash over {option}")
         best = smallest_within(results, reference, max_loss)
+        _write_sweep_page(staging, option, results, best or results[0], reference, max_loss, board.flash_bytes)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         publish(staging, out)
     except BaseException:
@@ -190,5 +204,5 @@ def sweep_builds(config: BuildConfig, option: str, values: list, max_loss: float
         raise
     listener.stage("sweep", f"{len(results)} builds; smallest within {max_loss:.1%} of the float accuracy: "
                    + (f"{option}={best[option]}, {best['flash_bytes']:,} B flash, accuracy {best['accuracy']:.2%}"
-                      if best else "none") + f"; {out}/sweep.md, sweep.png")
+                      if best else "none") + f"; {out}/report.html, sweep.md, sweep.png")
     return SweepResult(out, results, best, files)

@@ -106,7 +106,8 @@ def _sweep(r: dict) -> dict | None:
     limit = sweep.get("board_flash_limit")
     columns = list(dict.fromkeys(k for p in points for k, v in p.items() if isinstance(v, _SCALARS)))
     return {
-        "plot": data_uri(plots.accuracy_vs_flash(points, limit, sweep.get("reference_accuracy"))),
+        "plot": data_uri(plots.accuracy_vs_flash(points, limit, sweep.get("reference_accuracy"),
+                                                 sweep.get("max_loss"))),
         "columns": columns,
         "points": points,
         "board_flash_limit": limit,
