@@ -5,13 +5,11 @@
 void tp_average_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output)
 {
     for (int oy = 0; oy < p->out_h; ++oy) {
-        const int y0 = oy * p->stride_h - p->pad_top;
-        const int y_start = y0 < 0 ? 0 : y0;
-        const int y_end = y0 + p->filter_h > p->in_h ? p->in_h : y0 + p->filter_h;
+        int y_start, y_end;
+        tp_pool_window(oy, p->stride_h, p->pad_top, p->filter_h, p->in_h, &y_start, &y_end);
         for (int ox = 0; ox < p->out_w; ++ox) {
-            const int x0 = ox * p->stride_w - p->pad_left;
-            const int x_start = x0 < 0 ? 0 : x0;
-            const int x_end = x0 + p->filter_w > p->in_w ? p->in_w : x0 + p->filter_w;
+            int x_start, x_end;
+            tp_pool_window(ox, p->stride_w, p->pad_left, p->filter_w, p->in_w, &x_start, &x_end);
             const int32_t count = (y_end - y_start) * (x_end - x_start);
             for (int c = 0; c < p->channels; ++c) {
                 int32_t sum = 0;

@@ -56,6 +56,15 @@ typedef struct {
     int8_t activation_min, activation_max;
 } tp_pool2d_params;
 
+/* The input rows (or columns) the pooling window at output position `o` covers, clipped to the input:
+ * [*start, *end). Average pooling divides by the clipped count, as TFLM's reference kernel does. */
+static inline void tp_pool_window(int o, int stride, int pad, int filter, int size, int *start, int *end)
+{
+    const int first = o * stride - pad;
+    *start = first < 0 ? 0 : first;
+    *end = first + filter > size ? size : first + filter;
+}
+
 typedef struct {
     uint16_t in_dims[4];
     uint16_t before[4];
