@@ -99,30 +99,23 @@ class Table:
         count = _vector_length(self.data, target, 1, f"{self.path} field {field}")
         return bytes(self.data[target + 4 : target + 4 + count])
 
+    def _offset_vector(self, field: int, what: str) -> list[int]:
+        """The absolute positions a vector of offsets (to tables or strings) points at."""
+        target = self._target(field)
+        if target is None:
+            return []
+        count = _vector_length(self.data, target, 4, what)
+        slots = (target + 4 + 4 * index for index in range(count))
+        return [slot + _U32.unpack_from(self.data, slot)[0] for slot in slots]
+
     def tables(self, field: int, name: str) -> list[Table]:
         """A vector of tables (empty when absent)."""
-        target = self._target(field)
-        if target is None:
-            return []
-        count = _vector_length(self.data, target, 4, f"{self.path}.{name}")
-        tables = []
-        for index in range(count):
-            slot = target + 4 + 4 * index
-            position = slot + _U32.unpack_from(self.data, slot)[0]
-            tables.append(Table(self.data, position, f"{self.path}.{name}[{index}]"))
-        return tables
+        return [Table(self.data, position, f"{self.path}.{name}[{index}]")
+                for index, position in enumerate(self._offset_vector(field, f"{self.path}.{name}"))]
 
     def strings(self, field: int) -> list[str]:
-        target = self._target(field)
-        if target is None:
-            return []
-        count = _vector_length(self.data, target, 4, f"{self.path} field {field}")
-        values = []
-        for index in range(count):
-            slot = target + 4 + 4 * index
-            raw = _string_at(self.data, slot + _U32.unpack_from(self.data, slot)[0], self.path)
-            values.append(raw.decode("utf-8", errors="replace"))
-        return values
+        return [_string_at(self.data, position, self.path).decode("utf-8", errors="replace")
+                for position in self._offset_vector(field, f"{self.path} field {field}")]
 
 
 def root_table(data: bytes, name: str) -> Table:
