@@ -96,7 +96,7 @@ def lottery_row(ctx: Context) -> Row:
 
 def lassonet_row(ctx: Context) -> Row:
     """LassoNet on the 64 pixels as features: the board reads only the kept pixels."""
-    from tinyprune.data import Dataset
+    from tinyprune.io.data import Dataset
     from tinyprune.prune.lassonet import lassonet_select, restrict_features
 
     d = ctx.data
@@ -170,7 +170,7 @@ def measure(row: Row, ctx: Context) -> tuple:
 
 def tables_row(name: str, max_features: int, seed: int) -> tuple:
     """LassoNet on a scikit-learn table: features kept and test accuracy (the acceptance figures)."""
-    from tinyprune.data import load_dataset
+    from tinyprune.io.data import load_dataset
     from tinyprune.prune.lassonet import lassonet_select
 
     data = load_dataset(name, seed)
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few epochs (a smoke run, not the figures)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from tinyprune.data import digits
+    from tinyprune.io.data import digits
     from tinyprune.demo import DEMO_EPOCHS, demo_cnn
     from tinyprune.train import compile_for_task, fit, seed_everything
 

@@ -45,7 +45,7 @@ class Case:
 
 
 def digits_cases(samples: int, seed: int) -> list[Case]:
-    from tinyprune.data import digits
+    from tinyprune.io.data import digits
     from tinyprune.demo import demo_cnn
     from tinyprune.graph.reader import read_graph
     from tinyprune.prune.magnitude import magnitude_prune

@@ -7,7 +7,7 @@ import tinyprune  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow load
 
 @pytest.fixture(scope="session")
 def digits_data():
-    from tinyprune.data import digits
+    from tinyprune.io.data import digits
 
     return digits(seed=0)
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from tinyprune.data import Dataset, digits, load_dataset, validate
+from tinyprune.io.data import Dataset, digits, load_dataset, validate
 from tinyprune.errors import TinypruneError
 
 

@@ -94,7 +94,7 @@ def test_compacted_network_reads_only_the_kept_features(rng):
 
 
 def test_restricted_data_keeps_the_chosen_columns_and_names():
-    from tinyprune.data import wine
+    from tinyprune.io.data import wine
     from tinyprune.prune.lassonet import restrict_features
 
     data = wine()
@@ -104,7 +104,7 @@ def test_restricted_data_keeps_the_chosen_columns_and_names():
 
 
 def test_images_and_empty_networks_are_refused(digits_data):
-    from tinyprune.data import wine
+    from tinyprune.io.data import wine
     from tinyprune.prune.lassonet import lassonet_select
 
     with pytest.raises(TinypruneError, match="tabular data"):
@@ -117,7 +117,7 @@ def test_images_and_empty_networks_are_refused(digits_data):
 @pytest.mark.parametrize("name, max_features, bar", [("breast_cancer", 10, 0.93), ("wine", 5, 0.90)])
 def test_lassonet_selects_few_features_and_keeps_accuracy(name, max_features, bar):
     """The issue's bar: breast cancer >= 93 % with <= 10 of 30 features, wine >= 90 % with <= 5 of 13."""
-    from tinyprune.data import load_dataset
+    from tinyprune.io.data import load_dataset
     from tinyprune.prune.lassonet import lassonet_select
 
     data = load_dataset(name)

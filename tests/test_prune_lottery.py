@@ -32,7 +32,7 @@ def test_bad_schedules_are_refused_before_training(digits_data, arguments, messa
 
 @pytest.mark.slow
 def test_masks_are_held_and_rewinding_reports_every_round(digits_data):
-    from tinyprune.data import Dataset
+    from tinyprune.io.data import Dataset
     from tinyprune.demo import demo_cnn
     from tinyprune.prune.lottery import lottery_ticket
     from tinyprune.prune.result import weight_sparsity

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.config import BuildConfig
-from tinyprune.data import Dataset
+from tinyprune.io.data import Dataset
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.ir import Graph
 from tinyprune.prune.result import PruneResult
@@ -108,9 +108,9 @@ def resolve_target(config: BuildConfig) -> Target:
 # -- load ---------------------------------------------------------------------------------------------
 
 def load(config: BuildConfig) -> Loaded:
-    from tinyprune.data import load_dataset, validate
+    from tinyprune.io.data import load_dataset, validate
     from tinyprune.export.templates import c_identifier
-    from tinyprune.keras_io import input_shape, load_model, output_units
+    from tinyprune.io.keras2 import input_shape, load_model, output_units
     from tinyprune.train import seed_everything
 
     seed_everything(config.seed)

@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinyprune.keras_io import outputs_probabilities
+from tinyprune.io.keras2 import outputs_probabilities
 
 Progress = Callable[[str, int, int, dict], None]
 """progress(phase, step, total, figures): called after every epoch."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyprune.data import Dataset
+from tinyprune.io.data import Dataset
 from tinyprune.errors import TinypruneError
 from tinyprune.prune.result import (PruneResult, detached_copy, history_recorder, kernels_of, leaf_layers,
                                     weight_sparsity)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyprune.data import Dataset
+from tinyprune.io.data import Dataset
 from tinyprune.prune.magnitude import magnitude_prune
 from tinyprune.prune.result import PruneResult
 from tinyprune.train import Progress

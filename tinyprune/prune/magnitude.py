@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from tinyprune.data import Dataset
+from tinyprune.io.data import Dataset
 from tinyprune.errors import TinypruneError
 from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, weight_sparsity
 from tinyprune.train import Progress, compile_for_task, fit
