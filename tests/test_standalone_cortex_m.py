@@ -1,8 +1,10 @@
 """The standalone C as bare-metal Cortex-M firmware: cross-compiled with arm-none-eabi-gcc (warnings
 are errors), run under qemu-system-arm with the test inputs linked in, outputs compared with the host
 build and with TFLM, flash from arm-none-eabi-size, instructions counted with -icount + SysTick."""
+import dataclasses
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +20,13 @@ from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 pytestmark = pytest.mark.slow
 
 
-def qemu_and_host(model_bytes, x_int8, out_dir, board_name="nano33ble"):
+GCC7_ARM_ACLE = Path(__file__).parent / "data" / "gcc7_arm_acle"
+
+
+def qemu_and_host(model_bytes, x_int8, out_dir, board="nano33ble", extra_cflags=()):
+    board = load_board(board) if isinstance(board, str) else board
     model = generate_standalone(read_graph(model_bytes), out_dir, "test_model")
-    firmware = build_cortex_m(model, load_board(board_name), x_int8)
+    firmware = build_cortex_m(model, board, x_int8, extra_cflags=extra_cflags)
     run = run_qemu(firmware)
     host = run_host(build_host_library(model), x_int8)
     return model, firmware, run, host
@@ -108,3 +114,46 @@ def test_the_arduino_sketch_compiles_for_every_arm_board(demo_int8_pruned, tmp_p
         for source in sources:
             subprocess.run(["arm-none-eabi-gcc", *board.gcc_flags, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                             "-c", source, "-o", str(tmp_path / "object.o")], check=True, capture_output=True)
+
+
+def _simd32_cores():
+    """Cortex-M4, M7 (boards' flags) and M33 (no board yet: the M4 board moved to the MPS2 AN505 machine)."""
+    m33 = dataclasses.replace(load_board("nano33ble"), name="cortex_m33", core="cortex-m33", mcpu="cortex-m33",
+                              mfpu="fpv5-sp-d16", qemu_machine="mps2-an505")
+    return [load_board("nano33ble"), load_board("portenta_h7"), m33]
+
+
+def test_the_stand_in_gcc7_arm_acle_lacks_the_simd32_intrinsics(tmp_path):
+    """The stand-in is a real test: code calling __smlad through <arm_acle.h> fails against it."""
+    probe = tmp_path / "probe.c"
+    probe.write_text("#include <arm_acle.h>\nint f(int a, int b, int c) { return __smlad(a, b, c); }\n")
+    result = subprocess.run(["arm-none-eabi-gcc", *load_board("nano33ble").gcc_flags, f"-I{GCC7_ARM_ACLE}",
+                             "-std=c99", "-Wall", "-Werror", "-c", str(probe), "-o", str(tmp_path / "probe.o")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "__smlad" in result.stderr
+
+
+@pytest.mark.parametrize("board", _simd32_cores(), ids=lambda board: board.core)
+def test_simd32_kernels_build_with_gcc7_headers_and_equal_tflm(board, zoo_model, tmp_path):
+    """The SIMD32 path (dot products, depthwise MACs, max pooling) compiles against an arm_acle.h holding
+    only what GCC 7's holds, with -Wall -Wextra -Wpedantic as errors, and runs byte-identical to TFLM."""
+    flags = (f"-I{GCC7_ARM_ACLE}", "-Wpedantic")
+    macros = subprocess.run(["arm-none-eabi-gcc", *board.gcc_flags, *flags, "-dM", "-E", "-x", "c", "-"],
+                            input='#include "tp_simd.h"\n', capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[1] / "firmware_templates" / "standalone" / "kernels").stdout
+    assert "#define TP_SIMD32 1" in macros
+    rng = np.random.default_rng(3)
+    for name, samples in (("residual_block", 4), ("ds_cnn_kws", 1)):
+        model_bytes = zoo_model(name)
+        shape = read_graph(model_bytes).input_tensors()[0].shape
+        x = rng.integers(-128, 128, size=(samples,) + tuple(shape[1:])).astype(np.int8)
+        _, firmware, run, _ = qemu_and_host(model_bytes, x, tmp_path / name, board, flags)
+        disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(firmware.elf)], capture_output=True,
+                                     text=True, check=True).stdout
+        assert all(f"\t{instruction}\t" in disassembly for instruction in ("smlad", "sxtb16"))
+        if name == "residual_block":
+            assert all(f"\t{instruction}\t" in disassembly for instruction in ("ssub8", "sel"))
+        else:
+            assert all(f"\t{instruction}\t" in disassembly for instruction in ("sadd16", "smlabb", "smlatt"))
+        reference = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
+        assert np.array_equal(run.outputs, reference)

@@ -17,19 +17,19 @@ static void inside_taps(int start, int taps, int dilation, int size, int *first,
 /* acc[k] += (x[k] + input_offset) * w[k] for four neighbouring channels. */
 static inline void mac4(const int8_t *x, const int8_t *w, int32_t input_offset, int32_t acc[4])
 {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if TP_SIMD32
     uint32_t x4, w4;
     memcpy(&x4, x, 4);
     memcpy(&w4, w, 4);
     const int32_t offsets = (int32_t)((uint32_t)(uint16_t)input_offset * 0x10001u);
-    const int32_t x02 = __sadd16(__sxtb16(x4), offsets);
-    const int32_t x13 = __sadd16(__sxtb16((x4 >> 8) | (x4 << 24)), offsets);
-    const int32_t w02 = __sxtb16(w4);
-    const int32_t w13 = __sxtb16((w4 >> 8) | (w4 << 24));
-    acc[0] = __smlabb(x02, w02, acc[0]);
-    acc[1] = __smlabb(x13, w13, acc[1]);
-    acc[2] = __smlatt(x02, w02, acc[2]);
-    acc[3] = __smlatt(x13, w13, acc[3]);
+    const int32_t x02 = tp_sadd16(tp_sxtb16(x4), offsets);
+    const int32_t x13 = tp_sadd16(tp_sxtb16_ror8(x4), offsets);
+    const int32_t w02 = tp_sxtb16(w4);
+    const int32_t w13 = tp_sxtb16_ror8(w4);
+    acc[0] = tp_smlabb(x02, w02, acc[0]);
+    acc[1] = tp_smlabb(x13, w13, acc[1]);
+    acc[2] = tp_smlatt(x02, w02, acc[2]);
+    acc[3] = tp_smlatt(x13, w13, acc[3]);
 #else
     for (int k = 0; k < 4; ++k) {
         acc[k] += (x[k] + input_offset) * w[k];

@@ -16,8 +16,8 @@ void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *outpu
             int x_start, x_end;
             tp_pool_window(ox, p->stride_w, p->pad_left, p->filter_w, p->in_w, &x_start, &x_end);
             int c = 0;
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
-            /* four channels at a time: SSUB8 sets a flag per byte where a >= b, SEL picks by it */
+#if TP_SIMD32
+            /* four channels at a time */
             const uint32_t low = 0x01010101u * (uint8_t)p->activation_min;
             const uint32_t high = 0x01010101u * (uint8_t)p->activation_max;
             for (; c + 4 <= channels; c += 4) {
@@ -26,12 +26,10 @@ void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *outpu
                     for (int x = x_start; x < x_end; ++x) {
                         uint32_t values;
                         memcpy(&values, input + ((uint32_t)y * p->in_w + x) * channels + c, 4);
-                        (void)__ssub8(values, largest);
-                        largest = __sel(values, largest);
+                        largest = tp_max_s8x4(values, largest);
                     }
                 }
-                (void)__ssub8(largest, high);
-                largest = __sel(high, largest);
+                largest = tp_min_s8x4(largest, high);
                 memcpy(output + c, &largest, 4);
             }
 #endif

@@ -19,7 +19,7 @@ from tinyprune.graph.ir import Graph, Operator, Tensor
 from tinyprune.resources import templates_dir
 
 KERNEL_DIR = "standalone/kernels"
-SHARED_HEADERS = ("tp_arith.h", "tp_fixedpoint.h", "tp_kernels.h", "tp_weights.h")
+SHARED_HEADERS = ("tp_arith.h", "tp_fixedpoint.h", "tp_kernels.h", "tp_simd.h", "tp_weights.h")
 
 
 @dataclass(eq=False)
