@@ -1,16 +1,20 @@
 """The standalone C backend against TFLM on the same emulated Cortex-M4 (qemu mps2-an386, nano33ble
-flags): firmware size from arm-none-eabi-size, the static arena against TFLM's, instructions per
-inference and per MAC counted with qemu's -icount and SysTick. TFLM's firmware figures are the issue's
-stated measurements (GCC 12 -O2, hard float; pruning changes none of them), printed beside ours.
+flags), per model and per operator kind: instructions per inference and per MAC (qemu's -icount with
+SysTick; per kernel call from a profiled build that reads the counter between calls), the static
+arena against the planner's lower bound (the largest sum of tensors alive at one step), flash
+(arm-none-eabi-size, text + data without the test inputs) and the bytes differing from TFLM.
+TFLM's firmware figures are the issue's stated measurements (Arduino library of January 2023,
+CMSIS-NN or reference kernels, GCC -O2): each row says whether it is measured or stated.
 
-Run with `python bench/firmware.py [--samples N]` (needs gcc-arm-none-eabi, libnewlib-arm-none-eabi,
-qemu-system-arm)."""
+Run with `python bench/firmware.py [--samples N] [--models a,b]` (needs gcc-arm-none-eabi,
+libnewlib-arm-none-eabi, qemu-system-arm)."""
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -22,18 +26,19 @@ from tinyprune.console import native_output_hidden
 
 @dataclass(frozen=True)
 class StatedTflm:
-    """TFLM as the Arduino library ships it, measured externally on the emulated M4 (issue 9)."""
+    """TFLM as the Arduino library ships it, measured outside tinyprune on the emulated M4 (issues 9, 19)."""
 
-    text_cmsis: int | None
-    text_reference: int | None
-    arena_cmsis: int | None
-    arena_reference: int | None
-    instructions_cmsis: int
-    instructions_reference: int
+    kernels: str
+    instructions: int
+    flash: int | None = None
+    arena: int | None = None
+    per_mac_by_kind: dict[str, float] = field(default_factory=dict)
 
 
-DIGITS_TFLM = StatedTflm(74_344, 63_484, 2_952, 2_820, 302_480, 1_097_960)
-DS_CNN_TFLM = StatedTflm(None, None, None, None, 7_947_200, 42_615_800)
+DIGITS_TFLM = (StatedTflm("CMSIS-NN", 302_480, 74_344, 2_952),
+               StatedTflm("reference", 1_097_960, 63_484, 2_820))
+DS_CNN_TFLM = (StatedTflm("CMSIS-NN", 7_947_200, None, 23_940, {"depthwise_conv2d": 9.1}),
+               StatedTflm("reference", 42_615_800))
 
 
 @dataclass
@@ -41,7 +46,7 @@ class Case:
     name: str
     model_bytes: bytes
     inputs: np.ndarray  # int8
-    stated: StatedTflm | None
+    stated: tuple[StatedTflm, ...] = ()
 
 
 def digits_cases(samples: int, seed: int) -> list[Case]:
@@ -60,20 +65,21 @@ def digits_cases(samples: int, seed: int) -> list[Case]:
     dense = quantize_int8(model, calibration, per_channel_dense=False)
     pruned = quantize_int8(magnitude_prune(model, data, 0.75, epochs=2).model, calibration,
                            per_channel_dense=False)
-    x = int8_inputs(read_graph(dense), data.x_test[:samples])
-    return [Case("digits CNN, dense", dense, x, DIGITS_TFLM),
-            Case("digits CNN, 75 % pruned", pruned, int8_inputs(read_graph(pruned), data.x_test[:samples]),
-                 DIGITS_TFLM)]
+    return [Case(name, model_bytes, int8_inputs(read_graph(model_bytes), data.x_test[:samples]), DIGITS_TFLM)
+            for name, model_bytes in (("digits CNN, dense", dense), ("digits CNN, 75 % pruned", pruned))]
 
 
-def zoo_case(name: str, samples: int, stated: StatedTflm | None, seed: int) -> Case:
+def zoo_case(name: str, samples: int, stated: tuple[StatedTflm, ...], seed: int) -> Case:
     from tinyprune.graph.reader import read_graph
     from tinyprune.zoo import zoo_int8
 
     model_bytes = zoo_int8(name, seed=seed)
     shape = read_graph(model_bytes).input_tensors()[0].shape
     x = np.random.default_rng(seed).integers(-128, 128, size=(samples,) + tuple(shape[1:])).astype(np.int8)
-    return Case(f"{name}, dense", model_bytes, x, stated)
+    return Case(name, model_bytes, x, stated)
+
+
+ZOO_CASES = {"ds_cnn_kws": DS_CNN_TFLM, "resnet8": (), "mobilenet_v1_vww": (), "fc_autoencoder": ()}
 
 
 def measure(case: Case, work_dir: Path) -> dict:
@@ -82,62 +88,74 @@ def measure(case: Case, work_dir: Path) -> dict:
     from tinyprune.export.standalone.cortex_m import build_cortex_m, run_qemu
     from tinyprune.graph.reader import read_graph
     from tinyprune.verify.accuracy import tflm_outputs
-    from tinyprune.verify.arena import find_arena
 
+    board = load_board("nano33ble")
     model = generate_standalone(read_graph(case.model_bytes), work_dir, "bench")
-    firmware = build_cortex_m(model, load_board("nano33ble"), case.inputs)
+    firmware = build_cortex_m(model, board, case.inputs)
     run = run_qemu(firmware)
+    profile = run_qemu(build_cortex_m(model, board, case.inputs, work_dir / "profiled", profile=True))
+    kinds: dict[str, dict] = defaultdict(lambda: {"calls": 0, "macs": 0, "instructions": 0.0})
+    for step, instructions in zip(model.steps, profile.step_instructions):
+        kinds[step.kind]["calls"] += 1
+        kinds[step.kind]["macs"] += step.macs
+        kinds[step.kind]["instructions"] += instructions
     reference = tflm_outputs(case.model_bytes, case.inputs, arena_size=1 << 22).reshape(len(case.inputs), -1)
-    return {
-        "model": case.name, "macs": model.macs, "tflite": len(case.model_bytes),
-        "dense": model.weight_bytes_dense, "stored": model.weight_bytes_stored,
-        "text": firmware.text - firmware.test_vector_bytes, "data": firmware.data, "bss": firmware.bss,
-        "arena": model.arena_bytes, "tflm_arena": find_arena(case.model_bytes).aligned16,
-        "instructions": run.instructions_per_inference,
-        "differing": int(np.count_nonzero(run.outputs != reference)), "stated": case.stated,
-    }
+    return {"model": case.name, "macs": model.macs, "flash": firmware.flash_bytes, "arena": model.arena_bytes,
+            "arena_bound": model.arena_lower_bound, "instructions": run.instructions_per_inference,
+            "kinds": dict(kinds), "differing": int(np.count_nonzero(run.outputs != reference)),
+            "samples": len(case.inputs), "stated": case.stated}
 
 
-def print_table(rows: list[dict]) -> None:
-    print("\nStandalone C on qemu mps2-an386 (Cortex-M4, nano33ble flags) vs TFLM. text excludes the test inputs;"
-          "\nTFLM arena: the tflite-micro host interpreter's smallest arena (16-byte steps); bytes differing "
-          "from TFLM: over all samples.\n")
-    header = (f"{'model':<26}{'MACs':>10}{'.tflite B':>10}{'weights':>9}{'stored':>8}{'text':>8}{'data':>6}"
-              f"{'bss':>7}{'arena':>7}{'TFLM arena':>11}{'instr/inf':>12}{'/MAC':>6}{'differ':>7}")
+def _cell(value, spec: str = ",") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_tables(rows: list[dict]) -> None:
+    print("\nPer model: standalone C measured on qemu mps2-an386 (Cortex-M4, -icount shift=0, GCC 12 -O2) beside"
+          "\nTFLM as stated in the issues (same machine, the Arduino library of January 2023). flash: text + data"
+          "\nwithout the test inputs; arena bound: the largest sum of tensors alive at one step.\n")
+    header = (f"{'model':<26}{'source':<22}{'MACs':>11}{'instructions':>14}{'/MAC':>7}{'arena':>8}"
+              f"{'bound':>8}{'flash':>9}{'differ':>8}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['model']:<26}{r['macs']:>10,}{r['tflite']:>10,}{r['dense']:>9,}{r['stored']:>8,}"
-              f"{r['text']:>8,}{r['data']:>6,}{r['bss']:>7,}{r['arena']:>7,}{r['tflm_arena']:>11,}"
-              f"{r['instructions']:>12,.0f}{r['instructions'] / r['macs']:>6.2f}{r['differing']:>7}")
-    print("\nTFLM as stated in issue 9 (same emulated M4, GCC 12 -O2; pruning changes none of these):\n")
-    print(f"{'model':<26}{'kernels':<11}{'text':>9}{'arena':>7}{'instr/inf':>12}{'/MAC':>6}{'ours / TFLM':>13}")
+        print(f"{r['model']:<26}{'measured, standalone':<22}{r['macs']:>11,}{r['instructions']:>14,.0f}"
+              f"{r['instructions'] / r['macs']:>7.2f}{r['arena']:>8,}{r['arena_bound']:>8,}{r['flash']:>9,}"
+              f"{r['differing']:>5} of {r['samples']}")
+        for stated in r["stated"]:
+            print(f"{'':<26}{'stated, TFLM ' + stated.kernels:<22}{'':>11}{stated.instructions:>14,}"
+                  f"{stated.instructions / r['macs']:>7.2f}{_cell(stated.arena):>8}{'':>8}{_cell(stated.flash):>9}")
+    print("\nPer operator kind (profiled build: the counter read between kernel calls, its own cost taken off)\n")
+    header = f"{'model':<26}{'kind':<20}{'source':<22}{'calls':>6}{'MACs':>11}{'instructions':>14}{'/MAC':>7}{'share':>7}"
+    print(header)
+    print("-" * len(header))
     for r in rows:
-        stated = r["stated"]
-        if stated is None:
-            continue
-        for kernels, text, arena, instructions in (
-                ("CMSIS-NN", stated.text_cmsis, stated.arena_cmsis, stated.instructions_cmsis),
-                ("reference", stated.text_reference, stated.arena_reference, stated.instructions_reference)):
-            text_cell = f"{text:,}" if text else "-"
-            arena_cell = f"{arena:,}" if arena else "-"
-            print(f"{r['model']:<26}{kernels:<11}{text_cell:>9}{arena_cell:>7}{instructions:>12,}"
-                  f"{instructions / r['macs']:>6.1f}{r['instructions'] / instructions:>12.0%}")
+        total = sum(kind["instructions"] for kind in r["kinds"].values())
+        for name, kind in sorted(r["kinds"].items(), key=lambda item: -item[1]["instructions"]):
+            per_mac = _cell(kind["instructions"] / kind["macs"] if kind["macs"] else None, ".2f")
+            print(f"{r['model']:<26}{name:<20}{'measured, standalone':<22}{kind['calls']:>6}{kind['macs']:>11,}"
+                  f"{kind['instructions']:>14,.0f}{per_mac:>7}{kind['instructions'] / total:>7.0%}")
+            for stated in r["stated"]:
+                if name in stated.per_mac_by_kind:
+                    print(f"{r['model']:<26}{name:<20}{'stated, TFLM ' + stated.kernels:<22}{'':>6}{'':>11}{'':>14}"
+                          f"{stated.per_mac_by_kind[name]:>7.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=50, help="test inputs linked into each firmware")
+    parser.add_argument("--samples", type=int, default=20, help="test inputs linked into each firmware")
+    parser.add_argument("--models", default="digits," + ",".join(ZOO_CASES),
+                        help="comma-separated: digits (dense and 75 %% pruned) and zoo names")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    wanted = args.models.split(",")
     with native_output_hidden(True):
-        cases = digits_cases(args.samples, args.seed)
-        cases.append(zoo_case("ds_cnn_kws", min(args.samples, 5), DS_CNN_TFLM, args.seed))
-        cases += [zoo_case(name, args.samples, None, args.seed)
-                  for name in ("mlp", "conv1d_sensor", "residual_block", "avgpool_mean")]
+        cases = digits_cases(args.samples, args.seed) if "digits" in wanted else []
+        cases += [zoo_case(name, min(args.samples, 5), ZOO_CASES.get(name, ()), args.seed)
+                  for name in wanted if name != "digits"]
         with tempfile.TemporaryDirectory() as work:
             rows = [measure(case, Path(work) / f"case_{i}") for i, case in enumerate(cases)]
-    print_table(rows)
+    print_tables(rows)
 
 
 if __name__ == "__main__":

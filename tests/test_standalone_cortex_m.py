@@ -157,3 +157,20 @@ def test_simd32_kernels_build_with_gcc7_headers_and_equal_tflm(board, zoo_model,
             assert all(f"\t{instruction}\t" in disassembly for instruction in ("sadd16", "smlabb", "smlatt"))
         reference = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
         assert np.array_equal(run.outputs, reference)
+
+
+def test_the_profiled_firmware_counts_every_kernel_call(tmp_path):
+    """Reading the counter between kernel calls changes no output, and the calls add up to the inference."""
+    from tinyprune.zoo import zoo_int8
+
+    model_bytes = zoo_int8("residual_block")
+    x = np.random.default_rng(3).integers(-128, 128, size=(4, 16, 16, 3)).astype(np.int8)
+    model, firmware, run, _ = qemu_and_host(model_bytes, x, tmp_path)
+    profiled = run_qemu(build_cortex_m(model, firmware.board, x, tmp_path / "profiled", profile=True))
+    assert np.array_equal(profiled.outputs, run.outputs)
+    assert run.step_instructions is None
+    assert len(profiled.step_instructions) == len(model.steps)
+    assert all(count > 0 for count in profiled.step_instructions)
+    assert profiled.step_instructions.sum() == pytest.approx(run.instructions_per_inference, rel=0.01)
+    convolutions = [count for step, count in zip(model.steps, profiled.step_instructions) if step.kind == "conv2d"]
+    assert len(convolutions) == 3 and sum(convolutions) > 0.5 * run.instructions_per_inference

@@ -63,8 +63,17 @@ def test_arena_plan_never_overlaps_live_buffers(spec):
             if a.key < b.key and live_together:
                 other = plan.offsets[b.key]
                 assert start + a.size <= other or other + b.size <= start
-    peak = max(sum(r.size for r in requests if r.first <= step <= r.last) for step in range(20))
-    assert plan.size >= peak
+    peak = max(sum(-(-r.size // 4) * 4 for r in requests if r.first <= step <= r.last) for step in range(20))
+    assert plan.size >= plan.lower_bound == peak
+
+
+def test_arena_plan_reports_the_live_bytes_bound_and_beats_largest_first_placement():
+    requests = [BufferRequest(0, 16, 0, 1), BufferRequest(1, 12, 1, 2), BufferRequest(2, 16, 0, 2),
+                BufferRequest(3, 16, 4, 4), BufferRequest(4, 4, 2, 4)]
+    # largest first puts buffer 1 above buffers 0 and 2 (at 32): 44 + 4 for the last one = 48 B
+    plan = plan_arena(requests)
+    assert plan.lower_bound == 44  # step 1: buffers 0, 1 and 2 alive
+    assert plan.size == 44
 
 
 def test_arena_plan_reuses_dead_buffers():

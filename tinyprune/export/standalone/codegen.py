@@ -13,7 +13,7 @@ from pathlib import Path
 from tinyprune.errors import TinypruneError
 from tinyprune.export.standalone.formats import FORMATS
 from tinyprune.export.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
-from tinyprune.export.standalone.plan import BufferRequest, plan_arena
+from tinyprune.export.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.export.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Tensor
 from tinyprune.resources import templates_dir
@@ -41,11 +41,13 @@ class StandaloneModel:
     layers: list[LayerReport]
     ops: list[str]
     arena_bytes: int
+    arena_lower_bound: int  # the largest sum of activation bytes alive at one step (plan.py)
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     input_quantization: tuple[float, int]
     output_quantization: tuple[float, int]
     constant_bytes: int  # every const array the model defines (weights, biases, multipliers, tables)
+    steps: list[Step]  # the kernel calls model_invoke() makes, in order
 
     @property
     def input_size(self) -> int:
@@ -75,7 +77,8 @@ class StandaloneModel:
         """Plain figures for the report: totals, and per weighted layer its storage form, the bytes it
         saves against dense int8 and the multiplications its zero weights skip."""
         return {
-            "ops": list(self.ops), "arena_bytes": self.arena_bytes, "constant_bytes": self.constant_bytes,
+            "ops": list(self.ops), "arena_bytes": self.arena_bytes, "arena_lower_bound": self.arena_lower_bound,
+            "constant_bytes": self.constant_bytes,
             "weight_bytes_dense": self.weight_bytes_dense, "weight_bytes_stored": self.weight_bytes_stored,
             "macs": self.macs, "macs_skipped": self.macs_skipped,
             "layers": [{"layer": layer.layer, "op": layer.op, "format": layer.format,
@@ -142,6 +145,7 @@ class Lowering:
     def add(self, step: Step, report: LayerReport | None = None) -> None:
         self.steps.append(step)
         if report is not None:
+            step.macs = report.macs
             self.layers.append(report)
 
 
@@ -184,8 +188,8 @@ def _write_in_place(steps: list[Step]) -> None:
             break
 
 
-def _place(steps: list[Step]) -> int:
-    """Give every arena buffer its offset; the arena's size."""
+def _place(steps: list[Step]) -> ArenaPlan:
+    """Give every arena buffer its offset; the plan (arena size and its lower bound)."""
     spans: list[list] = []  # [buffer, first step, last step] in order of first use
     for position, step in enumerate(steps):
         for buffer in step.inputs + [step.output]:
@@ -199,7 +203,7 @@ def _place(steps: list[Step]) -> int:
                        for key, (buffer, first, last) in enumerate(spans)])
     for key, (buffer, _, _) in enumerate(spans):
         buffer.offset = plan.offsets[key]
-    return plan.size
+    return plan
 
 
 def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
@@ -213,7 +217,8 @@ def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
         LOWERINGS[op.opcode](lowering, op)
     steps = lowering.steps
     _write_in_place(steps)
-    arena_bytes = _place(steps)
+    plan = _place(steps)
+    arena_bytes = plan.size
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -242,8 +247,9 @@ def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
     element_sizes = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
     return StandaloneModel(
         name=context["name"], out_dir=out_dir, files=files, sources=sources, layers=lowering.layers,
-        ops=graph.op_names, arena_bytes=arena_bytes, input_shape=source.shape, output_shape=output.shape,
+        ops=graph.op_names, arena_bytes=arena_bytes, arena_lower_bound=plan.lower_bound,
+        input_shape=source.shape, output_shape=output.shape,
         input_quantization=(context["input_scale"], context["input_zero_point"]),
         output_quantization=(context["output_scale"], context["output_zero_point"]),
-        constant_bytes=sum(element_sizes[a.ctype] * len(a.values) for a in arrays),
+        constant_bytes=sum(element_sizes[a.ctype] * len(a.values) for a in arrays), steps=steps,
     )

@@ -6,7 +6,10 @@ nearest machine with test inputs linked in.
 Instructions per inference: qemu's `-icount shift=0` makes each instruction 1 ns of virtual time and
 SysTick counts core-clock ticks, so ticks convert to instructions. The firmware first times a loop of
 known length (2 instructions a turn) and that calibration gives the conversion, checked against the
-nominal 1 GHz / core clock: 40 instructions a tick on the 25 MHz MPS2 machines, 50 on the 20 MHz AN505."""
+nominal 1 GHz / core clock: 40 instructions a tick on the 25 MHz MPS2 machines, 50 on the 20 MHz AN505.
+A profiled build (`profile=True`) also reads the counter between kernel calls: instructions per step,
+less what reading the counter costs (measured by the firmware on back-to-back reads), averaged over
+the inputs."""
 from __future__ import annotations
 
 import re
@@ -30,6 +33,7 @@ QEMU_MEMORY = {
     "mps2-an505": (0x10000000, 0x38000000),
 }
 CALIBRATION_ITERATIONS = 250_000
+MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmware times
 # Their core clocks (qemu's hw/arm/mps2.c and mps2-tz.c): icount's 1 GHz of virtual time over it is the
 # nominal number of instructions a SysTick tick.
 QEMU_CORE_CLOCK_HZ = {"mps2-an385": 25_000_000, "mps2-an386": 25_000_000, "mps2-an500": 25_000_000,
@@ -58,6 +62,7 @@ class Firmware:
     bss: int
     test_vector_bytes: int  # the linked-in test inputs (in .text as const data)
     sample_count: int
+    profiled: bool = False  # built with the per-step counter reads (TP_STEP_HOOK)
 
     @property
     def flash_bytes(self) -> int:
@@ -80,6 +85,7 @@ class QemuRun:
     outputs: np.ndarray  # int8, (samples, output size)
     instructions: np.ndarray  # per inference, one per sample
     instructions_per_tick: float  # measured on the calibration loop
+    step_instructions: np.ndarray | None = None  # profiled builds: per kernel call, mean per inference
 
     @property
     def instructions_per_inference(self) -> float:
@@ -116,22 +122,26 @@ def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: st
     sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", "main.c"]
     context = {"name": model.name, "board": board, "flash_origin": flash_origin, "ram_origin": ram_origin,
                "sources": sources, "samples": samples.tolist(), "sample_count": len(samples),
-               "calibration_iterations": CALIBRATION_ITERATIONS}
+               "calibration_iterations": CALIBRATION_ITERATIONS,
+               "mark_calibration_pairs": MARK_CALIBRATION_PAIRS}
     for template, target in PROJECT_FILES:
         (project_dir / target).write_text(render(template, **context), encoding="utf-8")
     return project_dir
 
 
 def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
-                   project_dir: str | Path | None = None, extra_cflags: tuple[str, ...] = ()) -> Firmware:
+                   project_dir: str | Path | None = None, extra_cflags: tuple[str, ...] = (),
+                   profile: bool = False) -> Firmware:
     """Write the project and build it with its Makefile (warnings are errors, plus `extra_cflags`);
-    sizes from arm-none-eabi-size."""
+    sizes from arm-none-eabi-size. `profile`: read the instruction counter around every kernel call
+    (run_qemu then reports each step)."""
     for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
         _require_tool(tool)
     project_dir = write_cortex_m_project(model, board, project_dir or model.out_dir / f"cortex_m_{board.name}",
                                          samples)
-    cflags = " ".join(("-Werror",) + tuple(extra_cflags))
-    result = subprocess.run(["make", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
+    profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
+    cflags = " ".join(("-Werror",) + tuple(extra_cflags) + profiling)
+    result = subprocess.run(["make", "-B", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"firmware build failed in {project_dir}:\n{result.stdout}\n{result.stderr}")
@@ -141,7 +151,7 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
     symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
     vectors = next(int(line.split()[1], 16) for line in symbols.stdout.splitlines()
                    if line.endswith(" test_inputs"))
-    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, len(samples))
+    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, len(samples), profile)
 
 
 def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
@@ -168,7 +178,13 @@ def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
     rows = [re.fullmatch(r"out ([0-9a-f]*) ([0-9a-f]{8})", line) for line in lines if line.startswith("out ")]
     outputs = np.array([np.frombuffer(bytes.fromhex(m.group(1)), dtype=np.int8) for m in rows])
     ticks = np.array([int(m.group(2), 16) - empty for m in rows], dtype=np.float64)
-    return QemuRun(outputs, ticks * per_tick, per_tick)
+    steps = None
+    if firmware.profiled:
+        mark = int(_field(lines, "mark"), 16) / MARK_CALIBRATION_PAIRS
+        step_ticks = np.array([int(line.split()[2], 16) for line in lines if line.startswith("step ")],
+                              dtype=np.float64)
+        steps = (step_ticks / len(rows) - mark) * per_tick
+    return QemuRun(outputs, ticks * per_tick, per_tick, steps)
 
 
 def _field(lines: list[str], label: str) -> str:

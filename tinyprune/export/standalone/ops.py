@@ -51,6 +51,11 @@ class Step:
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False  # element-wise: may write over an input that dies here
     input_list: str = ""  # CONCATENATION: name of the local array of input pointers
+    kind: str = ""  # what profiles group steps by: the kernel without its prefix unless a lowering says
+    macs: int = 0  # multiply-accumulates of a weighted layer's step (from its LayerReport)
+
+    def __post_init__(self):
+        self.kind = self.kind or self.kernel.removeprefix("tp_")
 
 
 SHORT_ROW = 8  # dense kernel rows (kernel_w x in_c bytes) shorter than this go through a tap table
@@ -168,7 +173,8 @@ def lower_conv2d(ctx, op: Operator) -> None:
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
-    if kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index):
+    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
+    if pointwise:
         # a pointwise convolution is one matrix product over all pixels: one long row of them
         padded_w, out_w, out_h = in_h * in_w, out_h * out_w, 1
     fields = weight_fields + [("bias", bias.name)] + requant_fields + [
@@ -179,7 +185,8 @@ def lower_conv2d(ctx, op: Operator) -> None:
     if encoding.format != "dense" or kernel_w * in_c < SHORT_ROW:
         arrays.append(ConstArray(f"{name}_taps", "uint16_t", taps.tolist()))
         fields.append(("taps", arrays[-1].name))
-    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], ctx.buffer(output.index), arrays),
+    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], ctx.buffer(output.index), arrays,
+                 kind="conv2d 1x1" if pointwise else "conv2d"),
             _report(ctx, op, encoding, matrix, out_h * out_w))
 
 
