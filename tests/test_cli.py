@@ -78,6 +78,25 @@ def test_nan_in_data(capfd, small_inputs, tmp_path, digits_data):
     assert_refused(code, err, tmp_path / "out", "NaN")
 
 
+@pytest.mark.parametrize("problem", ["one class", "text feature", "no target column"])
+def test_data_as_users_keep_it_refused(capfd, small_inputs, tmp_path, problem):
+    """An image folder with one class, a CSV with a text feature or without the named label column."""
+    from PIL import Image
+
+    if problem == "one class":
+        (tmp_path / "images" / "cat").mkdir(parents=True)
+        Image.new("L", (8, 8)).save(tmp_path / "images" / "cat" / "0.png")
+        data, extra, words = tmp_path / "images", [], ("1 class subfolder: cat",)
+    else:
+        data = tmp_path / "table.csv"
+        data.write_text("colour,size,label\nred,1,0\nblue,2,1\n" if problem == "text feature"
+                        else "size,label\n1,0\n2,1\n")
+        extra = ["--target", "label" if problem == "text feature" else "class"]
+        words = ("'colour'", "not numeric") if problem == "text feature" else ("no column 'class'", "size, label")
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", *extra, data=data))
+    assert_refused(code, err, tmp_path / "out", *words)
+
+
 def test_unknown_board_lists_near_names(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "nano33"))
     assert_refused(code, err, tmp_path / "out", "unknown board 'nano33'", "nano33ble")

@@ -55,7 +55,9 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
     if demo:
         return flags
-    flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], or 'digits'")
+    flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], a folder of "
+                       "images (one subfolder a class), a .csv table (with --target), or 'digits'")
+    flags.add_argument("--target", metavar="COLUMN", help="the label column of a .csv table given as --data")
     flags.add_argument("--config", "-c", help="pipeline file (tinyprune.toml); flags override it")
     flags.add_argument("--method", help="pruning method: magnitude (default), structured, lottery, lassonet")
     flags.add_argument("--layer-sparsity", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",

@@ -19,7 +19,8 @@ TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
 @dataclass
 class BuildConfig:
     model: str = "demo"  # a .keras/.h5 file or SavedModel folder; "demo" is the built-in digits CNN
-    data: str = "digits"  # an .npz file or a built-in set (digits)
+    data: str = "digits"  # an .npz file, an image folder, a .csv table or a built-in set (digits)
+    target: str = ""  # the label column of a .csv table
     board: str = "nano33ble"
     out: str = "build/tinyprune"
     force: bool = False  # replace an existing output folder

@@ -114,7 +114,8 @@ def load(config: BuildConfig) -> Loaded:
     from tinyprune.train import seed_everything
 
     seed_everything(config.seed)
-    data = load_dataset(config.data, seed=config.seed)
+    model = None if config.model == "demo" else load_model(config.model)
+    data = load_dataset(config.data, config.seed, config.target, None if model is None else input_shape(model))
     if config.model == "demo":  # the built-in model for the data: a CNN for images, an MLP for features
         from tinyprune.demo import demo_cnn, demo_mlp
 
@@ -125,7 +126,6 @@ def load(config: BuildConfig) -> Loaded:
             model = demo_cnn(input_shape=data.x_train.shape[1:], classes=outputs, seed=config.seed)
             source = "built-in CNN" if data.name != "digits" else "built-in digits CNN"
     else:
-        model = load_model(config.model)
         source = config.model
     validate(data, input_shape(model), output_units(model), config.calibration_samples)
     name = c_identifier(config.name or Path(config.model).stem)
@@ -135,7 +135,8 @@ def load(config: BuildConfig) -> Loaded:
 def describe_load(loaded: Loaded) -> str:
     data = loaded.data
     return (f"{loaded.source}: {loaded.model.count_params():,} parameters; {data.name}: "
-            f"{len(data.x_train)} train / {len(data.x_test)} test samples, {data.task}")
+            f"{len(data.x_train)} train / {len(data.x_test)} test samples, {data.task}"
+            + "".join(f"; {note}" for note in data.notes))
 
 
 # -- train / prune ------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
-"""Stage 1 (data): a data set as arrays, from an .npz file or a built-in scikit-learn set, checked
-against the model before any training starts."""
+"""Stage 1 (data): a data set as arrays, from an .npz file, a built-in scikit-learn set, a folder of
+images (one subfolder a class) or a CSV table, checked against the model before any training starts."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ class Dataset:
     y_test: np.ndarray
     x_calib: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()  # what loading changed, said in the load line (one-hot labels -> indices)
 
     @property
     def task(self) -> str:
@@ -37,30 +39,59 @@ class Dataset:
         return self.x_calib if self.x_calib is not None else self.x_train
 
 
+def split(x: np.ndarray, y: np.ndarray, seed: int, test_fraction: float = 0.2) -> tuple[np.ndarray, ...]:
+    """x_train, y_train, x_test, y_test: a seeded split, stratified when y holds class indices."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = y if np.issubdtype(y.dtype, np.integer) else None
+    try:
+        x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_fraction, random_state=seed,
+                                                            stratify=stratify)
+    except ValueError:  # a class with one sample, or fewer test samples than classes
+        raise TinypruneError(f"{len(x)} samples cannot be split {1 - test_fraction:.0%}/{test_fraction:.0%} "
+                             "with every class in both parts",
+                             "give at least two samples of every class, and more samples than 5x the classes"
+                             ) from None
+    return x_train, y_train, x_test, y_test
+
+
 def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
     """scikit-learn's bundled 8x8 digits, scaled to [0, 1], as (N, 8, 8, 1) images; stratified split."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[..., np.newaxis]
-    y = bunch.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
-    return Dataset("digits", x_train, y_train, x_test, y_test)
+    return Dataset("digits", *split(x, bunch.target.astype(np.int64), seed, test_fraction))
 
 
-def load_dataset(source: str, seed: int = 0) -> Dataset:
-    """A built-in set by name, or an .npz with x_train, y_train, x_test, y_test (optional x_calib)."""
+DATA_HINT = (f"give an .npz file with {', '.join(REQUIRED_KEYS)}, a folder of images with one subfolder a "
+             f"class, a .csv table with --target COLUMN, or one of: {', '.join(BUILTIN_SETS)}")
+
+
+def load_dataset(source: str, seed: int = 0, target: str = "", input_shape: tuple | None = None) -> Dataset:
+    """A built-in set by name, an .npz with x_train, y_train, x_test, y_test (optional x_calib), a folder
+    of images with one subfolder a class (resized to input_shape), or a CSV table whose `target` column
+    holds the labels. One-hot labels become class indices."""
+    path = Path(source)
+    if target and (source in BUILTIN_SETS or path.suffix.lower() != ".csv"):
+        raise TinypruneError(f"--target {target} names a CSV column, but the data {source!r} is not a .csv table",
+                             "drop --target, or give the data as a .csv file")
     if source in BUILTIN_SETS:
         return {"digits": digits, "breast_cancer": breast_cancer, "wine": wine}[source](seed)
-    path = Path(source)
+    if path.is_dir():
+        from tinyprune.io.images import load_image_folder
+
+        return class_indices(load_image_folder(path, seed, input_shape))
     if not path.is_file():
-        raise TinypruneError(
-            f"data set {source!r} is neither a file nor a built-in set",
-            f"give an .npz file with {', '.join(REQUIRED_KEYS)} or one of: {', '.join(BUILTIN_SETS)}",
-        )
+        raise TinypruneError(f"data set {source!r} is neither a file, a folder nor a built-in set", DATA_HINT)
+    if path.suffix.lower() == ".csv":
+        from tinyprune.io.tables import load_csv
+
+        return load_csv(path, target, seed)
+    return class_indices(_load_npz(path))
+
+
+def _load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -79,6 +110,35 @@ def load_dataset(source: str, seed: int = 0) -> Dataset:
                    arrays.get("x_calib"))
 
 
+def _is_one_hot(y: np.ndarray) -> bool:
+    """(N, C) labels, C > 1, each row one 1 and zeros elsewhere (int or float)."""
+    return (y.ndim == 2 and y.shape[1] > 1 and len(y) > 0 and np.issubdtype(y.dtype, np.number)
+            and bool(np.all((y == 0) | (y == 1))) and bool(np.all(y.sum(axis=1) == 1)))
+
+
+def class_indices(data: Dataset) -> Dataset:
+    """One-hot labels (int or float) as class indices: the model is a classifier either way, and the
+    loss, the accuracy and the confusion matrix all read indices."""
+    if not (_is_one_hot(data.y_train) and _is_one_hot(data.y_test)
+            and data.y_train.shape[1] == data.y_test.shape[1]):
+        return data
+    note = f"one-hot {data.y_train.dtype} labels ({data.y_train.shape[1]} columns) read as class indices"
+    return replace(data, y_train=data.y_train.argmax(axis=1).astype(np.int64),
+                   y_test=data.y_test.argmax(axis=1).astype(np.int64), notes=(*data.notes, note))
+
+
+def channels_first_fix(name: str, shape: tuple, input_shape: tuple) -> TinypruneError | None:
+    """The error for channels-first samples given to a channels-last model: the fix is a transpose
+    (a reshape would scramble the pixels)."""
+    shape, input_shape = tuple(shape), tuple(input_shape)
+    if len(shape) < 2 or shape == input_shape or (shape[0], *shape[1:]) != (input_shape[-1], *input_shape[:-1]):
+        return None
+    axes = (0, *range(2, len(shape) + 1), 1)
+    return TinypruneError(
+        f"{name} is channels-first, samples of shape {shape}, but the model is channels-last, {input_shape}",
+        f"transpose it, not reshape: {name} = {name}.transpose{axes}")
+
+
 def validate(data: Dataset, input_shape: tuple, output_units: int, calibration_samples: int = 0) -> None:
     """Refuse data the model cannot train or be checked on, before minutes of training are spent."""
     for name in ("x_train", "x_test", "x_calib"):
@@ -88,6 +148,8 @@ def validate(data: Dataset, input_shape: tuple, output_units: int, calibration_s
         if not np.issubdtype(x.dtype, np.number):
             raise TinypruneError(f"{name} has dtype {x.dtype}, not numbers", f"store {name} as float32")
         if tuple(x.shape[1:]) != tuple(input_shape):
+            if error := channels_first_fix(name, x.shape[1:], input_shape):
+                raise error
             raise TinypruneError(
                 f"{name} has samples of shape {tuple(x.shape[1:])} but the model takes {tuple(input_shape)}",
                 "reshape the data to the model's input shape, or give the model that matches the data",
@@ -123,12 +185,7 @@ def validate(data: Dataset, input_shape: tuple, output_units: int, calibration_s
 def _tabular(name: str, bunch, seed: int, test_fraction: float) -> Dataset:
     """A scikit-learn table: stratified split, features standardised with the training split's
     mean and deviation (the test split stays unseen), named features kept."""
-    from sklearn.model_selection import train_test_split
-
-    x_train, x_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target.astype(np.int64), test_size=test_fraction, random_state=seed,
-        stratify=bunch.target,
-    )
+    x_train, y_train, x_test, y_test = split(bunch.data, bunch.target.astype(np.int64), seed, test_fraction)
     mean, deviation = x_train.mean(axis=0), x_train.std(axis=0)
 
     def standardise(x: np.ndarray) -> np.ndarray:
