@@ -84,8 +84,8 @@ ZOO_CASES = {"ds_cnn_kws": DS_CNN_TFLM, "resnet8": (), "mobilenet_v1_vww": (), "
 
 def measure(case: Case, work_dir: Path) -> dict:
     from tinyprune.boards import load_board
-    from tinyprune.export.standalone import generate_standalone
-    from tinyprune.export.standalone.cortex_m import build_cortex_m, run_qemu
+    from tinyprune.backends.standalone import generate_standalone
+    from tinyprune.backends.standalone.cortex_m import build_cortex_m, run_qemu
     from tinyprune.graph.reader import read_graph
     from tinyprune.verify.accuracy import tflm_outputs
 

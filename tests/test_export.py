@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from tinyprune.boards import load_board
 from tinyprune.errors import TinypruneError
-from tinyprune.export.arduino import write_arduino_sketch
-from tinyprune.export.c_array import write_model_data
-from tinyprune.export.platformio import write_platformio_project
-from tinyprune.export.templates import _RESERVED, c_identifier, render
+from tinyprune.backends.tflm.arduino import write_arduino_sketch
+from tinyprune.backends.tflm.c_array import write_model_data
+from tinyprune.backends.tflm.platformio import write_platformio_project
+from tinyprune.backends.templates import _RESERVED, c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Quantization, Tensor
 from tinyprune.graph.runtimes import get_runtime
 from tinyprune.resources import boards_dir

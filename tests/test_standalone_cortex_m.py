@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tinyprune.boards import all_boards, load_board
-from tinyprune.export.standalone import generate_standalone
-from tinyprune.export.standalone.cortex_m import build_cortex_m, run_qemu
-from tinyprune.export.standalone.host import build_host_library, run_host
-from tinyprune.export.standalone.sketch import write_arduino_sketch
+from tinyprune.backends.standalone import generate_standalone
+from tinyprune.backends.standalone.cortex_m import build_cortex_m, run_qemu
+from tinyprune.backends.standalone.host import build_host_library, run_host
+from tinyprune.backends.standalone.sketch import write_arduino_sketch
 from tinyprune.graph.reader import read_graph
 from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone import STANDALONE_OPS, generate_standalone
-from tinyprune.export.standalone.host import build_host_library, run_host
+from tinyprune.backends.standalone import STANDALONE_OPS, generate_standalone
+from tinyprune.backends.standalone.host import build_host_library, run_host
 from tinyprune.graph.reader import read_graph
 from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 

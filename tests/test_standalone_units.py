@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinyprune.export.standalone.formats import (
+from tinyprune.backends.standalone.formats import (
     choose_encoding,
     encode_bitmask,
     encode_lut,
 )
-from tinyprune.export.standalone.plan import BufferRequest, plan_arena
-from tinyprune.export.standalone.quantized import (
+from tinyprune.backends.standalone.plan import BufferRequest, plan_arena
+from tinyprune.backends.standalone.quantized import (
     activation_range,
     mean_multiplier,
     quantize_multiplier,

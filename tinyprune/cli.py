@@ -7,6 +7,7 @@ import json
 import sys
 import traceback
 
+from tinyprune.backends import backend_names
 from tinyprune.config import option_names
 from tinyprune.errors import TinypruneError
 
@@ -50,7 +51,7 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--sparsity", type=float, help="target sparsity of every prunable layer, in [0, 1)")
     flags.add_argument("--fine-tune-epochs", type=int, help="epochs of fine-tuning while pruning")
     flags.add_argument("--seed", type=int, help="seed of every random choice (same seed, same bytes)")
-    flags.add_argument("--backend", choices=("tflm", "standalone"),
+    flags.add_argument("--backend", choices=backend_names(),
                        help="firmware: tflm (the interpreter, default) or standalone (generated C, no interpreter)")
     flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
     if demo:

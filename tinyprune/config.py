@@ -8,10 +8,10 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from tinyprune.backends import get_backend
 from tinyprune.errors import TinypruneError
 
 METHODS = ("magnitude", "structured", "lottery", "lassonet")
-BACKENDS = ("tflm", "standalone")
 QUANTIZATIONS = ("ptq", "qat")
 TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
 
@@ -78,8 +78,7 @@ class BuildConfig:
         if self.clusters and not 2 <= self.clusters <= 128:
             raise TinypruneError(f"clusters is {self.clusters}, outside 2..128",
                                  "give 4 to 32 clusters (16 keeps a 4-bit LUT index), or 0 for none")
-        if self.backend not in BACKENDS:
-            raise TinypruneError(f"unknown backend {self.backend!r}", f"use one of: {', '.join(BACKENDS)}")
+        get_backend(self.backend)  # refuses an unknown name
         if self.backend == "standalone" and self.tflm_compression != "none":
             raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
                                  "drop --tflm-compression: the standalone C stores sparse and clustered weights "

@@ -102,13 +102,13 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     quantized = timer.run("quantize", lambda: stages.quantize(pruned, trained, config, target, listener.progress),
                           stages.describe_quantize)
     checked = timer.run("check", lambda: stages.check(quantized, target), stages.describe_check)
-    verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name),
-                         stages.describe_verify)
 
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
     try:
-        files = timer.run("export", lambda: stages.export(verified, loaded.name, target, staging),
-                          stages.describe_export)
+        verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name,
+                                                             staging),
+                             lambda v: stages.describe_verify(v, target))
+        files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
         report = write_reports(staging, config, target, loaded, trained, pruned, verified, files, timer.seconds)
         publish(staging, out)
     except BaseException:

@@ -1,6 +1,6 @@
 """The stage functions the pipeline sequences, each from one artefact to the next, with the one-line
 summary the CLI prints for it. The real work lives in the stage packages (prune/, quantize.py,
-graph/, verify/, export/, report/); this module turns a BuildConfig into their arguments."""
+graph/, verify/, backends/, report/); this module turns a BuildConfig into their arguments."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,19 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.config import BuildConfig
+from tinyprune.backends.base import Generated, Memory, Target
 from tinyprune.io.data import Dataset
-from tinyprune.errors import TinypruneError
 from tinyprune.graph.ir import Graph
 from tinyprune.prune.result import PruneResult
 from tinyprune.verify.accuracy import Agreement, Score
-
-
-@dataclass
-class Target:
-    """Where the model will run: the board and the TFLM build its firmware links."""
-
-    board: object  # tinyprune.boards.Board
-    runtime: object  # tinyprune.graph.runtimes.Runtime
 
 
 @dataclass
@@ -71,45 +63,32 @@ class Verified:
     checked: Checked
     arena: object  # tinyprune.verify.arena.ArenaSearch: the host arena found by running TFLM
     host_arena: object  # tinyprune.memory.ArenaEstimate: the same figure, emulated
-    board_arena: object  # tinyprune.memory.ArenaEstimate for the target runtime's build
-    board_arena_bytes: int  # its figure, or the search's where the emulation cannot model an operator
-    arena_firmware: int
+    memory: Memory  # the backend's arena figures: TFLM's on the board, and what the firmware declares
     scores: list[Score]
     agreement: Agreement
     fit: object  # tinyprune.verify.fit.BoardFit
-    test_input: np.ndarray
-    expected_output: np.ndarray
-    standalone: object | None  # tinyprune.export.standalone.proof.StandaloneProof for --backend standalone
+    generated: Generated  # the firmware files the backend wrote and proved
+    proof: object | None  # what the backend's proof measured (None: nothing it could run)
     confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
 
 
 def resolve_target(config: BuildConfig) -> Target:
-    """The board and runtime, checked against each other before anything is trained."""
+    """The board, runtime and backend, checked against each other before anything is trained."""
+    from tinyprune.backends import get_backend
     from tinyprune.boards import load_board
-    from tinyprune.compress import DECODE_OPCODE
-    from tinyprune.export.arduino import check_architecture
-    from tinyprune.graph.runtimes import get_runtime
 
     board = load_board(config.board)
-    if config.backend == "standalone":
-        from tinyprune.export.standalone.proof import STANDALONE_RUNTIME
-
-        return Target(board, STANDALONE_RUNTIME)
-    runtime = get_runtime(config.runtime)
-    if runtime.arduino_architectures:
-        check_architecture(board, runtime)
-    if config.tflm_compression != "none" and not runtime.supports(DECODE_OPCODE):
-        raise TinypruneError(f"--tflm-compression {config.tflm_compression} needs TFLM's DECODE kernel, which "
-                             f"{runtime.title} lacks", "add --runtime tflm (a current TFLM build), or drop "
-                             "--tflm-compression")
-    return Target(board, runtime)
+    backend = get_backend(config.backend)
+    runtime = backend.runtime(config)
+    backend.check_target(board, runtime, config)
+    return Target(board, runtime, backend)
 
 
 # -- load ---------------------------------------------------------------------------------------------
 
 def load(config: BuildConfig) -> Loaded:
+    from tinyprune.backends.templates import c_identifier
     from tinyprune.io.data import load_dataset, validate
-    from tinyprune.export.templates import c_identifier
     from tinyprune.io.keras2 import input_shape, load_model, output_units
     from tinyprune.train import seed_everything
 
@@ -260,10 +239,7 @@ def check(quantized: Quantized, target: Target) -> Checked:
     graph = read_graph(quantized.model_bytes)
     check_compression_support(graph, target.runtime)
     ops = check_graph(graph, target.runtime)
-    if target.runtime.name == "standalone":
-        from tinyprune.export.standalone import check_supported
-
-        check_supported(graph)  # the kernels' own limits (broadcasting, grouped convolutions, ...)
+    target.backend.check(graph)
     return Checked(quantized, graph, ops)
 
 
@@ -275,39 +251,30 @@ def describe_check(checked: Checked) -> str:
 # -- verify -------------------------------------------------------------------------------------------
 
 def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target,
-           name: str) -> Verified:
-    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena and the board fit."""
-    from tinyprune.memory import board_arena, emulate_arena
+           name: str, folder: Path) -> Verified:
+    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; the backend's firmware written into
+    `folder`, proven against TFLM and fitted to the board."""
+    from tinyprune.backends.base import TEST_VECTORS, Job
+    from tinyprune.memory import emulate_arena
     from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
                                            litert_outputs, score, tflm_outputs)
     from tinyprune.verify.arena import find_arena
-    from tinyprune.verify.fit import board_fit, require_fit
+    from tinyprune.verify.fit import require_fit
 
-    data, graph = pruned.data, checked.graph
+    data, graph, backend = pruned.data, checked.graph, target.backend
     model_bytes = checked.quantized.model_bytes
-    standalone = target.runtime.name == "standalone"
     arena = find_arena(model_bytes)  # the real interpreter's figure: cross-checks the emulation
     host_arena = emulate_arena(graph, "host")
-    # TFLM's arena on the board: the figure itself, or for the standalone backend the comparison
-    target_arena = board_arena(graph, "arduino" if standalone else target.runtime.name)
-    board_figure = target_arena.aligned16
-    if target_arena.target == "host" and not target_arena.exact_model:
-        board_figure = arena.aligned16  # an operator the emulation does not model (DECODE): trust the run
-    if not standalone:
-        arena_firmware = board_figure + config.arena_margin
-        fit = board_fit(graph, target.board, target.runtime.name, arena_firmware, config.ram_headroom)
-        require_fit(fit)  # before the slower checks: a model that cannot fit fails fast
+    memory = backend.memory(graph, target, arena, config)
     x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
+    job = Job(graph, model_bytes, name, x_int8[:TEST_VECTORS], tflm[:TEST_VECTORS])
+    generated = backend.generate(job, target, memory, folder)
+    require_fit(backend.fit(graph, target, memory, generated, None, config))  # before the slower proof
     litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
-    proof = None
-    if standalone:
-        from tinyprune.export.standalone.proof import prove_standalone, standalone_fit
-
-        proof = prove_standalone(graph, name, target.board, x_int8, tflm)
-        arena_firmware = proof.model["arena_bytes"]
-        fit = standalone_fit(proof, target.board, config.ram_headroom)
-        require_fit(fit)
+    proof = backend.prove(generated, target, x_int8, tflm)
+    fit = backend.fit(graph, target, memory, generated, proof, config)
+    require_fit(fit)
     confusion = None
     if data.task == "classification":
         confusion = confusion_matrix(trained.test_outputs, tflm, data.classes)
@@ -317,75 +284,31 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    return Verified(checked, arena, host_arena, target_arena, board_figure, arena_firmware, scores, agreement(litert, tflm), fit,
-                    test_input=x_int8[0], expected_output=tflm[0], standalone=proof, confusion=confusion)
+    return Verified(checked, arena, host_arena, memory, scores, agreement(litert, tflm), fit, generated, proof,
+                    confusion)
 
 
-def describe_verify(verified: Verified) -> str:
+def describe_verify(verified: Verified, target: Target) -> str:
     by_stage = {s.stage: s for s in verified.scores}
     a = verified.agreement
     line = (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
             f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); ")
-    proof = verified.standalone
-    if proof is None:
-        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.board_arena_bytes:,} B on the "
-                 "board; ")
+    if verified.proof is None:
+        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.memory.board_arena_bytes:,} B "
+                 "on the board; ")
     else:
-        line += (f"standalone C = TFLM on {proof.host_samples} inputs (host)"
-                 + (f" and {proof.qemu['samples']} ({proof.qemu['machine']}, "
-                    f"{proof.qemu['instructions_per_inference']:,} instructions each)" if proof.qemu else "")
-                 + f"; arena {proof.model['arena_bytes']:,} B; ")
+        line += (f"{target.backend.describe_proof(verified.proof)}; arena {verified.memory.arena_firmware:,} B; ")
     return line + (f"flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
                    f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
 
 
 # -- export / report ----------------------------------------------------------------------------------
 
-def export(verified: Verified, name: str, target: Target, staging: Path) -> list[str]:
-    """model.tflite and the firmware for the backend; paths relative to the output folder."""
-    checked = verified.checked
-    (staging / "model.tflite").write_bytes(checked.quantized.model_bytes)
-    write = _export_standalone if verified.standalone is not None else _export_tflm
-    written = [staging / "model.tflite", *write(verified, name, target, staging)]
+def export(verified: Verified, staging: Path) -> list[str]:
+    """model.tflite beside the firmware verify generated and proved; paths relative to the output folder."""
+    (staging / "model.tflite").write_bytes(verified.checked.quantized.model_bytes)
+    written = [staging / "model.tflite", *verified.generated.files()]
     return sorted(str(p.relative_to(staging)) for p in written)
-
-
-def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file())
-
-
-def _export_tflm(verified: Verified, name: str, target: Target, staging: Path) -> list[Path]:
-    """The C array of the flatbuffer, and for an Arduino library the sketch and PlatformIO project."""
-    from tinyprune.export.arduino import write_arduino_sketch
-    from tinyprune.export.c_array import write_model_data
-    from tinyprune.export.platformio import write_platformio_project
-
-    model_bytes = verified.checked.quantized.model_bytes
-    written = write_model_data(staging / "model_data", model_bytes, name)
-    if target.runtime.arduino_architectures:
-        firmware_args = (model_bytes, verified.checked.graph, target.runtime, verified.arena_firmware,
-                         verified.test_input, verified.expected_output, target.board)
-        exact = verified.board_arena_bytes
-        for folder in (write_arduino_sketch(staging / "arduino", name, *firmware_args, exact_arena_bytes=exact),
-                       write_platformio_project(staging / "platformio", name, *firmware_args,
-                                                exact_arena_bytes=exact)):
-            written += _files_under(folder)
-    return written
-
-
-def _export_standalone(verified: Verified, name: str, target: Target, staging: Path) -> list[Path]:
-    """The generated C, an Arduino sketch around it, and a bare-metal project for an Arm board."""
-    from tinyprune.export.standalone import generate_standalone
-    from tinyprune.export.standalone.cortex_m import QEMU_MEMORY, write_cortex_m_project
-    from tinyprune.export.standalone.sketch import write_arduino_sketch
-
-    model = generate_standalone(verified.checked.graph, staging / "standalone", name)
-    written = _files_under(staging / "standalone")
-    written += _files_under(write_arduino_sketch(model, staging / "arduino" / name).parent)
-    if target.board.is_arm and target.board.qemu_machine in QEMU_MEMORY:
-        samples = verified.test_input[np.newaxis, ...]
-        written += _files_under(write_cortex_m_project(model, target.board, staging / "cortex_m", samples))
-    return written
 
 
 def describe_export(files: list[str]) -> str:

@@ -16,8 +16,8 @@ import numpy as np
 
 from tinyprune.boards import Board
 from tinyprune.errors import TinypruneError
-from tinyprune.export.c_array import write_model_data
-from tinyprune.export.templates import c_identifier, render
+from tinyprune.backends.tflm.c_array import write_model_data
+from tinyprune.backends.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Tensor
 from tinyprune.graph.runtimes import Runtime
 

@@ -1,23 +1,22 @@
 """The proof a standalone build ships with: the generated C, compiled for the host, gives TFLM's
-output bytes on the whole test set; cross-compiled for the board's core and run under qemu, it gives
-them again, with its real flash and RAM (arm-none-eabi-size) and instructions per inference."""
+output bytes on the whole test set; the exported bare-metal project, built for the board's core and
+run under qemu, gives them again, with its real flash and RAM (arm-none-eabi-size) and instructions
+per inference. Both build in temporary folders: the output folder gets sources, not objects."""
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from tinyprune.backends.standalone.codegen import StandaloneModel
+from tinyprune.backends.standalone.cortex_m import QEMU_MEMORY, build_project, run_qemu
+from tinyprune.backends.standalone.host import build_host_library, run_host
+from tinyprune.backends.standalone.ops import STANDALONE_OPS
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone.codegen import generate_standalone
-from tinyprune.export.standalone.cortex_m import QEMU_MEMORY, build_cortex_m, run_qemu
-from tinyprune.export.standalone.host import build_host_library, run_host
-from tinyprune.graph.ir import Graph
 from tinyprune.graph.runtimes import Runtime
-from tinyprune.export.standalone.ops import STANDALONE_OPS
-
-QEMU_SAMPLES = 16  # test inputs linked into the qemu firmware
 
 STANDALONE_RUNTIME = Runtime(
     name="standalone",
@@ -37,17 +36,22 @@ class StandaloneProof:
     qemu: dict = field(default_factory=dict)  # samples, differing bytes, instructions per inference
 
 
-def prove_standalone(graph: Graph, name: str, board, x_int8: np.ndarray, tflm: np.ndarray) -> StandaloneProof:
-    """Generate, build and run the standalone C against TFLM's outputs `tflm` for inputs `x_int8`."""
+def has_qemu_machine(board) -> bool:
+    return board.is_arm and board.qemu_machine in QEMU_MEMORY
+
+
+def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np.ndarray,
+                     cortex_m_project: Path | None, project_samples: int = 0) -> StandaloneProof:
+    """Run the model's C on the host for every input of `x_int8`, and the written bare-metal project (its
+    `project_samples` inputs are the first of `x_int8`) under qemu, against TFLM's outputs `tflm`."""
     with tempfile.TemporaryDirectory(prefix="tinyprune-standalone-") as folder:
-        model = generate_standalone(graph, Path(folder) / "model", name)
-        host = run_host(build_host_library(model), x_int8).reshape(tflm.shape)
+        host = run_host(build_host_library(model, Path(folder) / "host"), x_int8).reshape(tflm.shape)
         proof = StandaloneProof(model.summary(), len(x_int8), int(np.count_nonzero(host != tflm)))
-        if board.is_arm and board.qemu_machine in QEMU_MEMORY:
-            samples = x_int8[:QEMU_SAMPLES]
-            firmware = build_cortex_m(model, board, samples, Path(folder) / "cortex_m")
+        if cortex_m_project is not None:
+            project = Path(shutil.copytree(cortex_m_project, Path(folder) / "cortex_m"))
+            firmware = build_project(project, model, board, project_samples)
             run = run_qemu(firmware)
-            expected = tflm[:QEMU_SAMPLES].reshape(len(samples), -1)
+            expected = tflm[:len(run.outputs)].reshape(len(run.outputs), -1)
             proof.firmware = firmware.summary()
             proof.qemu = {**run.summary(model.macs), "machine": board.qemu_machine,
                           "differing_bytes": int(np.count_nonzero(run.outputs != expected))}
@@ -60,17 +64,17 @@ def prove_standalone(graph: Graph, name: str, board, x_int8: np.ndarray, tflm: n
     return proof
 
 
-def standalone_fit(proof: StandaloneProof, board, ram_headroom: int):
+def standalone_fit(model: StandaloneModel, proof: StandaloneProof | None, board, ram_headroom: int):
     """Flash and RAM of the real firmware where it was built, else the model's constants and arena."""
     from tinyprune.verify.fit import BoardFit
 
-    if proof.firmware is not None:
+    if proof is not None and proof.firmware is not None:
         flash = {"firmware text + data (arm-none-eabi-size, test inputs excluded)": proof.firmware["flash_bytes"]}
         ram = {"firmware data + bss (arena included)": proof.firmware["ram_bytes"]}
         basis = f"measured: a bare-metal build for {board.core} with arm-none-eabi-gcc"
     else:
-        flash = {"model constants": proof.model["constant_bytes"]}
-        ram = {"arena": proof.model["arena_bytes"]}
+        flash = {"model constants": model.constant_bytes}
+        ram = {"arena": model.arena_bytes}
         basis = f"the model's constants only: no cross compiler here for {board.core}, code size not measured"
     return BoardFit(board.name, flash, board.flash_bytes, {**ram, "headroom": ram_headroom}, board.ram_bytes,
                     flash_basis=basis)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tinyprune.export.standalone.codegen import StandaloneModel
-from tinyprune.export.templates import render
+from tinyprune.backends.standalone.codegen import StandaloneModel
+from tinyprune.backends.templates import render
 
 
 def write_arduino_sketch(model: StandaloneModel, sketch_dir: str | Path) -> Path:

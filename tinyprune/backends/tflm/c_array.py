@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
-from tinyprune.export.templates import c_identifier, render
+from tinyprune.backends.templates import c_identifier, render
 
 BYTES_PER_LINE = 12
 HEADER_NAME = "model_data.h"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.boards import Board
-from tinyprune.export.arduino import check_sketch_name, sketch_context
-from tinyprune.export.c_array import write_model_data
-from tinyprune.export.templates import render
+from tinyprune.backends.tflm.arduino import check_sketch_name, sketch_context
+from tinyprune.backends.tflm.c_array import write_model_data
+from tinyprune.backends.templates import render
 from tinyprune.graph.ir import Graph
 from tinyprune.graph.runtimes import Runtime
 

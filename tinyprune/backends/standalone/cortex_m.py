@@ -22,8 +22,8 @@ import numpy as np
 
 from tinyprune.boards import Board
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone.codegen import StandaloneModel
-from tinyprune.export.templates import render
+from tinyprune.backends.standalone.codegen import StandaloneModel
+from tinyprune.backends.templates import render
 
 # Where each qemu machine maps code and data memory (ARM's MPS2 application notes 385/386/500/505).
 QEMU_MEMORY = {
@@ -132,13 +132,19 @@ def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: st
 def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
                    project_dir: str | Path | None = None, extra_cflags: tuple[str, ...] = (),
                    profile: bool = False) -> Firmware:
-    """Write the project and build it with its Makefile (warnings are errors, plus `extra_cflags`);
-    sizes from arm-none-eabi-size. `profile`: read the instruction counter around every kernel call
-    (run_qemu then reports each step)."""
-    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
-        _require_tool(tool)
+    """Write the project and build it (see build_project)."""
     project_dir = write_cortex_m_project(model, board, project_dir or model.out_dir / f"cortex_m_{board.name}",
                                          samples)
+    return build_project(project_dir, model, board, len(samples), extra_cflags, profile)
+
+
+def build_project(project_dir: Path, model: StandaloneModel, board: Board, sample_count: int,
+                  extra_cflags: tuple[str, ...] = (), profile: bool = False) -> Firmware:
+    """Build a written project with its Makefile (warnings are errors, plus `extra_cflags`); sizes from
+    arm-none-eabi-size. `profile`: read the instruction counter around every kernel call (run_qemu then
+    reports each step)."""
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
+        _require_tool(tool)
     profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
     cflags = " ".join(("-Werror",) + tuple(extra_cflags) + profiling)
     result = subprocess.run(["make", "-B", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
@@ -151,7 +157,7 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
     symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
     vectors = next(int(line.split()[1], 16) for line in symbols.stdout.splitlines()
                    if line.endswith(" test_inputs"))
-    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, len(samples), profile)
+    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, sample_count, profile)
 
 
 def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone import quantized
-from tinyprune.export.standalone.formats import WeightEncoding, choose_encoding
+from tinyprune.backends.standalone import quantized
+from tinyprune.backends.standalone.formats import WeightEncoding, choose_encoding
 from tinyprune.graph.ir import Operator, Tensor
 
 

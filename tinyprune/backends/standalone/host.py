@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone.codegen import StandaloneModel
+from tinyprune.backends.standalone.codegen import StandaloneModel
 
 WARNING_FLAGS = ("-Wall", "-Wextra", "-Werror")
 

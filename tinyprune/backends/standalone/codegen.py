@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone.formats import FORMATS
-from tinyprune.export.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
-from tinyprune.export.standalone.plan import ArenaPlan, BufferRequest, plan_arena
-from tinyprune.export.templates import c_identifier, render
+from tinyprune.backends.standalone.formats import FORMATS
+from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
+from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
+from tinyprune.backends.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Tensor
 from tinyprune.resources import templates_dir
 
@@ -206,27 +206,47 @@ def _place(steps: list[Step]) -> ArenaPlan:
     return plan
 
 
-def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
-                        formats: tuple[str, ...] = FORMATS) -> StandaloneModel:
-    """Write model.c, model.h and the kernels `graph` needs into `out_dir`.
+@dataclass
+class Lowered:
+    """The graph as kernel calls with every arena buffer placed: what model.c is rendered from."""
 
-    `formats`: the weight storage forms allowed (("dense",) for an uncompressed build)."""
+    graph: Graph
+    steps: list[Step]
+    layers: list[LayerReport]
+    plan: ArenaPlan
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.size
+
+
+def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
+    """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
+    (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
     lowering = Lowering(graph, tuple(formats))
     for op in graph.operators:
         LOWERINGS[op.opcode](lowering, op)
-    steps = lowering.steps
-    _write_in_place(steps)
-    plan = _place(steps)
-    arena_bytes = plan.size
+    _write_in_place(lowering.steps)
+    return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps))
 
+
+def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
+                        formats: tuple[str, ...] = FORMATS) -> StandaloneModel:
+    """Write model.c, model.h and the kernels `graph` needs into `out_dir`."""
+    return write_standalone(lower(graph, formats), out_dir, name)
+
+
+def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model") -> StandaloneModel:
+    """Render a lowered graph as model.c / model.h and copy the kernels its steps call into `out_dir`."""
+    graph, steps, arena_bytes = lowered.graph, lowered.steps, lowered.arena_bytes
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     source, output = graph.input_tensors()[0], graph.output_tensors()[0]
     arrays = [array for step in steps for array in step.arrays]
     context = {
         "name": c_identifier(name), "steps": steps, "arrays": arrays, "arena_bytes": max(arena_bytes, 4),
-        "layers": lowering.layers, "input_size": source.num_elements, "output_size": output.num_elements,
+        "layers": lowered.layers, "input_size": source.num_elements, "output_size": output.num_elements,
         "input_shape": source.shape, "output_shape": output.shape,
         "input_scale": source.quantization.scale[0], "input_zero_point": source.quantization.zero_point[0],
         "output_scale": output.quantization.scale[0], "output_zero_point": output.quantization.zero_point[0],
@@ -246,8 +266,8 @@ def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
             sources.append(target)
     element_sizes = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
     return StandaloneModel(
-        name=context["name"], out_dir=out_dir, files=files, sources=sources, layers=lowering.layers,
-        ops=graph.op_names, arena_bytes=arena_bytes, arena_lower_bound=plan.lower_bound,
+        name=context["name"], out_dir=out_dir, files=files, sources=sources, layers=lowered.layers,
+        ops=graph.op_names, arena_bytes=arena_bytes, arena_lower_bound=lowered.plan.lower_bound,
         input_shape=source.shape, output_shape=output.shape,
         input_quantization=(context["input_scale"], context["input_zero_point"]),
         output_quantization=(context["output_scale"], context["output_zero_point"]),

@@ -1,0 +1,103 @@
+"""The one interface every firmware target implements; the stages call it and never ask which target it is.
+
+A build through a backend goes: check_target (before training: can it target this board at all?) ->
+check (the int8 graph: has it a kernel for every operator?) -> memory (the arena the firmware declares)
+-> fit (an estimate, so a model that cannot fit fails before the slow checks) -> generate (every file
+of the firmware, into the output folder) -> prove (build and run what generate wrote, measured figures)
+-> fit again with what prove measured. Export then writes nothing new: the files are the ones proven."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.graph.ir import Graph
+
+
+TEST_VECTORS = 16  # test inputs (with TFLM's outputs) handed to generate; a firmware carries what it needs
+
+
+@dataclass
+class Target:
+    """Where the model will run: the board, the runtime whose operator table the model is checked
+    against, and the backend that writes and proves its firmware."""
+
+    board: object  # tinyprune.boards.Board
+    runtime: object  # tinyprune.graph.runtimes.Runtime
+    backend: "Backend"
+
+
+@dataclass
+class Memory:
+    """The arena figures of one build. TFLM's arena on the board is always emulated: it is the firmware's
+    own figure for an interpreter, the comparison for a firmware without one."""
+
+    board_arena: object  # tinyprune.memory.ArenaEstimate: TFLM's arena in the board's build, emulated
+    board_arena_bytes: int  # its figure, or the host search's where the emulation cannot model an operator
+    arena_firmware: int  # what the firmware declares
+    plan: object = None  # the backend's own plan behind the figure (the standalone C's lowered graph)
+
+
+@dataclass
+class Job:
+    """What a backend needs to write a firmware: the model and the test vectors it checks itself with."""
+
+    graph: Graph
+    model_bytes: bytes
+    name: str  # a C identifier
+    test_inputs: np.ndarray  # int8, samples first: TFLM's inputs
+    expected_outputs: np.ndarray  # int8, what TFLM on the host gave for them
+
+
+@dataclass
+class Generated:
+    """What generate wrote into the output folder, by part, and the backend's own handle on it."""
+
+    folders: dict[str, Path]  # named parts: "model_data", "arduino", "cortex_m", ...
+    model: object = None  # e.g. the standalone C's StandaloneModel
+    test_vectors: int = 0  # test inputs the firmware carries
+
+    def files(self) -> list[Path]:
+        return sorted(p for folder in self.folders.values() for p in folder.rglob("*") if p.is_file())
+
+
+class Backend:
+    """A firmware target. Subclasses live in their own folder and are listed in backends/__init__.py."""
+
+    name: str = ""
+    title: str = ""
+
+    def runtime(self, config):
+        """The operator table the model is checked against (tinyprune.graph.runtimes.Runtime)."""
+        raise NotImplementedError
+
+    def check_target(self, board, runtime, config) -> None:
+        """Refuse, before any training, a board or option this backend cannot build for."""
+
+    def check(self, graph: Graph) -> None:
+        """Refuse a graph this backend cannot compile beyond the runtime's operator table."""
+
+    def memory(self, graph: Graph, target: Target, host_search, config) -> Memory:
+        raise NotImplementedError
+
+    def fit(self, graph: Graph, target: Target, memory: Memory, generated: Generated, proof, config):
+        """tinyprune.verify.fit.BoardFit: estimated when proof is None, else from what prove measured."""
+        raise NotImplementedError
+
+    def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
+        """Write every file of the firmware into `folder` (the output folder being built)."""
+        raise NotImplementedError
+
+    def prove(self, generated: Generated, target: Target, x_int8: np.ndarray, tflm: np.ndarray):
+        """Build and run what generate wrote against TFLM's outputs `tflm`; measured figures, or None
+        when this backend has nothing it can run here."""
+        return None
+
+    def describe_proof(self, proof) -> str:
+        """The verify line's words for the proof (empty when there was none)."""
+        return ""
+
+    def report_figures(self, proof) -> dict | None:
+        """The proof's figures for report.json."""
+        return None

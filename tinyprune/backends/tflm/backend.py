@@ -1,0 +1,59 @@
+"""The TFLM backend (`--backend tflm`): the flatbuffer as a C array run by the TFLM interpreter, with an
+Arduino sketch and a PlatformIO project when the runtime is an Arduino library."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinyprune.backends.base import Backend, Generated, Job, Memory, Target
+from tinyprune.backends.tflm.arduino import check_architecture, write_arduino_sketch
+from tinyprune.backends.tflm.c_array import write_model_data
+from tinyprune.backends.tflm.memory import tflm_board_arena
+from tinyprune.backends.tflm.platformio import write_platformio_project
+from tinyprune.errors import TinypruneError
+
+
+class TflmBackend(Backend):
+    name = "tflm"
+    title = "TFLM interpreter"
+
+    def runtime(self, config):
+        from tinyprune.graph.runtimes import get_runtime
+
+        return get_runtime(config.runtime)
+
+    def check_target(self, board, runtime, config) -> None:
+        from tinyprune.compress import DECODE_OPCODE
+
+        if runtime.arduino_architectures:
+            check_architecture(board, runtime)
+        if config.tflm_compression != "none" and not runtime.supports(DECODE_OPCODE):
+            raise TinypruneError(f"--tflm-compression {config.tflm_compression} needs TFLM's DECODE kernel, which "
+                                 f"{runtime.title} lacks", "add --runtime tflm (a current TFLM build), or drop "
+                                 "--tflm-compression")
+
+    def memory(self, graph, target: Target, host_search, config) -> Memory:
+        """The emulated arena of the runtime's build plus the margin the firmware declares."""
+        board_arena, board_bytes = tflm_board_arena(graph, target.runtime.name, host_search)
+        return Memory(board_arena, board_bytes, board_bytes + config.arena_margin)
+
+    def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
+        """The C array of the flatbuffer, and for an Arduino library the sketch and PlatformIO project."""
+        folders = {"model_data": folder / "model_data"}
+        write_model_data(folders["model_data"], job.model_bytes, job.name)
+        if target.runtime.arduino_architectures:
+            firmware_args = (job.model_bytes, job.graph, target.runtime, memory.arena_firmware,
+                             job.test_inputs[0], job.expected_outputs[0], target.board)
+            exact = memory.board_arena_bytes
+            folders["arduino"] = write_arduino_sketch(folder / "arduino", job.name, *firmware_args,
+                                                      exact_arena_bytes=exact)
+            folders["platformio"] = write_platformio_project(folder / "platformio", job.name, *firmware_args,
+                                                             exact_arena_bytes=exact)
+        return Generated(folders=folders, test_vectors=1)
+
+    def fit(self, graph, target: Target, memory: Memory, generated: Generated, proof, config):
+        from tinyprune.verify.fit import board_fit
+
+        return board_fit(graph, target.board, target.runtime.name, memory.arena_firmware, config.ram_headroom)
+
+
+BACKEND = TflmBackend()
