@@ -62,7 +62,8 @@ typedef struct {
     int32_t multiplier;
     int left_shift;
     int right_shift;
-    int32_t remainder_mask; /* the bits the right shift drops */
+    uint32_t rounding_low; /* right_shift > 0: 2^30 + 2^(30 + right_shift) as two words, see tp_scale */
+    int32_t rounding_high;
     int32_t output_zero_point, activation_min, activation_max;
 } tp_channel_scale;
 
@@ -74,21 +75,33 @@ static inline tp_channel_scale tp_channel(const tp_requant *requant, int channel
     scale.multiplier = requant->multiplier[c];
     scale.left_shift = shift > 0 ? shift : 0;
     scale.right_shift = scale.left_shift - shift;
-    scale.remainder_mask = (int32_t)((1u << scale.right_shift) - 1u);
+    scale.rounding_low = scale.right_shift == 1 ? 0xC0000000u : 0x40000000u;
+    scale.rounding_high = scale.right_shift >= 2 ? (int32_t)(1u << (scale.right_shift - 2)) : 0;
     scale.output_zero_point = requant->output_zero_point;
     scale.activation_min = requant->activation_min;
     scale.activation_max = requant->activation_max;
     return scale;
 }
 
-/* tp_multiply_by_quantized_multiplier, plus the zero point and the clamp, with hoisted constants. */
+/* tp_multiply_by_quantized_multiplier, plus the zero point and the clamp, with hoisted constants.
+ *
+ * With a right shift r > 0 (so no left shift), TFLM rounds twice: h = floor((acc * m + 2^30) / 2^31),
+ * then h / 2^r to nearest with ties away from zero, which is floor((h + 2^(r-1) - [h < 0]) / 2^r).
+ * Nested floors of integer quotients are one floor, so the result is the high word of the 64-bit
+ * acc * m + 2^30 + 2^(30+r) - [h < 0] * 2^31, shifted right by r - 1: one multiply-accumulate and no
+ * 32-bit overflow. [h < 0] is [acc < 0] whenever it matters: with m >= 0 they differ only when
+ * h = 0, and then both sums floor to 0. */
 static inline int8_t tp_scale(const tp_channel_scale *scale, int32_t acc)
 {
-    const int64_t product = (int64_t)(int32_t)((uint32_t)acc << scale->left_shift) * scale->multiplier;
-    const int32_t high = (int32_t)((product + (1 << 30)) >> 31);
-    const int32_t remainder = high & scale->remainder_mask;
-    const int32_t threshold = (scale->remainder_mask >> 1) + (int32_t)((uint32_t)high >> 31);
-    const int32_t result = (high >> scale->right_shift) + (remainder > threshold ? 1 : 0);
+    int32_t result;
+    if (scale->right_shift == 0) {
+        const int64_t product = (int64_t)(int32_t)((uint32_t)acc << scale->left_shift) * scale->multiplier;
+        result = (int32_t)((product + (1 << 30)) >> 31);
+    } else {
+        const int64_t rounding = (int64_t)(((uint64_t)(uint32_t)scale->rounding_high << 32) | scale->rounding_low);
+        const int64_t sum = (int64_t)acc * scale->multiplier + rounding - (int64_t)((uint32_t)acc >> 31) * 0x80000000LL;
+        result = (int32_t)(sum >> 32) >> (scale->right_shift - 1);
+    }
     return (int8_t)tp_clamp(result + scale->output_zero_point, scale->activation_min, scale->activation_max);
 }
 

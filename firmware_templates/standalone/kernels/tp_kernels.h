@@ -43,6 +43,21 @@ typedef struct {
     uint8_t pad_top, pad_left;
 } tp_depthwise_conv2d_params;
 
+/* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches.
+ * scratch: 2 x depth bytes for the windows when kernel_h > 0, then 2 x rows when in_place. */
+typedef struct {
+    const int8_t *weights;  /* pairs of rows interleaved 4 bytes at a time (row 2i bytes 0-3, row 2i+1
+                               bytes 0-3, row 2i bytes 4-7, ...), each pair's last depth % 4 bytes row
+                               after row; an odd last row plain */
+    const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
+    tp_requant requant;
+    uint16_t columns, depth, rows;
+    uint8_t in_place;       /* outputs staged in scratch: output may be the input */
+    /* a convolution's windows (kernel_h 0: the columns lie one after the other in the input) */
+    uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h;
+    uint16_t in_w, in_c, out_w;  /* of the input as read: already padded */
+} tp_gemm_params;
+
 typedef struct {
     tp_weights weights;     /* a row per output unit */
     const int32_t *bias;    /* input offset folded in */
@@ -125,6 +140,7 @@ typedef struct {
 
 void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output);
 void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8_t *output);
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output);
 void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);
 void tp_average_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);

@@ -170,13 +170,15 @@ def check_supported(graph: Graph) -> None:
 
 
 def _write_in_place(steps: list[Step]) -> None:
-    """An element-wise step writes over an input it is the last reader of (same size, not the caller's)."""
+    """A step that may (element-wise ops, tp_gemm) writes over an input it is the last reader of: not the
+    caller's input, not a scratch buffer, at least as large as the output (exactly, for the caller's output)."""
     for position, step in enumerate(steps):
         if not step.in_place:
             continue
         later = steps[position + 1:]
         for candidate in step.inputs:
-            if (candidate.binding == "input" or candidate.size != step.output.size
+            if (candidate.key < 0 or candidate.binding == "input" or candidate.size < step.output.size
+                    or (step.output.binding and candidate.size != step.output.size)
                     or (candidate.binding and step.output.binding)
                     or any(candidate in s.inputs or candidate is s.output for s in later)):
                 continue

@@ -87,3 +87,18 @@ def choose_encoding(matrix: np.ndarray, allowed: tuple[str, ...] = FORMATS) -> W
         if lut is not None:
             candidates.append(lut)
     return min(candidates, key=lambda encoding: encoding.stored_bytes)
+
+
+def interleave_row_pairs(matrix: np.ndarray) -> np.ndarray:
+    """A dense (rows, depth) int8 matrix in the order tp_gemm reads it: each pair of rows interleaved
+    four bytes at a time, then the pair's last depth % 4 bytes row after row; an odd last row as is."""
+    matrix = np.asarray(matrix, dtype=np.int8)
+    rows, depth = matrix.shape
+    body = depth - depth % 4
+    parts = []
+    for row in range(0, rows - 1, 2):
+        pair = matrix[row:row + 2]
+        parts += [pair[:, :body].reshape(2, -1, 4).transpose(1, 0, 2).ravel(), pair[:, body:].ravel()]
+    if rows % 2:
+        parts.append(matrix[-1])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int8)

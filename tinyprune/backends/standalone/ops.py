@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone import quantized
-from tinyprune.backends.standalone.formats import WeightEncoding, choose_encoding
+from tinyprune.backends.standalone.formats import WeightEncoding, choose_encoding, interleave_row_pairs
 from tinyprune.graph.ir import Operator, Tensor
 
 
@@ -148,6 +148,35 @@ def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pa
     return padded
 
 
+GEMM_LIMIT = 2**16  # tp_gemm_params holds columns, depth and rows as uint16_t
+
+
+def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, kind: str,
+                read_from=None, window: list[tuple[str, int]] = ()) -> None:
+    """Dense weights times `columns` input columns through tp_gemm: batches of a fully connected layer,
+    pixels of a pointwise convolution (whose output may take the input's bytes, codegen.py: outputs
+    are staged when that saves memory), or windows of any other convolution (`window`: its geometry,
+    read from `read_from`, the padded input)."""
+    source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
+    rows, depth = matrix.shape
+    weights = ConstArray(f"{name}_weights", "int8_t", interleave_row_pairs(matrix).tolist())
+    requant_fields, requant_arrays = _requant_fields(
+        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
+    bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
+    in_place = not window and rows <= depth and columns > 2
+    fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
+        ("columns", columns), ("depth", depth), ("rows", rows), ("in_place", int(in_place))] + list(window)
+    scratch = (2 * depth if window else 0) + (2 * rows if in_place else 0)
+    source_buffer = read_from or ctx.buffer(source.index)
+    ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [source_buffer, ctx.scratch(max(scratch, 1))],
+                 ctx.buffer(output.index), [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
+            _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, columns))
+
+
+def _gemm_fits(*sizes: int) -> bool:
+    return all(size < GEMM_LIMIT for size in sizes)
+
+
 def lower_conv2d(ctx, op: Operator) -> None:
     source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
     in_h, in_w, in_c = _nhwc(source)
@@ -165,6 +194,14 @@ def lower_conv2d(ctx, op: Operator) -> None:
 
     name = ctx.name(op)
     matrix = filters.numpy().reshape(out_c, -1)
+    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
+    if (choose_encoding(matrix, ctx.formats).format == "dense" and dilation[1] == 1
+            and _gemm_fits(out_h * out_w, matrix.shape[1], out_c, padded_w * in_c) and max(stride + dilation) < 256):
+        window = [] if pointwise else [
+            ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
+            ("dilation_h", dilation[0]), ("in_w", padded_w), ("in_c", in_c), ("out_w", out_w)]
+        _lower_gemm(ctx, op, name, matrix, out_h * out_w, "conv2d 1x1" if pointwise else "conv2d", padded, window)
+        return
     ky, kx, c = np.meshgrid(np.arange(kernel_h), np.arange(kernel_w), np.arange(in_c), indexing="ij")
     taps = ((ky * dilation[0] * padded_w + kx * dilation[1]) * in_c + c).ravel()
     formats = ctx.formats if taps.max() < 2**16 else ("dense",)
@@ -173,9 +210,8 @@ def lower_conv2d(ctx, op: Operator) -> None:
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
-    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
     if pointwise:
-        # a pointwise convolution is one matrix product over all pixels: one long row of them
+        # a compressed pointwise convolution is one matrix product over all pixels: one long row of them
         padded_w, out_w, out_h = in_h * in_w, out_h * out_w, 1
     fields = weight_fields + [("bias", bias.name)] + requant_fields + [
         ("in_w", padded_w), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
@@ -226,6 +262,9 @@ def lower_fully_connected(ctx, op: Operator) -> None:
     name = ctx.name(op)
     matrix = filters.numpy()
     encoding = choose_encoding(matrix, ctx.formats)
+    if encoding.format == "dense" and _gemm_fits(batches, depth, units):
+        _lower_gemm(ctx, op, name, matrix, batches, "fully_connected")
+        return
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))

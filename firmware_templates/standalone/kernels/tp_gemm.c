@@ -1,0 +1,161 @@
+/* Dense int8 weights times columns of int8 inputs: a CONV_2D over all its output pixels (a pointwise
+ * one reads its pixels where they are, any other copies two windows at a time into scratch: a small
+ * im2col), or a FULLY_CONNECTED over its batches; TFLM's reference ConvPerChannel / FullyConnected bit
+ * for bit, on an input already padded with its zero point, the input offset folded into the bias.
+ *
+ * Two weight rows times two input columns a pass: each weight and input word is loaded and
+ * sign-extended once for two multiply-accumulates, and SMLAD does two of those an instruction. The
+ * export interleaves each pair of rows four bytes at a time (tp_gemm_params), so one pointer walks
+ * both. With in_place a pass's outputs go to scratch first and then to `output`, so output may be the
+ * input itself when rows <= depth: the two columns are fully read before their outputs are written. */
+#include <string.h>
+
+#include "tp_kernels.h"
+
+/* acc[r][c] += row r . column c over `depth` values; `w`: the two rows interleaved, 4 bytes each. */
+static void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w, int depth, int32_t acc[4])
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int body = depth & ~3;
+    int k = 0;
+#if TP_SIMD32
+    for (; k < body; k += 4, w += 8) {
+        uint32_t x0_word, x1_word, w0_word, w1_word;
+        memcpy(&x0_word, x0 + k, 4);
+        memcpy(&x1_word, x1 + k, 4);
+        memcpy(&w0_word, w, 4);
+        memcpy(&w1_word, w + 4, 4);
+        /* bytes 0 and 2, then 1 and 3, as 16-bit pairs: the same pairing on both sides of SMLAD */
+        const int32_t x0_even = tp_sxtb16(x0_word), x0_odd = tp_sxtb16_ror8(x0_word);
+        const int32_t x1_even = tp_sxtb16(x1_word), x1_odd = tp_sxtb16_ror8(x1_word);
+        int32_t w_even = tp_sxtb16(w0_word), w_odd = tp_sxtb16_ror8(w0_word);
+        a00 = tp_smlad(x0_odd, w_odd, tp_smlad(x0_even, w_even, a00));
+        a01 = tp_smlad(x1_odd, w_odd, tp_smlad(x1_even, w_even, a01));
+        w_even = tp_sxtb16(w1_word);
+        w_odd = tp_sxtb16_ror8(w1_word);
+        a10 = tp_smlad(x0_odd, w_odd, tp_smlad(x0_even, w_even, a10));
+        a11 = tp_smlad(x1_odd, w_odd, tp_smlad(x1_even, w_even, a11));
+    }
+#else
+    for (; k < body; k += 4, w += 8) {
+        for (int j = 0; j < 4; ++j) {
+            a00 += (int32_t)x0[k + j] * w[j];
+            a01 += (int32_t)x1[k + j] * w[j];
+            a10 += (int32_t)x0[k + j] * w[4 + j];
+            a11 += (int32_t)x1[k + j] * w[4 + j];
+        }
+    }
+#endif
+    /* the last depth % 4 values: row 0's, then row 1's */
+    const int tail = depth - body;
+    for (int j = 0; j < tail; ++j) {
+        a00 += (int32_t)x0[body + j] * w[j];
+        a01 += (int32_t)x1[body + j] * w[j];
+        a10 += (int32_t)x0[body + j] * w[tail + j];
+        a11 += (int32_t)x1[body + j] * w[tail + j];
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* acc[r] += row r . x over `depth` values: the two interleaved rows against one column. */
+static void dot_2x1(const int8_t *x, const int8_t *w, int depth, int32_t acc[2])
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const int body = depth & ~3;
+    int k = 0;
+#if TP_SIMD32
+    for (; k < body; k += 4, w += 8) {
+        uint32_t x_word, w0_word, w1_word;
+        memcpy(&x_word, x + k, 4);
+        memcpy(&w0_word, w, 4);
+        memcpy(&w1_word, w + 4, 4);
+        const int32_t x_even = tp_sxtb16(x_word), x_odd = tp_sxtb16_ror8(x_word);
+        a0 = tp_smlad(x_odd, tp_sxtb16_ror8(w0_word), tp_smlad(x_even, tp_sxtb16(w0_word), a0));
+        a1 = tp_smlad(x_odd, tp_sxtb16_ror8(w1_word), tp_smlad(x_even, tp_sxtb16(w1_word), a1));
+    }
+#else
+    for (; k < body; k += 4, w += 8) {
+        for (int j = 0; j < 4; ++j) {
+            a0 += (int32_t)x[k + j] * w[j];
+            a1 += (int32_t)x[k + j] * w[4 + j];
+        }
+    }
+#endif
+    const int tail = depth - body;
+    for (int j = 0; j < tail; ++j) {
+        a0 += (int32_t)x[body + j] * w[j];
+        a1 += (int32_t)x[body + j] * w[tail + j];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* One to two columns (`count`) starting at `x`: every row's outputs into out[column * rows + row]. */
+static void columns(const tp_gemm_params *p, const tp_requant *requant, const int8_t *x, int count, int8_t *out)
+{
+    const int depth = p->depth, rows = p->rows;
+    const int8_t *w = p->weights;
+    int row = 0;
+    for (; row + 1 < rows; row += 2, w += 2 * depth) {
+        const tp_channel_scale scale0 = tp_channel(requant, row);
+        const tp_channel_scale scale1 = tp_channel(requant, row + 1);
+        if (count == 2) {
+            int32_t acc[4] = {p->bias[row], p->bias[row], p->bias[row + 1], p->bias[row + 1]};
+            dot_2x2(x, x + depth, w, depth, acc);
+            out[row] = tp_scale(&scale0, acc[0]);
+            out[rows + row] = tp_scale(&scale0, acc[1]);
+            out[row + 1] = tp_scale(&scale1, acc[2]);
+            out[rows + row + 1] = tp_scale(&scale1, acc[3]);
+        } else {
+            int32_t acc[2] = {p->bias[row], p->bias[row + 1]};
+            dot_2x1(x, w, depth, acc);
+            out[row] = tp_scale(&scale0, acc[0]);
+            out[row + 1] = tp_scale(&scale1, acc[1]);
+        }
+    }
+    if (row < rows) { /* an odd last row, stored plain */
+        for (int column = 0; column < count; ++column) {
+            const int32_t acc = p->bias[row] + tp_dot(x + column * depth, w, depth);
+            out[column * rows + row] = tp_requantize(requant, row, acc);
+        }
+    }
+}
+
+/* The convolution windows of output pixels `column` and the next (`count` of them) copied into `to`,
+ * one after the other: kernel_h runs of kernel_w x in_c bytes each (the small im2col). */
+static const int8_t *gather(const tp_gemm_params *p, const int8_t *input, int column, int count, int8_t *to)
+{
+    const uint32_t run = (uint32_t)p->kernel_w * p->in_c;
+    const uint32_t row_stride = (uint32_t)p->in_w * p->in_c;
+    int8_t *at = to;
+    for (int c = column; c < column + count; ++c) {
+        const int oy = c / p->out_w, ox = c % p->out_w;
+        const int8_t *window = input + (uint32_t)oy * p->stride_h * row_stride + (uint32_t)ox * p->stride_w * p->in_c;
+        for (int ky = 0; ky < p->kernel_h; ++ky, at += run) {
+            memcpy(at, window + (uint32_t)ky * p->dilation_h * row_stride, run);
+        }
+    }
+    return to;
+}
+
+void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8_t *output)
+{
+    /* a local copy: the int8 stores could otherwise alias the parameters */
+    const tp_requant requant = p->requant;
+    const int depth = p->depth, rows = p->rows, count = p->columns;
+    int8_t *const staged = scratch + (p->kernel_h ? 2 * depth : 0);
+    for (int column = 0; column < count; column += 2) {
+        const int pair = column + 1 < count ? 2 : 1;
+        const int8_t *x = p->kernel_h ? gather(p, input, column, pair, scratch) : input + (uint32_t)column * depth;
+        int8_t *out = output + (uint32_t)column * rows;
+        if (p->in_place) {
+            columns(p, &requant, x, pair, staged);
+            memcpy(out, staged, (size_t)pair * rows);
+        } else {
+            columns(p, &requant, x, pair, out);
+        }
+    }
+}
