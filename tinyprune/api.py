@@ -35,10 +35,20 @@ def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> 
     return inspect_model(tflite, board, runtime)
 
 
+def device_eval(out: str, port: str, data: str | None = None, samples: int | None = None, timeout: float = 10.0,
+                progress=None) -> dict:
+    """The build's test set run on the board at `port` (serial protocol, docs/protocol.md): on-device
+    accuracy, output bytes differing from the host's TFLM, latency; also written into the build's report."""
+    from tinyprune.device.evaluate import device_eval as run_on_board
+
+    return run_on_board(out, port, data, samples, timeout, progress)
+
+
 def boards() -> list:
     from tinyprune.boards import all_boards
 
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "inspect", "sweep"]
+__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval", "inspect",
+           "sweep"]

@@ -119,6 +119,14 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
     inspect.add_argument("--board", "-b", help="check the fit against this board")
     inspect.add_argument("--runtime", default="arduino", help="TFLM the firmware runs: arduino or tflm")
+    device = commands.add_parser("device-eval", parents=[output],
+                                 help="run the test set on the board over its serial port: accuracy, bytes "
+                                      "differing from the host's TFLM, latency")
+    device.add_argument("out", help="the build's output folder (tinyprune build --out)")
+    device.add_argument("--port", "-p", required=True, help="the board's serial port (/dev/ttyACM0, COM3, a qemu pty)")
+    device.add_argument("--data", "-d", help="test set (default: the build's data set)")
+    device.add_argument("--samples", "-n", type=int, help="only the first N test samples")
+    device.add_argument("--timeout", type=float, default=10.0, help="seconds the board has to answer (default 10)")
     return top
 
 
@@ -160,6 +168,15 @@ def _run(args: argparse.Namespace, out, err) -> int:
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return 0
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
+    if args.command == "device-eval":
+        from tinyprune.device.evaluate import describe_evaluation
+
+        section = api.device_eval(args.out, args.port, args.data, args.samples, args.timeout,
+                                  lambda done, total: listener.progress("device", done, total, {}))
+        listener.stage("device", describe_evaluation(section))
+        if args.json:
+            out.write(json.dumps(section, indent=2) + "\n")
+        return 130 if section["stopped"] == "interrupted" else 0
     if args.command == "demo":
         result = api.demo(listener=listener, **{k: v for k, v in _overrides(args).items() if v is not None})
     elif args.command == "sweep":

@@ -16,3 +16,19 @@ def write_reports(folder: Path, config, target, loaded, trained, pruned, verifie
     (folder / "report.md").write_text(render_markdown(report))
     (folder / "report.html").write_text(render_html(report))
     return report
+
+
+def add_device_section(folder: Path, part: str, section: dict) -> dict:
+    """Put what was measured on the board (`flash` or `evaluation`) into an existing build's reports,
+    each file replaced whole so an interrupted write never leaves half a report."""
+    import os
+
+    folder = Path(folder)
+    report = json.loads((folder / "report.json").read_text())
+    report["device"] = {**(report.get("device") or {}), part: section}
+    for name, text in (("report.json", json.dumps(report, indent=2, sort_keys=False) + "\n"),
+                       ("report.md", render_markdown(report)), ("report.html", render_html(report))):
+        staged = folder / f".{name}.partial"
+        staged.write_text(text)
+        os.replace(staged, folder / name)
+    return report

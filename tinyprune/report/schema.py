@@ -26,6 +26,10 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - standalone (--backend standalone, else null): per-layer storage formats, bytes saved and MACs skipped;
   output bytes differing from TFLM on the host (whole test set) and under qemu; arm-none-eabi-size
   figures; instructions per inference and per MAC on the emulated core
+- device: null after a build; `tinyprune flash` adds flash (tool, version, port, the board's boot INFO) and
+  `tinyprune device-eval` adds evaluation (the board's INFO, accuracy on the board and of the host's TFLM
+  over the same samples, output bytes differing per sample, latency per inference in microseconds and,
+  for cycle-counting firmware, cycles; frames retried); see tinyprune/device/
 - run: the only field that changes between identical builds (creation time, seconds per stage)
 """
 from __future__ import annotations
@@ -40,7 +44,7 @@ LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge
              "numpy", "jinja2")
 TOP_LEVEL_KEYS = ("schema", "schema_version", "tinyprune_version", "config", "seed", "versions", "target",
                   "model", "data", "prune", "quantize", "check", "accuracy", "agreement", "memory", "fit",
-                  "firmware", "standalone", "run")
+                  "firmware", "standalone", "device", "run")
 
 
 def library_versions() -> dict[str, str]:
@@ -156,5 +160,6 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         },
         "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
         "standalone": target.backend.report_figures(verified.proof),
+        "device": None,
         "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
     }

@@ -38,17 +38,24 @@ MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmwar
 # nominal number of instructions a SysTick tick.
 QEMU_CORE_CLOCK_HZ = {"mps2-an385": 25_000_000, "mps2-an386": 25_000_000, "mps2-an500": 25_000_000,
                       "mps2-an505": 20_000_000}
-PROJECT_FILES = (
+# UART0 of the MPS2 machines (a CMSDK APB UART): what `-serial` connects, for the serial firmware
+QEMU_UART0 = {"mps2-an385": 0x40004000, "mps2-an386": 0x40004000, "mps2-an500": 0x40004000}
+SERIAL_BAUD_RATE = 115200
+COMMON_FILES = (
     ("cortex_m/startup.c.j2", "startup.c"),
     ("cortex_m/semihost.c.j2", "semihost.c"),
     ("cortex_m/semihost.h.j2", "semihost.h"),
     ("cortex_m/instruction_counter.c.j2", "instruction_counter.c"),
     ("cortex_m/instruction_counter.h.j2", "instruction_counter.h"),
-    ("cortex_m/main.c.j2", "main.c"),
     ("cortex_m/linker.ld.j2", "linker.ld"),
     ("cortex_m/Makefile.j2", "Makefile"),
     ("cortex_m/CMakeLists.txt.j2", "CMakeLists.txt"),
 )
+# the test firmware: linked-in inputs, outputs through semihosting
+PROJECT_FILES = COMMON_FILES + (("cortex_m/main.c.j2", "main.c"),)
+# the serial firmware: inputs and outputs over UART0 in tinyprune's protocol (tinyprune device-eval)
+SERIAL_FILES = COMMON_FILES + (("cortex_m/serial_main.c.j2", "main.c"), ("cortex_m/cmsdk_uart.c.j2", "cmsdk_uart.c"),
+                               ("cortex_m/cmsdk_uart.h.j2", "cmsdk_uart.h"))
 
 
 @dataclass
@@ -103,9 +110,9 @@ def _require_tool(tool: str) -> None:
                              "install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm (Debian/Ubuntu)")
 
 
-def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: str | Path,
-                           samples: np.ndarray) -> Path:
-    """The model's C plus the bare-metal project around it, with `samples` (int8) as test inputs."""
+def _write_project(model: StandaloneModel, board: Board, project_dir: str | Path, files: tuple,
+                   sources: list[str], **context) -> Path:
+    """The model's C, and `files` rendered with `context`, compiling `sources` besides the model's."""
     if not board.is_arm or board.qemu_machine not in QEMU_MEMORY:
         raise TinypruneError(f"board {board.name!r} ({board.core}) has no Cortex-M qemu machine",
                              "choose an Arm Cortex-M board, e.g. --board nano33ble")
@@ -114,18 +121,41 @@ def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: st
     for path in model.files:
         if path.parent.resolve() != project_dir.resolve():
             shutil.copyfile(path, project_dir / path.name)
+    flash_origin, ram_origin = QEMU_MEMORY[board.qemu_machine]
+    sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", *sources]
+    context = {"name": model.name, "board": board, "flash_origin": flash_origin, "ram_origin": ram_origin,
+               "sources": sources, **context}
+    for template, target in files:
+        (project_dir / target).write_text(render(template, **context), encoding="utf-8")
+    return project_dir
+
+
+def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: str | Path,
+                           samples: np.ndarray) -> Path:
+    """The model's C plus the bare-metal project around it, with `samples` (int8) as test inputs."""
     samples = np.asarray(samples, dtype=np.int8).reshape(len(samples), -1)
     if samples.shape[1] != model.input_size:
         raise TinypruneError(f"test inputs have {samples.shape[1]} values, the model takes {model.input_size}",
                              f"give samples of shape {list(model.input_shape[1:])}")
-    flash_origin, ram_origin = QEMU_MEMORY[board.qemu_machine]
-    sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", "main.c"]
-    context = {"name": model.name, "board": board, "flash_origin": flash_origin, "ram_origin": ram_origin,
-               "sources": sources, "samples": samples.tolist(), "sample_count": len(samples),
-               "calibration_iterations": CALIBRATION_ITERATIONS,
-               "mark_calibration_pairs": MARK_CALIBRATION_PAIRS}
-    for template, target in PROJECT_FILES:
-        (project_dir / target).write_text(render(template, **context), encoding="utf-8")
+    return _write_project(model, board, project_dir, PROJECT_FILES, ["main.c"], serial="none",
+                          samples=samples.tolist(), sample_count=len(samples),
+                          calibration_iterations=CALIBRATION_ITERATIONS,
+                          mark_calibration_pairs=MARK_CALIBRATION_PAIRS)
+
+
+def write_serial_project(model: StandaloneModel, board: Board, project_dir: str | Path) -> Path:
+    """The model's C as firmware that answers tinyprune's serial protocol on the qemu machine's UART0
+    (`make run` names a pseudo-terminal to pass to `tinyprune device-eval --port`)."""
+    from tinyprune.device.firmware import write_link_sources
+
+    if board.qemu_machine not in QEMU_UART0:
+        raise TinypruneError(f"the serial firmware knows no UART of qemu's {board.qemu_machine}",
+                             f"choose a board emulated by {', '.join(QEMU_UART0)}, e.g. --board nano33ble")
+    clock = QEMU_CORE_CLOCK_HZ[board.qemu_machine]
+    project_dir = _write_project(model, board, project_dir, SERIAL_FILES, ["tp_link.c", "cmsdk_uart.c", "main.c"],
+                                 serial="pty", uart_base=QEMU_UART0[board.qemu_machine],
+                                 uart_divisor=round(clock / SERIAL_BAUD_RATE), timer_hz=clock)
+    write_link_sources(project_dir, model.input_size)
     return project_dir
 
 
@@ -138,15 +168,12 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
     return build_project(project_dir, model, board, len(samples), extra_cflags, profile)
 
 
-def build_project(project_dir: Path, model: StandaloneModel, board: Board, sample_count: int,
-                  extra_cflags: tuple[str, ...] = (), profile: bool = False) -> Firmware:
-    """Build a written project with its Makefile (warnings are errors, plus `extra_cflags`); sizes from
-    arm-none-eabi-size. `profile`: read the instruction counter around every kernel call (run_qemu then
-    reports each step)."""
+def _make(project_dir: Path, extra_cflags: tuple[str, ...] = ()) -> tuple[Path, int, int, int]:
+    """firmware.elf built by the project's Makefile (warnings are errors, plus `extra_cflags`), and its
+    text, data and bss from arm-none-eabi-size."""
     for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
         _require_tool(tool)
-    profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
-    cflags = " ".join(("-Werror",) + tuple(extra_cflags) + profiling)
+    cflags = " ".join(("-Werror",) + tuple(extra_cflags))
     result = subprocess.run(["make", "-B", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -154,10 +181,25 @@ def build_project(project_dir: Path, model: StandaloneModel, board: Board, sampl
     elf = project_dir / "firmware.elf"
     sizes = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True)
     text, data, bss = (int(v) for v in sizes.stdout.splitlines()[1].split()[:3])
+    return elf, text, data, bss
+
+
+def build_project(project_dir: Path, model: StandaloneModel, board: Board, sample_count: int,
+                  extra_cflags: tuple[str, ...] = (), profile: bool = False) -> Firmware:
+    """Build a written project with its Makefile (warnings are errors, plus `extra_cflags`); sizes from
+    arm-none-eabi-size. `profile`: read the instruction counter around every kernel call (run_qemu then
+    reports each step)."""
+    profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
+    elf, text, data, bss = _make(project_dir, tuple(extra_cflags) + profiling)
     symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
     vectors = next(int(line.split()[1], 16) for line in symbols.stdout.splitlines()
                    if line.endswith(" test_inputs"))
     return Firmware(elf, project_dir, board, model, text, data, bss, vectors, sample_count, profile)
+
+
+def build_serial_firmware(model: StandaloneModel, board: Board, project_dir: str | Path) -> Path:
+    """The serial firmware's ELF for the board's qemu machine (tinyprune.device.emulator runs it)."""
+    return _make(write_serial_project(model, board, project_dir))[0]
 
 
 def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
