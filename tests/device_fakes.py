@@ -93,3 +93,68 @@ class FakeBoard:
 def argmax_board(classes: int):
     """compute(): the input's first `classes` bytes as the output (so the answer is known)."""
     return lambda sample: bytes(np.frombuffer(sample, dtype=np.int8)[:classes].tobytes())
+
+
+class CorruptingLine:
+    """A serial line between the host and a board's port that flips one bit in chosen frames: the n-th
+    INFER the host sends (`to_board`) and the n-th RESULT the board sends (`to_host`), counted from 1."""
+
+    def __init__(self, board_port: str, to_board: set, to_host: set):
+        import serial
+
+        self.board = serial.serial_for_url(board_port, baudrate=115200, timeout=0)
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port, self._slave = os.ttyname(slave), slave
+        self._directions = {"to_board": _Flipper(protocol.INFER, to_board),
+                            "to_host": _Flipper(protocol.RESULT, to_host)}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._forward, daemon=True)
+
+    @property
+    def flipped(self) -> dict:
+        return {name: flipper.flipped for name, flipper in self._directions.items()}
+
+    def __enter__(self) -> CorruptingLine:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.board.close()
+        os.close(self.master)
+        os.close(self._slave)
+
+    def _forward(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.master, self.board.fileno()], [], [], 0.05)
+            if self.master in ready:
+                self.board.write(self._directions["to_board"].pass_on(os.read(self.master, 4096)))
+            if self.board.fileno() in ready:
+                data = self.board.read(4096)
+                if data:
+                    os.write(self.master, self._directions["to_host"].pass_on(data))
+
+
+class _Flipper:
+    def __init__(self, frame_type: int, targets: set):
+        self.frame_type, self.targets = frame_type, targets
+        self.seen, self.flipped, self._previous, self._state = 0, 0, -1, None
+
+    def pass_on(self, data: bytes) -> bytes:
+        out = bytearray(data)
+        for i, byte in enumerate(out):
+            if self._state == "type":
+                self.seen += byte == self.frame_type
+                self._state = 5 if byte == self.frame_type and self.seen in self.targets else None
+            elif isinstance(self._state, int):
+                self._state -= 1
+                if self._state == 0:  # a payload byte: only the CRC can tell
+                    out[i] ^= 0x04
+                    self.flipped += 1
+                    self._state = None
+            elif self._previous == protocol.SYNC[0] and byte == protocol.SYNC[1]:
+                self._state = "type"
+            self._previous = byte
+        return bytes(out)

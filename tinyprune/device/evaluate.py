@@ -38,7 +38,7 @@ def read_build(out_dir: str | Path) -> tuple[dict, bytes]:
 
 def test_set(report: dict, graph, data: str | None, samples: int | None):
     """The build's test inputs as int8 (as TFLM on the host got them) and their labels."""
-    from tinyprune.data import load_dataset
+    from tinyprune.io.data import load_dataset
     from tinyprune.verify.accuracy import int8_inputs
 
     dataset = load_dataset(data or report["config"]["data"], seed=report["seed"])

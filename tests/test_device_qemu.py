@@ -1,0 +1,96 @@
+"""tinyprune device-eval end to end against an emulated board: the firmware built for qemu's
+mps2-an386 (Cortex-M4) answers the serial protocol on its UART0, which qemu puts on a pseudo-terminal.
+On-device accuracy and output bytes against the host's TFLM, latency, and the error paths: corrupted
+frames both ways, a reset mid-run, a silent port."""
+import json
+import os
+import subprocess
+import sys
+import tty
+
+import pytest
+
+from device_fakes import CorruptingLine
+from tinyprune.boards import load_board
+from tinyprune.device.emulator import emulated_board
+from tinyprune.device.evaluate import device_eval
+from tinyprune.errors import TinypruneError
+from tinyprune.export.standalone import generate_standalone
+from tinyprune.export.standalone.cortex_m import build_serial_firmware
+from tinyprune.graph.reader import read_graph_file
+from tinyprune.pipeline import build, demo_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def standalone_build(tmp_path_factory):
+    """A standalone-backend build of the demo (short training) and its serial firmware for the M4."""
+    out = tmp_path_factory.mktemp("device") / "sa"
+    build(demo_config(str(out), train_epochs=3, fine_tune_epochs=2, backend="standalone"))
+    model = generate_standalone(read_graph_file(out / "model.tflite"), out.parent / "c", "digits_cnn")
+    board = load_board("nano33ble")
+    return out, build_serial_firmware(model, board, out.parent / "serial"), board.qemu_machine
+
+
+def test_standalone_on_the_emulated_m4_gives_the_host_tflm_bytes_on_every_sample(standalone_build):
+    out, elf, machine = standalone_build
+    with emulated_board(elf, machine) as emulated:
+        result = subprocess.run([sys.executable, "-m", "tinyprune", "device-eval", str(out), "--port",
+                                 emulated.port, "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    section = json.loads(result.stdout)
+    report = json.loads((out / "report.json").read_text())
+    assert report["device"]["evaluation"] == section
+    assert section["samples"] == report["data"]["test_samples"] == 360
+    assert section["device"] == section["host_tflm"] == report["accuracy"]["tflm_int8"]
+    assert section["differing_bytes"] == 0 and set(section["differing_bytes_per_sample"]) == {0}
+    assert section["board"]["timer"] == "cycles" and section["board"]["input_size"] == 64
+    # SysTick cycles at 25 MHz, one instruction per ns under -icount shift=0: the semihosting proof's count
+    instructions = section["cycles"]["median"] * 40
+    assert instructions == pytest.approx(report["standalone"]["qemu"]["instructions_per_inference"], rel=0.01)
+    assert section["latency_us"]["median"] == pytest.approx(instructions / 1000, rel=0.01)
+    assert "On the board" in (out / "report.md").read_text() and "On the board" in (out / "report.html").read_text()
+
+
+def test_corrupted_frames_both_ways_are_retried_never_counted(standalone_build):
+    out, elf, machine = standalone_build
+    with emulated_board(elf, machine) as emulated, \
+            CorruptingLine(emulated.port, to_board={5, 17}, to_host={9, 30}) as line:
+        section = device_eval(out, line.port, samples=40)
+        flipped = line.flipped
+    assert flipped == {"to_board": 2, "to_host": 2}
+    assert section["rejected_requests"] == 2 and section["corrupt_frames"] == 2
+    assert section["samples"] == 40 and section["differing_bytes"] == 0
+    assert section["device"] == section["host_tflm"]
+
+
+def test_a_reset_mid_run_is_one_error_and_keeps_what_was_measured(standalone_build):
+    out, elf, machine = standalone_build
+    with emulated_board(elf, machine) as emulated:
+        def press_reset(done, total):
+            if done == 10:
+                emulated.reset()
+
+        with pytest.raises(TinypruneError) as error:
+            device_eval(out, emulated.port, samples=40, progress=press_reset)
+    assert "restarted in the middle of the run" in error.value.problem
+    kept = json.loads((out / "report.json").read_text())["device"]["evaluation"]
+    assert 10 <= kept["samples"] < 40 and "restarted" in kept["stopped"]
+    assert kept["differing_bytes"] == 0
+
+
+def test_a_silent_port_is_one_line_and_exit_code_2(standalone_build, tmp_path):
+    out, _, _ = standalone_build
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    try:
+        result = subprocess.run([sys.executable, "-m", "tinyprune", "device-eval", str(out), "--port",
+                                 os.ttyname(slave), "--timeout", "2", "--samples", "5"],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "did not answer in 2 s" in result.stderr
+    assert "fix: flash the firmware" in result.stderr
