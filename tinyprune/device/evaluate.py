@@ -41,7 +41,9 @@ def test_set(report: dict, graph, data: str | None, samples: int | None):
     from tinyprune.io.data import load_dataset
     from tinyprune.verify.accuracy import int8_inputs
 
-    dataset = load_dataset(data or report["config"]["data"], seed=report["seed"])
+    config = report["config"]
+    dataset = load_dataset(data or config["data"], report["seed"], config.get("target") or "",
+                           tuple(graph.input_tensors()[0].shape[1:]))
     x, y = dataset.x_test, dataset.y_test
     if samples is not None:
         if samples < 1:
