@@ -15,8 +15,8 @@ from tinyprune.boards import load_board
 from tinyprune.device.emulator import emulated_board
 from tinyprune.device.evaluate import device_eval
 from tinyprune.errors import TinypruneError
-from tinyprune.export.standalone import generate_standalone
-from tinyprune.export.standalone.cortex_m import build_serial_firmware
+from tinyprune.backends.standalone import generate_standalone
+from tinyprune.backends.standalone.cortex_m import build_serial_firmware
 from tinyprune.graph.reader import read_graph_file
 from tinyprune.pipeline import build, demo_config
 
