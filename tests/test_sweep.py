@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tinyprune  # noqa: F401
-from tinyprune.sweep import pareto_front, smallest_within, sweep, write_table
+from tinyprune.report.frontier import pareto_front, smallest_within
+from tinyprune.sweep import sweep, write_table
 
 
 def snap_and_compress(point: dict) -> dict:

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 from tinyprune.config import BuildConfig, load_config
-from tinyprune.pipeline import BuildResult, Listener, SweepResult, build as run_build, demo_config, sweep_builds
+from tinyprune.listener import Listener
+from tinyprune.pipeline import BuildResult, build as run_build, demo_config
+from tinyprune.sweep import SweepResult, sweep_builds
 
 
 def build(config_file: str | None = None, listener: Listener | None = None, **options) -> BuildResult:

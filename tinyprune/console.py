@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import TextIO
 
-from tinyprune.pipeline import Listener
+from tinyprune.listener import Listener
 
 
 @contextlib.contextmanager

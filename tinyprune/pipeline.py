@@ -5,7 +5,6 @@ them, tells a listener what each did, and writes the outputs atomically: everyth
 temporary folder beside the output, renamed into place only when every stage has succeeded."""
 from __future__ import annotations
 
-import gzip
 import shutil
 import tempfile
 import time
@@ -15,16 +14,7 @@ from typing import Callable
 
 from tinyprune.config import BuildConfig
 from tinyprune.errors import TinypruneError
-
-
-class Listener:
-    """What a front end hears: one line per finished stage, and per-epoch progress."""
-
-    def stage(self, name: str, line: str) -> None:
-        pass
-
-    def progress(self, phase: str, step: int, total: int, figures: dict) -> None:
-        pass
+from tinyprune.listener import Listener
 
 
 @dataclass
@@ -32,11 +22,6 @@ class BuildResult:
     out: Path
     report: dict
     files: list[str] = field(default_factory=list)
-
-
-def gzip_size(data: bytes) -> int:
-    """Deterministic gzip size (no timestamp in the header)."""
-    return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
 class _Timer:
@@ -125,84 +110,3 @@ def demo_config(out: str = "build/demo", **overrides) -> BuildConfig:
     settings = dict(model="demo", data="digits", board="nano33ble", out=out, sparsity=0.75, fine_tune_epochs=10,
                     name="digits_cnn")
     return load_config(None, **{**settings, **overrides})
-
-
-@dataclass
-class SweepResult:
-    out: Path
-    points: list[dict]  # one per value: the option's value and that build's figures
-    best: dict | None  # the smallest flash within the accuracy budget
-    files: list[str]
-
-
-def sweep_point(base: dict, point: dict) -> dict:
-    """One point of a sweep: a whole build with the point's option; module-level, so the executor's
-    worker processes can run it."""
-    report = build(BuildConfig(**{**base, **point["options"]})).report
-    return {
-        "flash_bytes": report["fit"]["flash_needed"],
-        "model_bytes": report["quantize"]["model_bytes"],
-        "arena_bytes": report["memory"]["arena_firmware"],
-        "accuracy": report["accuracy"]["tflm_int8"],
-        "float_accuracy": report["accuracy"]["float"],
-        "fits": report["fit"]["fits"],
-    }
-
-
-def _write_sweep_page(folder: Path, option: str, results: list[dict], chosen: dict, reference: float,
-                      max_loss: float, flash_limit: int) -> None:
-    """report.html for the sweep: the chosen point's build, with the accuracy-vs-flash section."""
-    import json
-
-    from tinyprune.report.html import render_html
-
-    report = json.loads((folder / "points" / f"{option}_{chosen[option]}" / "report.json").read_text())
-    report["sweep"] = {"points": [{"label": f"{option}={r[option]}", **r} for r in results],
-                       "board_flash_limit": flash_limit, "reference_accuracy": reference, "max_loss": max_loss}
-    (folder / "report.html").write_text(render_html(report))
-
-
-def sweep_builds(config: BuildConfig, option: str, values: list, max_loss: float = 0.01,
-                 executor: str = "local", workers: int | None = None, listener: Listener | None = None
-                 ) -> SweepResult:
-    """Build once per value of `option` (in parallel processes), then write the accuracy-vs-flash
-    table and plot with the board's flash limit, marking the smallest model within `max_loss`."""
-    import functools
-
-    from tinyprune.boards import load_board
-    from tinyprune.config import option_names
-    from tinyprune.sweep import smallest_within, sweep, write_table
-
-    listener = listener or Listener()
-    if option not in option_names() or option in ("out", "force", "model", "data", "board"):
-        raise TinypruneError(f"cannot sweep over {option!r}", "sweep a numeric option: sparsity, clusters, ...")
-    config.validate()
-    out = Path(config.out)
-    prepare_output(out, config.force)
-    board = load_board(config.board)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
-        points = []
-        for value in values:
-            label = f"{option}_{value}"
-            options = {option: value, "out": str(staging / "points" / label), "force": False}
-            BuildConfig(**{**config.to_dict(), **options}).validate()  # refuse a bad value before any build
-            points.append({option: value, "options": options})
-        results = sweep(points, functools.partial(sweep_point, config.to_dict()), executor, workers,
-                        lambda done, total, point: listener.progress("sweep", done, total, {option: point[option]}))
-        for result in results:
-            del result["options"]
-        reference = results[0]["float_accuracy"]
-        write_table(results, staging, reference, max_loss, board.flash_bytes,
-                    title=f"{config.board}: TFLM accuracy vs flash over {option}")
-        best = smallest_within(results, reference, max_loss)
-        _write_sweep_page(staging, option, results, best or results[0], reference, max_loss, board.flash_bytes)
-        files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    listener.stage("sweep", f"{len(results)} builds; smallest within {max_loss:.1%} of the float accuracy: "
-                   + (f"{option}={best[option]}, {best['flash_bytes']:,} B flash, accuracy {best['accuracy']:.2%}"
-                      if best else "none") + f"; {out}/report.html, sweep.md, sweep.png")
-    return SweepResult(out, results, best, files)

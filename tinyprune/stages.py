@@ -215,7 +215,7 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
 
 
 def describe_quantize(quantized: Quantized) -> str:
-    from tinyprune.pipeline import gzip_size
+    from tinyprune.sizes import gzip_size
 
     kind = "per-channel" if quantized.per_channel_dense else "per-tensor"
     line = (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "

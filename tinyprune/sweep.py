@@ -9,12 +9,17 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
+from tinyprune.listener import Listener
+from tinyprune.report.frontier import smallest_within
 from tinyprune.report.plots import accuracy_vs_flash
 
 EXECUTORS = ("local", "ray")
@@ -75,39 +80,6 @@ def _run_on_ray(points, run_point, workers, progress) -> list[dict]:
     return outcomes
 
 
-def text_progress(stream=sys.stderr) -> SweepProgress:
-    """A progress callback drawing a one-line bar on a terminal (one line per point otherwise)."""
-    live = stream.isatty()
-
-    def show(done: int, total: int, point: dict) -> None:
-        width = 24
-        bar = "#" * (width * done // total) + "." * (width - width * done // total)
-        label = ", ".join(f"{k}={v}" for k, v in point.items())
-        stream.write(f"\r\033[Ksweep     [{bar}] {done}/{total} {label}" if live
-                     else f"sweep     {done}/{total} {label}\n")
-        if live and done == total:
-            stream.write("\n")
-        stream.flush()
-
-    return show
-
-
-def smallest_within(results: list[dict], reference_accuracy: float, max_loss: float) -> dict | None:
-    """The result with the fewest flash bytes whose accuracy is at most `max_loss` below the
-    reference (fractions, e.g. 0.01 for one point); ties go to the more accurate."""
-    fitting = [r for r in results if r["accuracy"] >= reference_accuracy - max_loss - 1e-12]
-    return min(fitting, key=lambda r: (r["flash_bytes"], -r["accuracy"])) if fitting else None
-
-
-def pareto_front(results: list[dict]) -> list[dict]:
-    """The results no other result beats in both flash and accuracy, smallest first."""
-    front: list[dict] = []
-    for result in sorted(results, key=lambda r: (r["flash_bytes"], -r["accuracy"])):
-        if not front or result["accuracy"] > front[-1]["accuracy"]:
-            front.append(result)
-    return front
-
-
 def write_table(results: list[dict], folder: Path, reference_accuracy: float, max_loss: float,
                 flash_limit: int | None = None, title: str = "accuracy vs flash") -> dict[str, Path]:
     """sweep.csv, sweep.md and sweep.png (the report's accuracy-vs-flash figure) in `folder`; returns
@@ -155,3 +127,89 @@ def _label(result: dict) -> str:
     settings = ", ".join(f"{k}={v}" for k, v in result.items() if k not in hidden and not isinstance(v, (dict, list)))
     return f"{int(result['flash_bytes'])} B at accuracy {result['accuracy']:.4f} ({settings})"
 
+
+
+# -- a sweep of whole builds (`tinyprune sweep`) ---------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    out: Path
+    points: list[dict]  # one per value: the option's value and that build's figures
+    best: dict | None  # the smallest flash within the accuracy budget
+    files: list[str]
+
+
+def sweep_point(base: dict, point: dict) -> dict:
+    """One point of a sweep: a whole build with the point's option, its figures and its report;
+    module-level, so the executor's worker processes can run it."""
+    from tinyprune.config import BuildConfig
+    from tinyprune.pipeline import build
+
+    report = build(BuildConfig(**{**base, **point["options"]})).report
+    return {
+        "flash_bytes": report["fit"]["flash_needed"],
+        "model_bytes": report["quantize"]["model_bytes"],
+        "arena_bytes": report["memory"]["arena_firmware"],
+        "accuracy": report["accuracy"]["tflm_int8"],
+        "float_accuracy": report["accuracy"]["float"],
+        "fits": report["fit"]["fits"],
+        "report": report,
+    }
+
+
+def _write_sweep_page(folder: Path, report: dict, option: str, results: list[dict], reference: float,
+                      max_loss: float, flash_limit: int) -> None:
+    """report.html for the sweep: the chosen point's build (`report`), with the accuracy-vs-flash section."""
+    from tinyprune.report.html import render_html
+
+    report = {**report, "sweep": {"points": [{"label": f"{option}={r[option]}", **r} for r in results],
+                                  "board_flash_limit": flash_limit, "reference_accuracy": reference,
+                                  "max_loss": max_loss}}
+    (folder / "report.html").write_text(render_html(report))
+
+
+def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, executor: str = "local",
+                 workers: int | None = None, listener: Listener | None = None) -> SweepResult:
+    """Build once per value of `option` (in parallel processes), then write the accuracy-vs-flash
+    table and plot with the board's flash limit, marking the smallest model within `max_loss`."""
+    import functools
+
+    from tinyprune.boards import load_board
+    from tinyprune.config import BuildConfig, option_names
+    from tinyprune.pipeline import prepare_output, publish
+
+    listener = listener or Listener()
+    if option not in option_names() or option in ("out", "force", "model", "data", "board"):
+        raise TinypruneError(f"cannot sweep over {option!r}", "sweep a numeric option: sparsity, clusters, ...")
+    config.validate()
+    out = Path(config.out)
+    prepare_output(out, config.force)
+    board = load_board(config.board)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        points = []
+        for value in values:
+            label = f"{option}_{value}"
+            options = {option: value, "out": str(staging / "points" / label), "force": False}
+            BuildConfig(**{**config.to_dict(), **options}).validate()  # refuse a bad value before any build
+            points.append({option: value, "options": options})
+        results = sweep(points, functools.partial(sweep_point, config.to_dict()), executor, workers,
+                        lambda done, total, point: listener.progress("sweep", done, total, {option: point[option]}))
+        reports = [result.pop("report") for result in results]
+        for result in results:
+            del result["options"]
+        reference = results[0]["float_accuracy"]
+        write_table(results, staging, reference, max_loss, board.flash_bytes,
+                    title=f"{config.board}: TFLM accuracy vs flash over {option}")
+        best = smallest_within(results, reference, max_loss)
+        chosen = results.index(best) if best else 0
+        _write_sweep_page(staging, reports[chosen], option, results, reference, max_loss, board.flash_bytes)
+        files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    listener.stage("sweep", f"{len(results)} builds; smallest within {max_loss:.1%} of the float accuracy: "
+                   + (f"{option}={best[option]}, {best['flash_bytes']:,} B flash, accuracy {best['accuracy']:.2%}"
+                      if best else "none") + f"; {out}/report.html, sweep.md, sweep.png")
+    return SweepResult(out, results, best, files)

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from tinyprune.graph.ir import Graph
+from tinyprune.sizes import align_up
 
 BUFFER_ALIGNMENT = 16  # MicroArenaBufferAlignment()
 
@@ -36,14 +37,6 @@ class Placement:
     @property
     def end(self) -> int:
         return self.offset + self.buffer.size
-
-
-def align_up(value: int, alignment: int) -> int:
-    return -(-value // alignment) * alignment
-
-
-def align_down(value: int, alignment: int) -> int:
-    return value // alignment * alignment
 
 
 def plan_buffers(buffers: list[Buffer]) -> list[Placement]:

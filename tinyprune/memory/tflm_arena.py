@@ -35,6 +35,7 @@ from tinyprune.memory.planner import (
     scratch_buffer,
     tensor_buffers,
 )
+from tinyprune.sizes import align_up
 
 MAX_SCRATCH_REQUESTS_PER_OP = 12  # kMaxScratchBuffersPerOp
 PLANNER_BYTES_PER_BUFFER = 40  # GreedyMemoryPlanner::per_buffer_size(): 16 + 4 + 4 + 12 + 4
@@ -372,7 +373,7 @@ class _Replay:
                                                 count + event.count)
             elif isinstance(event, _Temp):
                 self.settle(strict=True)
-                self.temp = -(-self.temp // event.alignment) * event.alignment + event.nbytes
+                self.temp = align_up(self.temp, event.alignment) + event.nbytes
                 self.dead_top = event.dead
                 self.need(self.depth + self.temp, phase)
             elif isinstance(event, _ResetTemps):
@@ -386,7 +387,7 @@ class _Replay:
             elif isinstance(event, _PlannerScratch):
                 # available = AlignDown(tail, 16) - AlignUp(temp, 16) >= 40 bytes per buffer
                 tail_padding = (self.residue - self.depth) % BUFFER_ALIGNMENT
-                start = -(-self.temp // BUFFER_ALIGNMENT) * BUFFER_ALIGNMENT
+                start = align_up(self.temp, BUFFER_ALIGNMENT)
                 self.need(self.depth + tail_padding + start + PLANNER_BYTES_PER_BUFFER * event.buffers,
                           phase)
         self.settle(strict=False)

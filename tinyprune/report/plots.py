@@ -202,7 +202,7 @@ def accuracy_vs_flash(points: Iterable[dict], flash_limit: int | None = None,
     front of the best accuracy at each size; the board's flash limit (points beyond it crossed out);
     with a reference, its line, and with max_loss too the budget line and the smallest model within
     it circled."""
-    from tinyprune.sweep import pareto_front, smallest_within
+    from tinyprune.report.frontier import pareto_front, smallest_within
 
     ordered = sorted(points, key=lambda p: p["flash_bytes"])
     budget = reference_accuracy - max_loss if reference_accuracy is not None and max_loss is not None else None

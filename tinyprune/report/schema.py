@@ -61,7 +61,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
     from dataclasses import asdict
 
     from tinyprune import __version__
-    from tinyprune.pipeline import gzip_size
+    from tinyprune.sizes import gzip_size
     from tinyprune.prune.result import count_macs, kernel_weight_counts
 
     checked = verified.checked

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
+from tinyprune.sizes import align_up
 
 ALIGNMENT = 16
 FIRST_PROBE = 1 << 20
@@ -162,7 +163,7 @@ def _search(server: _ProbeServer) -> ArenaSearch:
     lower = max(recorded_total // ALIGNMENT * ALIGNMENT - ALIGNMENT, 0)
     while lower > 0 and server.runs(lower):
         lower = lower // 2 // ALIGNMENT * ALIGNMENT
-    upper_guess = -(-(recorded_total + recorded_total // 4 + 1024) // ALIGNMENT) * ALIGNMENT
+    upper_guess = align_up(recorded_total + recorded_total // 4 + 1024, ALIGNMENT)
     if upper_guess < upper and server.runs(upper_guess):
         upper = upper_guess
     elif upper_guess < upper:

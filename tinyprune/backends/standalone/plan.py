@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tinyprune.sizes import align_up
+
 
 @dataclass(frozen=True)
 class BufferRequest:
@@ -24,14 +26,10 @@ class ArenaPlan:
     lower_bound: int  # the largest sum of (aligned) buffers alive at one step
 
 
-def _align(value: int, alignment: int) -> int:
-    return -(-value // alignment) * alignment
-
-
 def live_bytes_bound(requests: list[BufferRequest], alignment: int = 4) -> int:
     """The largest sum of aligned buffer sizes alive at the same step: no placement does better."""
     steps = {step for r in requests for step in (r.first, r.last)}
-    return max((sum(_align(r.size, alignment) for r in requests if r.first <= step <= r.last) for step in steps),
+    return max((sum(align_up(r.size, alignment) for r in requests if r.first <= step <= r.last) for step in steps),
                default=0)
 
 
@@ -56,7 +54,7 @@ def _greedy(requests: list[BufferRequest], order, alignment: int) -> dict[int, i
         for start, end in alive:
             if offset + request.size <= start:
                 break
-            offset = max(offset, _align(end, alignment))
+            offset = max(offset, align_up(end, alignment))
         placed.append((request, offset))
     return {request.key: offset for request, offset in placed}
 
@@ -69,7 +67,7 @@ def plan_arena(requests: list[BufferRequest], alignment: int = 4) -> ArenaPlan:
     best: tuple[int, dict[int, int]] | None = None
     for order in PLACEMENT_ORDERS:
         offsets = _greedy(requests, order, alignment)
-        size = _align(max((offset + sizes[key] for key, offset in offsets.items()), default=0), alignment)
+        size = align_up(max((offset + sizes[key] for key, offset in offsets.items()), default=0), alignment)
         if best is None or size < best[0]:
             best = (size, offsets)
         if size == bound:
