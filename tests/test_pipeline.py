@@ -51,6 +51,8 @@ def test_demo_model_is_per_tensor_for_the_arduino_library(demo_build):
     for op in fully_connected:
         assert len(graph.tensors[op.inputs[1]].quantization.scale) == 1
     assert report["quantize"]["per_channel_dense"] is False
+    assert [p["name"] for p in report["quantize"]["passes"]] == ["per-tensor FULLY_CONNECTED"]
+    assert "Graph passes: **per-tensor FULLY_CONNECTED** (" in (out / "report.md").read_text()
     assert "Chirale_TensorFlowLite" in report["target"]["runtime"]["title"]
     assert "January 2023" in report["target"]["runtime"]["tflm_revision"]
 

@@ -3,7 +3,7 @@ summary the CLI prints for it. The real work lives in the stage packages (prune/
 graph/, verify/, backends/, report/); this module turns a BuildConfig into their arguments."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,14 @@ class Quantized:
     per_channel_dense: bool
     per_channel: bool  # False when clustered: one scale a tensor keeps k clusters as k int8 values
     qat: dict | None = None  # the QAT fine-tuning's details (--quantize qat)
-    compression: dict | None = None  # compress_for_tflm's report (--tflm-compression)
+    passes: list = field(default_factory=list)  # tinyprune.graph.passes.PassRecord, in the order they ran
+
+    @property
+    def compression(self) -> dict | None:
+        """compress_for_tflm's report (--tflm-compression), or None."""
+        from tinyprune.graph.passes.tflm_compression import NAME
+
+        return next((p.details for p in self.passes if p.name == NAME), None)
 
 
 @dataclass
@@ -180,12 +187,17 @@ def describe_prune(pruned: Pruned) -> str:
 def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Target, progress) -> Quantized:
     """Full-int8 conversion of the pruned and of the dense model, as the target runtime needs them;
     QAT first and TFLM compression after, when asked."""
+    from tinyprune.graph.passes.per_tensor_dense import per_tensor_dense
+    from tinyprune.graph.passes.per_tensor_weights import per_tensor_weights
+    from tinyprune.graph.passes.tflm_compression import tflm_compression
     from tinyprune.quantize import quantize_int8, representative_samples
 
     data = pruned.data
     calibration = representative_samples(data.calibration, config.calibration_samples, config.seed)
-    per_channel = not config.clusters
-    per_channel_dense = per_channel and bool(target.runtime.per_channel_fully_connected)
+    weights_pass = per_tensor_weights(config.clusters)
+    dense_pass = None if weights_pass else per_tensor_dense(target.runtime)
+    per_channel = weights_pass is None
+    per_channel_dense = per_channel and dense_pass is None
     model, qat = pruned.result.model, None
     if config.quantize == "qat":
         from tinyprune.qat import quantize_aware
@@ -196,11 +208,7 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
                                      batch_size=config.batch_size, progress=progress)
         model, qat = trained_qat.model, trained_qat.details
     uncompressed = model_bytes = quantize_int8(model, calibration, per_channel_dense, per_channel)
-    compression = None
-    if config.tflm_compression != "none":
-        from tinyprune.compress import compress_for_tflm
-
-        model_bytes, compression = compress_for_tflm(model_bytes, config.tflm_compression, data.x_test)
+    model_bytes, compression_pass = tflm_compression(model_bytes, config.tflm_compression, data.x_test)
     return Quantized(
         model_bytes=model_bytes,
         uncompressed_bytes=uncompressed,
@@ -210,7 +218,7 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
         per_channel_dense=per_channel_dense,
         per_channel=per_channel,
         qat=qat,
-        compression=compression,
+        passes=[p for p in (weights_pass, dense_pass, compression_pass) if p is not None],
     )
 
 
@@ -221,6 +229,8 @@ def describe_quantize(quantized: Quantized) -> str:
     line = (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "
             f"dense {len(quantized.dense_bytes):,} B, gzip {gzip_size(quantized.dense_bytes):,} B), "
             f"{kind} FULLY_CONNECTED, {quantized.calibration_samples} calibration samples")
+    if quantized.passes:
+        line += f"; passes: {', '.join(p.name for p in quantized.passes)}"
     if quantized.qat:
         line += f", QAT keeping {quantized.qat['preserve']}"
     if quantized.compression:

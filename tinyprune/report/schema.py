@@ -11,7 +11,8 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
   achieved sparsity per layer, units kept per layer, rounds, kept features, ...), history (per epoch)
 - quantize: model_bytes, model_bytes_gzip, dense_model_bytes, dense_model_bytes_gzip, per_channel_dense,
   per_channel (False when clustered), qat (its details, or null), tflm_compression (sizes, the choice
-  per tensor, the arena it costs and the TFLM build it needs, or null)
+  per tensor, the arena it costs and the TFLM build it needs, or null), passes (the graph rewrites that
+  ran, in order: name, why, details)
 - check: runtime and one entry per operator kind (count, resolver method, supported)
 - accuracy: metric and one value per stage: float, pruned, litert_int8, tflm_int8 (the headline);
   confusion_float_vs_tflm: counts of (float model's class, TFLM's class), null for regression
@@ -114,6 +115,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "per_channel": quantized.per_channel,
             "qat": quantized.qat,
             "tflm_compression": quantized.compression,
+            "passes": [p.as_dict() for p in quantized.passes],
         },
         "check": {
             "runtime": target.runtime.name,
