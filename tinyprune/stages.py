@@ -97,6 +97,7 @@ def load(config: BuildConfig) -> Loaded:
     from tinyprune.backends.templates import c_identifier
     from tinyprune.io.data import load_dataset, validate
     from tinyprune.io.keras2 import input_shape, load_model, output_units
+    from tinyprune.io.keras3 import prove_translation, written_by_keras3
     from tinyprune.train import seed_everything
 
     seed_everything(config.seed)
@@ -114,6 +115,8 @@ def load(config: BuildConfig) -> Loaded:
     else:
         source = config.model
     validate(data, input_shape(model), output_units(model), config.calibration_samples)
+    if config.model != "demo" and written_by_keras3(Path(config.model)):
+        source += f" ({prove_translation(Path(config.model), model, data.x_test)})"
     name = c_identifier(config.name or Path(config.model).stem)
     return Loaded(model, data, name, source)
 

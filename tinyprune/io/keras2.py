@@ -1,4 +1,5 @@
-"""Stage 1 (model): load a model saved by tf-keras (.keras, .h5 or a SavedModel folder)."""
+"""Stage 1 (model): load a model saved by tf-keras (.keras, .h5 or a SavedModel folder), or by Keras 3
+(.keras, .h5: translated by io/keras3.py)."""
 from __future__ import annotations
 
 import re
@@ -21,8 +22,13 @@ def load_model(path: str | Path):
     if path.is_file() and path.suffix not in (".keras", ".h5", ".hdf5"):
         raise TinypruneError(f"{path} is not a Keras model file (.keras, .h5) nor a SavedModel folder",
                              SAVE_HINT)
+    from tinyprune.io.keras3 import read_keras3, translate, written_by_keras3
+
     try:
-        model = keras.models.load_model(path, compile=False)
+        model = (translate(read_keras3(path), path) if written_by_keras3(path)
+                 else keras.models.load_model(path, compile=False))
+    except TinypruneError:
+        raise
     except (ValueError, TypeError) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         # tf_keras words an unresolvable layer class in several ways, depending on how it was saved
