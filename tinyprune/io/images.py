@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-from tinyprune.io.data import Dataset, split
+from tinyprune.io.dataset import Dataset, split
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 LAYOUT_HINT = "lay the images out as FOLDER/<class name>/<image>.png, one subfolder a class, at least two classes"

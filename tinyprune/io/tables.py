@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.errors import TinypruneError
-from tinyprune.io.data import Dataset, split
+from tinyprune.io.dataset import Dataset, split
 
 
 def load_csv(path: Path, target: str, seed: int) -> Dataset:
