@@ -41,6 +41,8 @@ typedef struct {
     uint16_t out_h, out_w, out_c;
     uint8_t depth_multiplier, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
     uint8_t pad_top, pad_left;
+    uint8_t in_place;       /* four channels at a time staged in scratch (out_h x out_w x 4 bytes): the
+                               output may be the input (multiplier 1, same shape, out_c % 4 == 0) */
 } tp_depthwise_conv2d_params;
 
 /* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches.
@@ -139,7 +141,8 @@ typedef struct {
 } tp_copy_params;
 
 void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output);
-void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output);
+void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *scratch,
+                         int8_t *output);
 void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8_t *output);
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output);
 void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);

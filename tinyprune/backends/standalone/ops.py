@@ -249,9 +249,14 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
         ("out_h", out_h), ("out_w", out_w), ("out_c", out_c), ("depth_multiplier", out_c // in_c),
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1]), ("pad_top", pad_top), ("pad_left", pad_left)]
+    # in place when staging four channels at a time takes less than a second tensor would
+    in_place = out_c // in_c == 1 and (out_h, out_w, out_c) == (in_h, in_w, in_c) and out_c % 4 == 0 and out_c > 4
+    fields.append(("in_place", int(in_place)))
+    scratch = ctx.scratch(out_h * out_w * 4 if in_place else 1)
     dense = choose_encoding(weights.T, ("dense",))
-    ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields, [ctx.buffer(source.index)],
-                 ctx.buffer(output.index), [values, bias] + requant_arrays),
+    ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields,
+                 [ctx.buffer(source.index), scratch], ctx.buffer(output.index), [values, bias] + requant_arrays,
+                 in_place=in_place),
             _report(ctx, op, dense, weights.T, out_h * out_w))
 
 
