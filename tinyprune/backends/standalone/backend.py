@@ -8,7 +8,8 @@ from pathlib import Path
 from tinyprune.backends.base import Backend, Generated, Job, Memory, Target
 from tinyprune.backends.standalone.codegen import check_supported, lower, write_standalone
 from tinyprune.backends.standalone.cortex_m import write_cortex_m_project
-from tinyprune.backends.standalone.proof import (STANDALONE_RUNTIME, has_qemu_machine, prove_standalone,
+from tinyprune.toolchains.qemu import has_machine
+from tinyprune.backends.standalone.proof import (STANDALONE_RUNTIME, prove_standalone,
                                                  standalone_fit)
 from tinyprune.backends.standalone.sketch import write_arduino_sketch
 from tinyprune.backends.tflm.memory import tflm_board_arena
@@ -34,7 +35,7 @@ class StandaloneBackend(Backend):
         model = write_standalone(memory.plan, folder / "standalone", job.name)
         sketch = write_arduino_sketch(model, folder / "arduino" / job.name).parent
         folders = {"standalone": folder / "standalone", "arduino": sketch}
-        if has_qemu_machine(target.board):
+        if has_machine(target.board):
             folders["cortex_m"] = write_cortex_m_project(model, target.board, folder / "cortex_m", job.test_inputs)
         return Generated(model=model, folders=folders, test_vectors=len(job.test_inputs))
 

@@ -1,12 +1,8 @@
-"""The standalone model as bare-metal Cortex-M firmware: a project (startup code and vector table, a
-linker script from the board's flash and RAM, a Makefile and a CMakeLists.txt) built with Debian's
-arm-none-eabi-gcc, measured with arm-none-eabi-size, and run under qemu-system-arm on the board's
-nearest machine with test inputs linked in.
-
-Instructions per inference: qemu's `-icount shift=0` makes each instruction 1 ns of virtual time and
-SysTick counts core-clock ticks, so ticks convert to instructions. The firmware first times a loop of
-known length (2 instructions a turn) and that calibration gives the conversion, checked against the
-nominal 1 GHz / core clock: 40 instructions a tick on the 25 MHz MPS2 machines, 50 on the 20 MHz AN505.
+"""The standalone model as bare-metal Cortex-M firmware: a project (the shared runtime from
+tinyprune.toolchains: startup code and vector table, semihosting, the SysTick instruction counter, a linker
+script from the board's flash and RAM; plus a Makefile and a CMakeLists.txt) built with Debian's
+arm-none-eabi-gcc, measured with arm-none-eabi-size, and run under qemu-system-arm on the board's nearest
+machine with test inputs linked in (instructions counted as tinyprune.toolchains.qemu explains).
 A profiled build (`profile=True`) also reads the counter between kernel calls: instructions per step,
 less what reading the counter costs (measured by the firmware on back-to-back reads), averaged over
 the inputs."""
@@ -24,30 +20,13 @@ from tinyprune.boards import Board
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.codegen import StandaloneModel
 from tinyprune.backends.templates import render
+from tinyprune.toolchains.gcc import require_tool, section_sizes, symbol_size
+from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, UART0, run_firmware
+from tinyprune.toolchains.runtime import runtime_context, write_runtime
 
-# Where each qemu machine maps code and data memory (ARM's MPS2 application notes 385/386/500/505).
-QEMU_MEMORY = {
-    "mps2-an385": (0x00000000, 0x20000000),
-    "mps2-an386": (0x00000000, 0x20000000),
-    "mps2-an500": (0x00000000, 0x20000000),
-    "mps2-an505": (0x10000000, 0x38000000),
-}
-CALIBRATION_ITERATIONS = 250_000
 MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmware times
-# Their core clocks (qemu's hw/arm/mps2.c and mps2-tz.c): icount's 1 GHz of virtual time over it is the
-# nominal number of instructions a SysTick tick.
-QEMU_CORE_CLOCK_HZ = {"mps2-an385": 25_000_000, "mps2-an386": 25_000_000, "mps2-an500": 25_000_000,
-                      "mps2-an505": 20_000_000}
-# UART0 of the MPS2 machines (a CMSDK APB UART): what `-serial` connects, for the serial firmware
-QEMU_UART0 = {"mps2-an385": 0x40004000, "mps2-an386": 0x40004000, "mps2-an500": 0x40004000}
 SERIAL_BAUD_RATE = 115200
 COMMON_FILES = (
-    ("cortex_m/startup.c.j2", "startup.c"),
-    ("cortex_m/semihost.c.j2", "semihost.c"),
-    ("cortex_m/semihost.h.j2", "semihost.h"),
-    ("cortex_m/instruction_counter.c.j2", "instruction_counter.c"),
-    ("cortex_m/instruction_counter.h.j2", "instruction_counter.h"),
-    ("cortex_m/linker.ld.j2", "linker.ld"),
     ("cortex_m/Makefile.j2", "Makefile"),
     ("cortex_m/CMakeLists.txt.j2", "CMakeLists.txt"),
 )
@@ -104,27 +83,16 @@ class QemuRun:
                 "instructions_per_tick": self.instructions_per_tick}
 
 
-def _require_tool(tool: str) -> None:
-    if shutil.which(tool) is None:
-        raise TinypruneError(f"{tool} is not installed",
-                             "install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm (Debian/Ubuntu)")
-
-
 def _write_project(model: StandaloneModel, board: Board, project_dir: str | Path, files: tuple,
                    sources: list[str], **context) -> Path:
     """The model's C, and `files` rendered with `context`, compiling `sources` besides the model's."""
-    if not board.is_arm or board.qemu_machine not in QEMU_MEMORY:
-        raise TinypruneError(f"board {board.name!r} ({board.core}) has no Cortex-M qemu machine",
-                             "choose an Arm Cortex-M board, e.g. --board nano33ble")
     project_dir = Path(project_dir)
-    project_dir.mkdir(parents=True, exist_ok=True)
+    runtime_sources = write_runtime(project_dir, board)
     for path in model.files:
         if path.parent.resolve() != project_dir.resolve():
             shutil.copyfile(path, project_dir / path.name)
-    flash_origin, ram_origin = QEMU_MEMORY[board.qemu_machine]
-    sources = [p.name for p in model.sources] + ["startup.c", "semihost.c", "instruction_counter.c", *sources]
-    context = {"name": model.name, "board": board, "flash_origin": flash_origin, "ram_origin": ram_origin,
-               "sources": sources, **context}
+    sources = [p.name for p in model.sources] + [p.name for p in runtime_sources] + sources
+    context = {**runtime_context(board), "name": model.name, "sources": sources, **context}
     for template, target in files:
         (project_dir / target).write_text(render(template, **context), encoding="utf-8")
     return project_dir
@@ -139,7 +107,6 @@ def write_cortex_m_project(model: StandaloneModel, board: Board, project_dir: st
                              f"give samples of shape {list(model.input_shape[1:])}")
     return _write_project(model, board, project_dir, PROJECT_FILES, ["main.c"], serial="none",
                           samples=samples.tolist(), sample_count=len(samples),
-                          calibration_iterations=CALIBRATION_ITERATIONS,
                           mark_calibration_pairs=MARK_CALIBRATION_PAIRS)
 
 
@@ -148,12 +115,12 @@ def write_serial_project(model: StandaloneModel, board: Board, project_dir: str 
     (`make run` names a pseudo-terminal to pass to `tinyprune device-eval --port`)."""
     from tinyprune.device.firmware import write_link_sources
 
-    if board.qemu_machine not in QEMU_UART0:
+    if board.qemu_machine not in UART0:
         raise TinypruneError(f"the serial firmware knows no UART of qemu's {board.qemu_machine}",
-                             f"choose a board emulated by {', '.join(QEMU_UART0)}, e.g. --board nano33ble")
-    clock = QEMU_CORE_CLOCK_HZ[board.qemu_machine]
+                             f"choose a board emulated by {', '.join(UART0)}, e.g. --board nano33ble")
+    clock = CORE_CLOCK_HZ[board.qemu_machine]
     project_dir = _write_project(model, board, project_dir, SERIAL_FILES, ["tp_link.c", "cmsdk_uart.c", "main.c"],
-                                 serial="pty", uart_base=QEMU_UART0[board.qemu_machine],
+                                 serial="pty", uart_base=UART0[board.qemu_machine],
                                  uart_divisor=round(clock / SERIAL_BAUD_RATE), timer_hz=clock)
     write_link_sources(project_dir, model.input_size)
     return project_dir
@@ -171,17 +138,16 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
 def _make(project_dir: Path, extra_cflags: tuple[str, ...] = ()) -> tuple[Path, int, int, int]:
     """firmware.elf built by the project's Makefile (warnings are errors, plus `extra_cflags`), and its
     text, data and bss from arm-none-eabi-size."""
-    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size", "make"):
-        _require_tool(tool)
+    for tool in ("arm-none-eabi-gcc", "make"):
+        require_tool(tool)
     cflags = " ".join(("-Werror",) + tuple(extra_cflags))
     result = subprocess.run(["make", "-B", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"firmware build failed in {project_dir}:\n{result.stdout}\n{result.stderr}")
     elf = project_dir / "firmware.elf"
-    sizes = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True)
-    text, data, bss = (int(v) for v in sizes.stdout.splitlines()[1].split()[:3])
-    return elf, text, data, bss
+    sizes = section_sizes(elf)
+    return elf, sizes.text, sizes.data, sizes.bss
 
 
 def build_project(project_dir: Path, model: StandaloneModel, board: Board, sample_count: int,
@@ -191,10 +157,8 @@ def build_project(project_dir: Path, model: StandaloneModel, board: Board, sampl
     reports each step)."""
     profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
     elf, text, data, bss = _make(project_dir, tuple(extra_cflags) + profiling)
-    symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True)
-    vectors = next(int(line.split()[1], 16) for line in symbols.stdout.splitlines()
-                   if line.endswith(" test_inputs"))
-    return Firmware(elf, project_dir, board, model, text, data, bss, vectors, sample_count, profile)
+    return Firmware(elf, project_dir, board, model, text, data, bss, symbol_size(elf, "test_inputs"), sample_count,
+                    profile)
 
 
 def build_serial_firmware(model: StandaloneModel, board: Board, project_dir: str | Path) -> Path:
@@ -204,36 +168,18 @@ def build_serial_firmware(model: StandaloneModel, board: Board, project_dir: str
 
 def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
     """Run the firmware on the board's qemu machine: its outputs and instructions per inference."""
-    _require_tool("qemu-system-arm")
-    console = firmware.project_dir / "semihosting.txt"
-    command = ["qemu-system-arm", "-machine", firmware.board.qemu_machine, "-display", "none",
-               "-monitor", "none", "-serial", "none", "-chardev", f"file,id=semihosting,path={console}",
-               "-semihosting-config", "enable=on,target=native,chardev=semihosting",
-               "-icount", "shift=0", "-kernel", str(firmware.elf)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL, check=False)
-    lines = console.read_text(encoding="ascii").splitlines() if console.exists() else []
-    if result.returncode != 0 or "done" not in lines:
-        raise RuntimeError(f"qemu run failed (exit {result.returncode}): {' '.join(command)}\n"
-                           f"{chr(10).join(lines[-20:])}\n{result.stderr}")
-    calibration = int(_field(lines, "calibration"), 16)
-    empty = int(_field(lines, "empty"), 16)
-    per_tick = 2 * CALIBRATION_ITERATIONS / calibration
-    nominal = 1e9 / QEMU_CORE_CLOCK_HZ[firmware.board.qemu_machine]
-    if abs(per_tick - nominal) > 0.01 * nominal:
-        raise RuntimeError(f"SysTick calibration gives {per_tick:.2f} instructions a tick, "
-                           f"not {nominal:g}: is qemu running with -icount shift=0?")
-    rows = [re.fullmatch(r"out ([0-9a-f]*) ([0-9a-f]{8})", line) for line in lines if line.startswith("out ")]
+    run = run_firmware(firmware.elf, firmware.board, timeout)
+    if not run.finished:
+        raise RuntimeError(run.failure("qemu run failed"))
+    per_tick = run.instructions_per_tick()
+    empty = int(run.field("empty"), 16)
+    rows = [re.fullmatch(r"out ([0-9a-f]*) ([0-9a-f]{8})", line) for line in run.lines if line.startswith("out ")]
     outputs = np.array([np.frombuffer(bytes.fromhex(m.group(1)), dtype=np.int8) for m in rows])
     ticks = np.array([int(m.group(2), 16) - empty for m in rows], dtype=np.float64)
     steps = None
     if firmware.profiled:
-        mark = int(_field(lines, "mark"), 16) / MARK_CALIBRATION_PAIRS
-        step_ticks = np.array([int(line.split()[2], 16) for line in lines if line.startswith("step ")],
+        mark = int(run.field("mark"), 16) / MARK_CALIBRATION_PAIRS
+        step_ticks = np.array([int(line.split()[2], 16) for line in run.lines if line.startswith("step ")],
                               dtype=np.float64)
         steps = (step_ticks / len(rows) - mark) * per_tick
     return QemuRun(outputs, ticks * per_tick, per_tick, steps)
-
-
-def _field(lines: list[str], label: str) -> str:
-    return next(line.split()[1] for line in lines if line.startswith(label + " "))

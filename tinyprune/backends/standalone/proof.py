@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.backends.standalone.codegen import StandaloneModel
-from tinyprune.backends.standalone.cortex_m import QEMU_MEMORY, build_project, run_qemu
+from tinyprune.backends.standalone.cortex_m import build_project, run_qemu
 from tinyprune.backends.standalone.host import build_host_library, run_host
 from tinyprune.backends.standalone.ops import STANDALONE_OPS
 from tinyprune.errors import TinypruneError
@@ -34,10 +34,6 @@ class StandaloneProof:
     host_differing_bytes: int  # against TFLM: must be 0
     firmware: dict | None = None  # arm-none-eabi-size figures, None when the core has no qemu machine
     qemu: dict = field(default_factory=dict)  # samples, differing bytes, instructions per inference
-
-
-def has_qemu_machine(board) -> bool:
-    return board.is_arm and board.qemu_machine in QEMU_MEMORY
 
 
 def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np.ndarray,
