@@ -78,9 +78,10 @@ def test_zoo_models_on_qemu_equal_tflm(name, tmp_path):
     assert np.array_equal(host, reference)
 
 
-def test_dense_ds_cnn_runs_in_place_in_half_of_tflm_arena(tmp_path):
+def test_dense_ds_cnn_beats_tflm_cmsis_nn_in_instructions_and_half_its_arena(tmp_path):
     """Depthwise and pointwise layers write over their inputs: the arena is one activation tensor plus the
-    first convolution's padded input, under half of TFLM's 23,940 B (CMSIS-NN, as stated in issue 19)."""
+    first convolution's padded input, under half of TFLM's 23,940 B; fewer instructions than TFLM with
+    CMSIS-NN (both as stated in issue 19)."""
     from tinyprune.zoo import zoo_int8
 
     model_bytes = zoo_int8("ds_cnn_kws")
@@ -93,7 +94,7 @@ def test_dense_ds_cnn_runs_in_place_in_half_of_tflm_arena(tmp_path):
     assert model.arena_lower_bound <= model.arena_bytes <= activation + 58 * 13 + 4 * 25 * 5 <= 23_940 // 2
     in_place = [step for step in model.steps if step.output is step.inputs[0]]
     assert [step.kind for step in in_place] == ["depthwise_conv2d", "conv2d 1x1"] * 4
-    assert run.instructions_per_inference < 42_615_800 / 4  # TFLM's reference kernels on the same M4
+    assert run.instructions_per_inference <= 7_947_200  # TFLM with CMSIS-NN on the same M4 (issue 19)
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
@@ -161,7 +162,7 @@ def test_simd32_kernels_build_with_gcc7_headers_and_equal_tflm(board, zoo_model,
         if name == "residual_block":
             assert all(f"\t{instruction}\t" in disassembly for instruction in ("ssub8", "sel"))
         else:
-            assert all(f"\t{instruction}\t" in disassembly for instruction in ("sadd16", "smlabb", "smlatt"))
+            assert all(f"\t{instruction}\t" in disassembly for instruction in ("smlabb", "smlatt"))
         reference = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
         assert np.array_equal(run.outputs, reference)
 

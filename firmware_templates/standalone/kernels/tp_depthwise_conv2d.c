@@ -1,15 +1,12 @@
-/* DEPTHWISE_CONV_2D, int8, per-channel: TFLM's reference DepthwiseConvPerChannel. Taps outside the
- * input are skipped (no padded copy: depthwise layers are wide and cheap per byte).
+/* DEPTHWISE_CONV_2D, int8, per-channel: TFLM's reference DepthwiseConvPerChannel.
  *
  * Channels are the outer loop, so a channel's requantization constants are worked out once. With one
  * output channel per input channel, four neighbouring channels go together: their inputs and weights
- * are contiguous, four bytes a load. A window wholly inside the input starts from the bias with the
- * input offset of all its taps folded in, and multiplies raw inputs; only border windows add the
- * offset tap by tap.
- *
- * In place (in_place, output the same shape as the input): a block's outputs go to scratch (out_h x
- * out_w x 4 bytes) and are copied over the block's input channels once the block is done, since no
- * other block reads them. */
+ * are contiguous, four bytes a load. Each block of four is first copied into scratch with its padding
+ * (the input zero point) around it, so every window lies inside, the input offset of every tap folds
+ * into the bias and the loop multiplies raw inputs with no border tests. Once copied, the block's
+ * input channels are dead: the output may be the input itself. Other layers (depth multiplier > 1,
+ * channels not a multiple of four) go a channel at a time, skipping the taps outside the input. */
 #include <string.h>
 
 #include "tp_kernels.h"
@@ -22,30 +19,27 @@ static void inside_taps(int start, int taps, int dilation, int size, int *first,
     *end = last < taps ? last : taps;
 }
 
-/* acc[k] += (x[k] + input_offset) * w[k] for four neighbouring channels. */
-static inline void mac4(const int8_t *x, const int8_t *w, int32_t input_offset, int32_t acc[4])
+/* Channels c0 .. c0 + 3 of the input copied into `plane`: padded_h x padded_w pixels of four bytes,
+ * the padding filled with the input zero point. */
+static void stage_block(const tp_depthwise_conv2d_params *p, const int8_t *input, int c0, int8_t *plane)
 {
-#if TP_SIMD32
-    uint32_t x4, w4;
-    memcpy(&x4, x, 4);
-    memcpy(&w4, w, 4);
-    const int32_t offsets = (int32_t)((uint32_t)(uint16_t)input_offset * 0x10001u);
-    const int32_t x02 = tp_sadd16(tp_sxtb16(x4), offsets);
-    const int32_t x13 = tp_sadd16(tp_sxtb16_ror8(x4), offsets);
-    const int32_t w02 = tp_sxtb16(w4);
-    const int32_t w13 = tp_sxtb16_ror8(w4);
-    acc[0] = tp_smlabb(x02, w02, acc[0]);
-    acc[1] = tp_smlabb(x13, w13, acc[1]);
-    acc[2] = tp_smlatt(x02, w02, acc[2]);
-    acc[3] = tp_smlatt(x13, w13, acc[3]);
-#else
-    for (int k = 0; k < 4; ++k) {
-        acc[k] += (x[k] + input_offset) * w[k];
+    const uint32_t zero_points = (uint32_t)(uint8_t)(-p->input_offset) * 0x01010101u;
+    const int in_w = p->in_w, in_c = p->in_c;
+    for (int py = 0; py < p->padded_h; ++py) {
+        const int y = py - p->pad_top;
+        const int8_t *from = input + ((uint32_t)y * in_w * in_c + c0);
+        for (int px = 0; px < p->padded_w; ++px, plane += 4) {
+            const int x = px - p->pad_left;
+            if (y >= 0 && y < p->in_h && x >= 0 && x < in_w) {
+                memcpy(plane, from + (uint32_t)x * in_c, 4);
+            } else {
+                memcpy(plane, &zero_points, 4);
+            }
+        }
     }
-#endif
 }
 
-/* acc[k] += x[k] * w[k] for four neighbouring channels (raw inputs: the offset is in the bias). */
+/* acc[k] += x[k] * w[k] for four neighbouring channels: raw inputs, the input offset is in the bias. */
 static inline void mac4_raw(const int8_t *x, const int8_t *w, int32_t acc[4])
 {
 #if TP_SIMD32
@@ -65,54 +59,44 @@ static inline void mac4_raw(const int8_t *x, const int8_t *w, int32_t acc[4])
 #endif
 }
 
-/* Channels c0 .. c0 + 3 (depth multiplier 1) at every output pixel, written `pixel_stride` bytes apart. */
-static void block4(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *input, int c0,
-                   int8_t *out, uint32_t pixel_stride)
+/* Channels c0 .. c0 + 3 (depth multiplier 1) at every output pixel, from their staged plane: every
+ * window lies inside it, so each starts from the bias with all its taps' input offsets folded in.
+ * `weights`: the block's, tap after tap, four bytes each (the export stores depth-multiplier-1 weights
+ * block by block). Kernel rows three taps wide with no dilation are unrolled: constant offsets. */
+static void block4(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *plane, int c0,
+                   const int8_t *weights, int8_t *out)
 {
-    const int in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-    const int kernel_h = p->kernel_h, kernel_w = p->kernel_w;
-    const int dilation_h = p->dilation_h, dilation_w = p->dilation_w;
-    const int32_t input_offset = p->input_offset;
-    const int8_t *const weights = p->weights + c0;
+    const int out_c = p->out_c, kernel_h = p->kernel_h, kernel_w = p->kernel_w, taps = kernel_h * kernel_w;
     tp_channel_scale scale[4];
-    int32_t bias[4], inside_bias[4];
+    int32_t bias[4];
     for (int k = 0; k < 4; ++k) {
         scale[k] = tp_channel(requant, c0 + k);
         bias[k] = p->bias[c0 + k];
-        inside_bias[k] = bias[k];
-        for (int tap = 0; tap < kernel_h * kernel_w; ++tap) {
-            inside_bias[k] += input_offset * weights[tap * out_c + k];
+        for (int tap = 0; tap < taps; ++tap) {
+            bias[k] += p->input_offset * weights[4 * tap + k];
         }
     }
-    const uint32_t tap_step = (uint32_t)dilation_w * in_c;
-    const uint32_t row_step = (uint32_t)dilation_h * in_w * in_c;
+    const uint32_t tap_step = 4u * p->dilation_w;
+    const uint32_t row_step = 4u * p->dilation_h * p->padded_w;
+    const uint32_t column_step = 4u * p->stride_w;
+    const int rows_of_three = kernel_w == 3 && p->dilation_w == 1;
     for (int oy = 0; oy < p->out_h; ++oy) {
-        const int y0 = oy * p->stride_h - p->pad_top;
-        int ky_first, ky_end;
-        inside_taps(y0, kernel_h, dilation_h, in_h, &ky_first, &ky_end);
-        for (int ox = 0; ox < p->out_w; ++ox, out += pixel_stride) {
-            const int x0 = ox * p->stride_w - p->pad_left;
-            int kx_first, kx_end;
-            inside_taps(x0, kernel_w, dilation_w, in_w, &kx_first, &kx_end);
-            int32_t acc[4];
-            if (ky_first == 0 && ky_end == kernel_h && kx_first == 0 && kx_end == kernel_w) {
-                memcpy(acc, inside_bias, sizeof acc);
-                const int8_t *row = input + ((uint32_t)(y0 * in_w + x0) * in_c + c0);
-                const int8_t *w = weights;
-                for (int ky = 0; ky < kernel_h; ++ky, row += row_step) {
-                    const int8_t *x = row;
-                    for (int kx = 0; kx < kernel_w; ++kx, x += tap_step, w += out_c) {
-                        mac4_raw(x, w, acc);
-                    }
+        const int8_t *corner = plane + 4u * oy * p->stride_h * p->padded_w;
+        for (int ox = 0; ox < p->out_w; ++ox, corner += column_step, out += out_c) {
+            int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
+            const int8_t *w = weights;
+            const int8_t *row = corner;
+            if (rows_of_three) {
+                for (int ky = 0; ky < kernel_h; ++ky, row += row_step, w += 12) {
+                    mac4_raw(row, w, acc);
+                    mac4_raw(row + 4, w + 4, acc);
+                    mac4_raw(row + 8, w + 8, acc);
                 }
             } else {
-                memcpy(acc, bias, sizeof acc);
-                for (int ky = ky_first; ky < ky_end; ++ky) {
-                    const int y = y0 + ky * dilation_h;
-                    for (int kx = kx_first; kx < kx_end; ++kx) {
-                        const int x = x0 + kx * dilation_w;
-                        mac4(input + ((uint32_t)(y * in_w + x) * in_c + c0),
-                             weights + (uint32_t)(ky * kernel_w + kx) * out_c, input_offset, acc);
+                for (int ky = 0; ky < kernel_h; ++ky, row += row_step) {
+                    const int8_t *x = row;
+                    for (int kx = 0; kx < kernel_w; ++kx, x += tap_step, w += 4) {
+                        mac4_raw(x, w, acc);
                     }
                 }
             }
@@ -160,20 +144,15 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
     /* a local copy: the int8 stores could otherwise alias the parameters */
     const tp_requant requant = p->requant;
     const int out_c = p->out_c;
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
-    const int block_end = p->depth_multiplier == 1 ? out_c - out_c % 4 : 0;
-    int oc = 0;
-    for (; oc < block_end; oc += 4) {
-        if (p->in_place) {
-            block4(p, &requant, input, oc, scratch, 4);
-            for (uint32_t pixel = 0; pixel < pixels; ++pixel) {
-                memcpy(output + pixel * out_c + oc, scratch + 4 * pixel, 4);
-            }
-        } else {
-            block4(p, &requant, input, oc, output + oc, (uint32_t)out_c);
+    if (p->staged) {
+        const uint32_t block_weights = 4u * p->kernel_h * p->kernel_w;
+        for (int oc = 0; oc < out_c; oc += 4) {
+            stage_block(p, input, oc, scratch);
+            block4(p, &requant, scratch, oc, p->weights + (uint32_t)oc / 4 * block_weights, output + oc);
         }
-    }
-    for (; oc < out_c; ++oc) {
-        channel(p, &requant, input, oc, output + oc);
+    } else {
+        for (int oc = 0; oc < out_c; ++oc) {
+            channel(p, &requant, input, oc, output + oc);
+        }
     }
 }

@@ -33,7 +33,7 @@ typedef struct {
 } tp_conv2d_params;
 
 typedef struct {
-    const int8_t *weights;  /* kernel_h x kernel_w x out_c */
+    const int8_t *weights;  /* kernel_h x kernel_w x out_c; staged: out_c / 4 blocks of kernel_h x kernel_w x 4 */
     const int32_t *bias;
     tp_requant requant;
     int32_t input_offset;   /* minus the input zero point */
@@ -41,8 +41,8 @@ typedef struct {
     uint16_t out_h, out_w, out_c;
     uint8_t depth_multiplier, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
     uint8_t pad_top, pad_left;
-    uint8_t in_place;       /* four channels at a time staged in scratch (out_h x out_w x 4 bytes): the
-                               output may be the input (multiplier 1, same shape, out_c % 4 == 0) */
+    uint8_t staged;         /* multiplier 1, out_c % 4 == 0: four channels at a time padded into scratch */
+    uint16_t padded_h, padded_w;  /* staged: scratch holds padded_h x padded_w x 4 bytes */
 } tp_depthwise_conv2d_params;
 
 /* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches.

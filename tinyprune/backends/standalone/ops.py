@@ -49,7 +49,7 @@ class Step:
     inputs: list  # Buffers read, in the kernel's argument order
     output: object  # the Buffer written
     arrays: list[ConstArray] = field(default_factory=list)
-    in_place: bool = False  # element-wise: may write over an input that dies here
+    in_place: bool = False  # may write over an input that dies here (element-wise ops, staged kernels)
     input_list: str = ""  # CONCATENATION: name of the local array of input pointers
     kind: str = ""  # what profiles group steps by: the kernel without its prefix unless a lowering says
     macs: int = 0  # multiply-accumulates of a weighted layer's step (from its LayerReport)
@@ -233,12 +233,20 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     _, kernel_h, kernel_w, _ = filters.shape
     o = op.options
     stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h_factor"], o["dilation_w_factor"])
-    pad_top, _ = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
-    pad_left, _ = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
+    pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
+    pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
+    pad_top, pad_left = pads_h[0], pads_w[0]
+    # every window inside the padded plane (VALID padding may leave rows or columns unread)
+    padded_h = max(in_h + sum(pads_h), (out_h - 1) * stride[0] + (kernel_h - 1) * dilation[0] + 1)
+    padded_w = max(in_w + sum(pads_w), (out_w - 1) * stride[1] + (kernel_w - 1) * dilation[1] + 1)
 
     name = ctx.name(op)
     weights = filters.numpy().reshape(kernel_h * kernel_w, out_c)
-    values = ConstArray(f"{name}_weights", "int8_t", weights.ravel().tolist())
+    # depth multiplier 1 and whole blocks of four channels: each block staged with its padding in scratch,
+    # after which its input bytes are dead and the output may take them (codegen.py); weights block by block
+    staged = out_c == in_c and out_c % 4 == 0
+    stored = weights.reshape(kernel_h * kernel_w, out_c // 4, 4).transpose(1, 0, 2) if staged else weights
+    values = ConstArray(f"{name}_weights", "int8_t", stored.ravel().tolist())
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = ConstArray(f"{name}_bias", "int32_t",
@@ -249,14 +257,12 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
         ("out_h", out_h), ("out_w", out_w), ("out_c", out_c), ("depth_multiplier", out_c // in_c),
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1]), ("pad_top", pad_top), ("pad_left", pad_left)]
-    # in place when staging four channels at a time takes less than a second tensor would
-    in_place = out_c // in_c == 1 and (out_h, out_w, out_c) == (in_h, in_w, in_c) and out_c % 4 == 0 and out_c > 4
-    fields.append(("in_place", int(in_place)))
-    scratch = ctx.scratch(out_h * out_w * 4 if in_place else 1)
+    fields += [("staged", int(staged)), ("padded_h", padded_h), ("padded_w", padded_w)]
+    scratch = ctx.scratch(padded_h * padded_w * 4 if staged else 1)
     dense = choose_encoding(weights.T, ("dense",))
     ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields,
                  [ctx.buffer(source.index), scratch], ctx.buffer(output.index), [values, bias] + requant_arrays,
-                 in_place=in_place),
+                 in_place=staged),
             _report(ctx, op, dense, weights.T, out_h * out_w))
 
 
