@@ -78,7 +78,7 @@ def test_a_partial_frame_waits_for_the_rest():
 
 # -- the C side, built for the host -------------------------------------------------------------------
 
-PUT_BYTE = ctypes.CFUNCTYPE(None, ctypes.c_uint8)
+WRITE = ctypes.CFUNCTYPE(None, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 INFER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int8), ctypes.POINTER(ctypes.c_int8),
                          ctypes.POINTER(ctypes.c_uint32))
 
@@ -90,7 +90,7 @@ class LinkInfo(ctypes.Structure):
 
 
 class LinkBoard(ctypes.Structure):
-    _fields_ = [("put_byte", PUT_BYTE), ("infer", INFER), ("output", ctypes.POINTER(ctypes.c_int8)),
+    _fields_ = [("write", WRITE), ("infer", INFER), ("output", ctypes.POINTER(ctypes.c_int8)),
                 ("info", LinkInfo)]
 
 
@@ -113,10 +113,10 @@ class CBoard:
 
     def __init__(self, library):
         self.library, self.sent = library, bytearray()
-        self.put_byte = PUT_BYTE(self.sent.append)
+        self.write = WRITE(lambda data, count: self.sent.extend(data[:count]))
         self.infer = INFER(self._infer)
         self.output = (ctypes.c_int8 * 10)()
-        self.board = LinkBoard(self.put_byte, self.infer, self.output,
+        self.board = LinkBoard(self.write, self.infer, self.output,
                                LinkInfo(b"digits_cnn", 64, 10, 2960, 3200, 0, protocol.TIMER_CYCLES, 25_000_000))
         self.receiver = ctypes.create_string_buffer(1024)
 

@@ -186,7 +186,7 @@ def demo_sketch(tmp_path, demo_int8, demo_graph, demo_vector, runtime):
 def test_sketch_folder_is_named_as_its_ino(demo_sketch, tmp_path):
     assert demo_sketch == tmp_path / "digits_demo"
     assert sorted(p.name for p in demo_sketch.iterdir()) == ["digits_demo.ino", "model_data.cc",
-                                                             "model_data.h"]
+                                                             "model_data.h", "tp_link.c", "tp_link.h"]
 
 
 @pytest.mark.slow
@@ -242,7 +242,7 @@ def test_platformio_project_shares_the_sketch_body(tmp_path, demo_int8, demo_gra
     project = write_platformio_project(tmp_path / "p", "digits", demo_int8, demo_graph, runtime, 4096,
                                        *demo_vector, board)
     assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == [
-        "platformio.ini", "src/main.cpp", "src/model_data.cc", "src/model_data.h"]
+        "platformio.ini", "src/main.cpp", "src/model_data.cc", "src/model_data.h", "src/tp_link.c", "src/tp_link.h"]
     ini = (project / "platformio.ini").read_text()
     assert "[env:nano33ble]\nplatform = nordicnrf52\nboard = nano33ble\nframework = arduino\n" in ini
     assert "spaziochirale/Chirale_TensorFLowLite@2.0.0" in ini

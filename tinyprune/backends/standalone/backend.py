@@ -33,7 +33,8 @@ class StandaloneBackend(Backend):
 
     def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
         model = write_standalone(memory.plan, folder / "standalone", job.name)
-        sketch = write_arduino_sketch(model, folder / "arduino" / job.name).parent
+        sketch = write_arduino_sketch(model, folder / "arduino" / job.name, job.test_inputs[0],
+                                      job.expected_outputs[0]).parent
         folders = {"standalone": folder / "standalone", "arduino": sketch}
         if has_machine(target.board):
             folders["cortex_m"] = write_cortex_m_project(model, target.board, folder / "cortex_m", job.test_inputs)

@@ -18,6 +18,7 @@ from tinyprune.boards import Board
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.tflm.c_array import write_model_data
 from tinyprune.backends.templates import c_identifier, render
+from tinyprune.device.firmware import write_link_sources
 from tinyprune.graph.ir import Graph, Tensor
 from tinyprune.graph.runtimes import Runtime
 
@@ -51,7 +52,7 @@ def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, gr
                          expected_output: np.ndarray, board: Board, *,
                          exact_arena_bytes: int | None = None) -> Path:
     """Write the sketch folder `out_dir/sketch_name/` (<sketch_name>.ino, model_data.h,
-    model_data.cc) and return its path.
+    model_data.cc, tp_link.h, tp_link.c) and return its path.
 
     `runtime.ops` maps each operator to its resolver method; `arena_bytes` is the size the sketch
     declares (verify's exact arena, given as `exact_arena_bytes` for the comment, plus a margin);
@@ -62,6 +63,7 @@ def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, gr
     sketch_dir = Path(out_dir) / sketch_name
     sketch_dir.mkdir(parents=True)
     write_model_data(sketch_dir, model_bytes, context["model_array"])
+    write_link_sources(sketch_dir, context["input"]["count"])  # the serial protocol (tinyprune device-eval)
     (sketch_dir / f"{sketch_name}.ino").write_text(render("arduino/sketch.ino.j2", **context),
                                                    encoding="utf-8")
     return sketch_dir

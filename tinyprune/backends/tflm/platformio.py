@@ -13,6 +13,7 @@ from tinyprune.boards import Board
 from tinyprune.backends.tflm.arduino import check_sketch_name, sketch_context
 from tinyprune.backends.tflm.c_array import write_model_data
 from tinyprune.backends.templates import render
+from tinyprune.device.firmware import write_link_sources
 from tinyprune.graph.ir import Graph
 from tinyprune.graph.runtimes import Runtime
 
@@ -30,6 +31,7 @@ def write_platformio_project(out_dir: Path, project_name: str, model_bytes: byte
     source_dir = project_dir / "src"
     source_dir.mkdir(parents=True)
     write_model_data(source_dir, model_bytes, context["model_array"])
+    write_link_sources(source_dir, context["input"]["count"])  # the serial protocol (tinyprune device-eval)
     (source_dir / "main.cpp").write_text(render("platformio/main.cpp.j2", **context), encoding="utf-8")
     (project_dir / "platformio.ini").write_text(render("platformio/platformio.ini.j2", **context),
                                                 encoding="utf-8")
