@@ -11,6 +11,9 @@
 
 #include "tp_kernels.h"
 
+/* Output pixels whose accumulators are kept before they are requantized, a channel at a time. */
+#define TP_DEPTHWISE_CHUNK 16
+
 /* The taps [*first, *end) of a kernel axis that land inside the input, for a window starting at `start`. */
 static void inside_taps(int start, int taps, int dilation, int size, int *first, int *end)
 {
@@ -80,12 +83,16 @@ static void block4(const tp_depthwise_conv2d_params *p, const tp_requant *requan
     const uint32_t row_step = 4u * p->dilation_h * p->padded_w;
     const uint32_t column_step = 4u * p->stride_w;
     const int rows_of_three = kernel_w == 3 && p->dilation_w == 1;
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        const int8_t *corner = plane + 4u * oy * p->stride_h * p->padded_w;
-        for (int ox = 0; ox < p->out_w; ++ox, corner += column_step, out += out_c) {
-            int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
+    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
+    int32_t chunk[TP_DEPTHWISE_CHUNK][4];
+    for (uint32_t first = 0; first < pixels; first += TP_DEPTHWISE_CHUNK) {
+        const uint32_t count = pixels - first < TP_DEPTHWISE_CHUNK ? pixels - first : TP_DEPTHWISE_CHUNK;
+        for (uint32_t i = 0; i < count; ++i) {
+            const int oy = (int)((first + i) / p->out_w), ox = (int)((first + i) % p->out_w);
+            const int8_t *row = plane + 4u * ((uint32_t)oy * p->stride_h * p->padded_w) + (uint32_t)ox * column_step;
+            int32_t *acc = chunk[i];
+            memcpy(acc, bias, sizeof bias);
             const int8_t *w = weights;
-            const int8_t *row = corner;
             if (rows_of_three) {
                 for (int ky = 0; ky < kernel_h; ++ky, row += row_step, w += 12) {
                     mac4_raw(row, w, acc);
@@ -100,8 +107,13 @@ static void block4(const tp_depthwise_conv2d_params *p, const tp_requant *requan
                     }
                 }
             }
-            for (int k = 0; k < 4; ++k) {
-                out[k] = tp_scale(&scale[k], acc[k]);
+        }
+        /* a channel at a time: its requantization constants stay in registers */
+        for (int k = 0; k < 4; ++k) {
+            const tp_channel_scale channel_scale = scale[k];
+            int8_t *to = out + first * out_c + k;
+            for (uint32_t i = 0; i < count; ++i, to += out_c) {
+                *to = tp_scale(&channel_scale, chunk[i][k]);
             }
         }
     }
