@@ -119,3 +119,19 @@ def test_choose_encoding_takes_the_smallest(rng):
     clustered = rng.choice(np.array([-5, 0, 5, 9], dtype=np.int8), size=(8, 64))
     assert choose_encoding(clustered).format == "lut"
     assert choose_encoding(sparse, ("dense",)).format == "dense"
+
+
+def test_equal_constant_arrays_are_defined_once():
+    from tinyprune.backends.standalone.codegen import _share_constants
+    from tinyprune.backends.standalone.ops import ConstArray, Step
+
+    def step(name, shift):
+        arrays = [ConstArray(f"{name}_multiplier", "int32_t", [1 << 30]), ConstArray(f"{name}_shift", "int8_t", shift)]
+        return Step("tp_gemm", "tp_gemm_params", name, [("requant.multiplier", arrays[0].name),
+                                                        ("requant.shift", arrays[1].name), ("rows", 2)], [], None, arrays)
+
+    steps = [step("a", [-3]), step("b", [-3]), step("c", [-4])]
+    _share_constants(steps)
+    assert [array.name for s in steps for array in s.arrays] == ["a_multiplier", "a_shift", "c_shift"]
+    assert steps[1].fields == [("requant.multiplier", "a_multiplier"), ("requant.shift", "a_shift"), ("rows", 2)]
+    assert steps[2].fields[:2] == [("requant.multiplier", "a_multiplier"), ("requant.shift", "c_shift")]

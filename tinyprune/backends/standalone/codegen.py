@@ -190,6 +190,24 @@ def _write_in_place(steps: list[Step]) -> None:
             break
 
 
+def _share_constants(steps: list[Step]) -> None:
+    """Constant arrays of the same type and values (per-tensor multipliers and shifts, equal biases or
+    tables) are defined once: later steps name the first one."""
+    first: dict[tuple, str] = {}
+    for step in steps:
+        renamed: dict[str, str] = {}
+        kept = []
+        for array in step.arrays:
+            name = first.setdefault((array.ctype, tuple(array.values)), array.name)
+            if name == array.name:
+                kept.append(array)
+            else:
+                renamed[array.name] = name
+        step.arrays = kept
+        step.fields = [(path, renamed.get(value, value) if isinstance(value, str) else value)
+                       for path, value in step.fields]
+
+
 def _place(steps: list[Step]) -> ArenaPlan:
     """Give every arena buffer its offset; the plan (arena size and its lower bound)."""
     spans: list[list] = []  # [buffer, first step, last step] in order of first use
@@ -230,6 +248,7 @@ def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
     for op in graph.operators:
         LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)
+    _share_constants(lowering.steps)
     return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps))
 
 
