@@ -14,5 +14,5 @@ if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'
+python3 -m pip install --quiet --disable-pip-version-check -e '.[keras,test,ray]'
 exec python3 -m pytest "$@"

@@ -7,9 +7,7 @@ import tinyprune
 
 PACKAGE = Path(tinyprune.__file__).parent
 
-KNOWN_CYCLES: list[set[str]] = [
-    {"tinyprune.io.data", "tinyprune.io.images", "tinyprune.io.tables"},  # inputs moves Dataset into a leaf
-]
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def _modules() -> dict[str, Path]:

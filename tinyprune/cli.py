@@ -102,7 +102,8 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(out="build/demo")
     build = commands.add_parser("build", parents=[output, _build_flags(demo=False)],
                                 help="prune, quantize, verify and export a Keras model")
-    build.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (or set model in -c)")
+    build.add_argument("model", nargs="?", help=".keras/.h5 file (tf-keras or Keras 3), SavedModel folder, or an "
+                       "int8 .tflite taken as it is (or set model in -c)")
     sweep = commands.add_parser("sweep", parents=[output, _build_flags(demo=False)],
                                 help="build over a list of values and plot TFLM accuracy against flash")
     sweep.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (default: the demo CNN)")

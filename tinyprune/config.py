@@ -19,7 +19,7 @@ TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
 @dataclass
 class BuildConfig:
     model: str = "demo"  # a .keras/.h5 file or SavedModel folder; "demo" is the built-in digits CNN
-    data: str = "digits"  # an .npz file, an image folder, a .csv table or a built-in set (digits)
+    data: str = ""  # an .npz file, an image folder, a .csv table or a built-in set; digits unless a .tflite
     target: str = ""  # the label column of a .csv table
     board: str = "nano33ble"
     out: str = "build/tinyprune"
@@ -53,6 +53,11 @@ class BuildConfig:
     arena_margin: int = 1024  # bytes added to the exact arena in the firmware
     ram_headroom: int = 16384  # bytes of RAM kept for stack, runtime objects and the sketch
     seed: int = 0
+
+    def __post_init__(self):
+        """A Keras build needs data (the digits unless told); an int8 .tflite builds without any."""
+        if not self.data and not self.model.endswith(".tflite"):
+            self.data = "digits"
 
     def validate(self) -> "BuildConfig":
         """Refuse bad options before any work starts."""

@@ -71,6 +71,7 @@ def publish(staging: Path, out: Path) -> None:
 def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     """Run every stage for one configuration and write the output folder."""
     from tinyprune import stages
+    from tinyprune.io.tflite import is_tflite
     from tinyprune.report import write_reports
 
     listener = listener or Listener()
@@ -80,6 +81,8 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     timer = _Timer(listener)
 
     target = stages.resolve_target(config)
+    if is_tflite(config.model):
+        return build_tflite(config, target, out, timer)
     loaded = timer.run("load", lambda: stages.load(config), stages.describe_load)
     trained = timer.run("train", lambda: stages.train_float(loaded, config, listener.progress),
                         stages.describe_train)
@@ -100,6 +103,31 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     listener.stage("report", f"{out}/report.html, report.md, report.json")
+    return BuildResult(out=out, report=report, files=files)
+
+
+def build_tflite(config: BuildConfig, target, out: Path, timer: _Timer) -> BuildResult:
+    """An int8 .tflite as it is: load, check, verify, export and report; train, prune and quantize are
+    reported as not applied, with the reason."""
+    from tinyprune import stages
+    from tinyprune.io import tflite
+    from tinyprune.report.prebuilt import write_tflite_reports
+
+    prebuilt = timer.run("load", lambda: tflite.load_tflite(config), tflite.describe_load)
+    for stage, reason in tflite.NOT_APPLIED.items():
+        timer.listener.stage(stage, f"did not apply: {reason}")
+    checked = timer.run("check", lambda: stages.check(tflite.as_quantized(prebuilt), target), stages.describe_check)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        verified = timer.run("verify", lambda: tflite.verify_tflite(checked, prebuilt, config, target, staging),
+                             lambda v: stages.describe_verify(v, target))
+        files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
+        report = write_tflite_reports(staging, config, target, prebuilt, verified, files, timer.seconds)
+        publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    timer.listener.stage("report", f"{out}/report.md, report.json")
     return BuildResult(out=out, report=report, files=files)
 
 

@@ -263,23 +263,36 @@ def describe_check(checked: Checked) -> str:
 
 # -- verify -------------------------------------------------------------------------------------------
 
-def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target,
-           name: str, folder: Path) -> Verified:
-    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; the backend's firmware written into
-    `folder`, proven against TFLM and fitted to the board."""
+@dataclass
+class Int8Run:
+    """What running the int8 model on its test inputs established: the arena, TFLM's and LiteRT's outputs,
+    the backend's firmware written and proven, the board fit."""
+
+    arena: object  # tinyprune.verify.arena.ArenaSearch
+    host_arena: object  # tinyprune.memory.ArenaEstimate
+    memory: Memory
+    tflm: np.ndarray
+    litert: np.ndarray
+    generated: Generated
+    proof: object | None
+    fit: object  # tinyprune.verify.fit.BoardFit
+
+
+def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: Target, name: str,
+             folder: Path) -> Int8Run:
+    """The exact arena, TFLM's and LiteRT's outputs on x_int8; the backend's firmware written into `folder`
+    (its self-test: the first inputs and TFLM's outputs), proven against TFLM and fitted to the board."""
     from tinyprune.backends.base import TEST_VECTORS, Job
     from tinyprune.memory import emulate_arena
-    from tinyprune.verify.accuracy import (agreement, confusion_matrix, int8_inputs, int8_outputs_to_float,
-                                           litert_outputs, score, tflm_outputs)
+    from tinyprune.verify.accuracy import litert_outputs, tflm_outputs
     from tinyprune.verify.arena import find_arena
     from tinyprune.verify.fit import require_fit
 
-    data, graph, backend = pruned.data, checked.graph, target.backend
+    graph, backend = checked.graph, target.backend
     model_bytes = checked.quantized.model_bytes
     arena = find_arena(model_bytes)  # the real interpreter's figure: cross-checks the emulation
     host_arena = emulate_arena(graph, "host")
     memory = backend.memory(graph, target, arena, config)
-    x_int8 = int8_inputs(graph, data.x_test)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     job = Job(graph, model_bytes, name, x_int8[:TEST_VECTORS], tflm[:TEST_VECTORS])
     generated = backend.generate(job, target, memory, folder)
@@ -288,24 +301,36 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     proof = backend.prove(generated, target, x_int8, tflm)
     fit = backend.fit(graph, target, memory, generated, proof, config)
     require_fit(fit)
+    return Int8Run(arena, host_arena, memory, tflm, litert, generated, proof, fit)
+
+
+def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target,
+           name: str, folder: Path) -> Verified:
+    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; the backend's firmware written into
+    `folder`, proven against TFLM and fitted to the board."""
+    from tinyprune.verify.accuracy import agreement, confusion_matrix, int8_inputs, int8_outputs_to_float, score
+
+    data, graph = pruned.data, checked.graph
+    run = run_int8(checked, int8_inputs(graph, data.x_test), config, target, name, folder)
     confusion = None
     if data.task == "classification":
-        confusion = confusion_matrix(trained.test_outputs, tflm, data.classes)
+        confusion = confusion_matrix(trained.test_outputs, run.tflm, data.classes)
     scores = [
         trained.score,
         pruned.score,
-        score(int8_outputs_to_float(graph, litert), data.y_test, data.task, "litert_int8"),
-        score(int8_outputs_to_float(graph, tflm), data.y_test, data.task, "tflm_int8"),
+        score(int8_outputs_to_float(graph, run.litert), data.y_test, data.task, "litert_int8"),
+        score(int8_outputs_to_float(graph, run.tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    return Verified(checked, arena, host_arena, memory, scores, agreement(litert, tflm), fit, generated, proof,
-                    confusion)
+    return Verified(checked, run.arena, run.host_arena, run.memory, scores, agreement(run.litert, run.tflm),
+                    run.fit, run.generated, run.proof, confusion)
 
 
 def describe_verify(verified: Verified, target: Target) -> str:
     by_stage = {s.stage: s for s in verified.scores}
     a = verified.agreement
     line = (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
-            f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); ")
+            if "tflm_int8" in by_stage else "no data, no accuracy (LiteRT vs TFLM on the self-test inputs: ")
+    line += f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); "
     if verified.proof is None:
         line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.memory.board_arena_bytes:,} B "
                  "on the board; ")

@@ -14,9 +14,9 @@ from tinyprune.graph.ir import Graph, Operator, Tensor
 from tinyprune.graph.runtimes import Runtime, get_runtime, runtime_names
 
 FLOAT_DTYPES = frozenset({"float16", "float32", "float64"})
-_INT8_FIX = ("full-integer int8 quantization needed: convert with a representative data set, "
-             "TFLITE_BUILTINS_INT8 and int8 input and output (tinyprune build does this; "
-             "tinyprune.quantize.quantize_int8)")
+_INT8_FIX = ("convert with full-integer quantization: optimizations=[tf.lite.Optimize.DEFAULT], a "
+             "representative_dataset, supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8], int8 inference input "
+             "and output types; or give tinyprune build the Keras model, which does this")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def _require_full_integer(graph: Graph) -> None:
     float input or output, no float activation."""
     problem = _hybrid_op(graph) or _float_interface(graph) or _float_activation(graph)
     if problem:
-        raise TinypruneError(f"{problem}; TFLM runs full-integer models only", _INT8_FIX)
+        raise TinypruneError(f"{problem}; tinyprune targets full-integer int8 models (TFLM's int8 and CMSIS-NN "
+                             "kernels: the arena, flash and firmware it proves are int8's)", _INT8_FIX)
 
 
 def _float_tensors(graph: Graph, op: Operator) -> list[Tensor]:

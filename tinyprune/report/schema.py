@@ -69,7 +69,6 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
     quantized = checked.quantized
     data = loaded.data
     nonzero, total = kernel_weight_counts(pruned.result.model)
-    arena = verified.arena
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -128,40 +127,52 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "confusion_float_vs_tflm": verified.confusion,
         },
         "agreement": asdict(verified.agreement),
-        "memory": {
-            "arena_aligned16": arena.aligned16,
-            "arena_exact": arena.exact,
-            "arena_method": "smallest arena_size with which the tflite-micro interpreter (64-bit host) "
-                            f"allocates and invokes, by bisection over {arena.probes} probes in separate processes",
-            "host_emulated_aligned16": verified.host_arena.aligned16,
-            "host_emulated_exact": verified.host_arena.exact,
-            "emulation_matches_search": (verified.host_arena.aligned16, verified.host_arena.exact)
-            == (arena.aligned16, arena.exact),
-            "board_aligned16": verified.memory.board_arena_bytes,
-            "board_emulation_exact": verified.memory.board_arena.exact_model,
-            "board_exact": verified.memory.board_arena.exact,
-            "board_models": verified.memory.board_arena.models,
-            "board_notes": list(verified.memory.board_arena.notes),
-            "lower_bound": verified.host_arena.lower_bound,
-            "planner_overhead": verified.host_arena.planner_overhead,
-            "arena_margin": config.arena_margin,
-            "arena_firmware": verified.memory.arena_firmware,
-            "recorded": {name: asdict(section) for name, section in arena.recorded.sections.items()},
-            "recorded_total": arena.recorded.total,
-        },
-        "fit": {
-            "board": verified.fit.board,
-            "flash_items": verified.fit.flash_items,
-            "flash_basis": verified.fit.flash_basis,
-            "flash_needed": verified.fit.flash_needed,
-            "flash_limit": verified.fit.flash_limit,
-            "ram_items": verified.fit.ram_items,
-            "ram_needed": verified.fit.ram_needed,
-            "ram_limit": verified.fit.ram_limit,
-            "fits": verified.fit.fits,
-        },
+        "memory": memory_section(verified, config),
+        "fit": fit_section(verified),
         "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
         "standalone": target.backend.report_figures(verified.proof),
         "device": None,
         "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
+    }
+
+
+def memory_section(verified, config) -> dict:
+    """The arena figures: host search and emulation, the board's emulation, what the firmware declares."""
+    from dataclasses import asdict
+
+    arena = verified.arena
+    return {
+        "arena_aligned16": arena.aligned16,
+        "arena_exact": arena.exact,
+        "arena_method": "smallest arena_size with which the tflite-micro interpreter (64-bit host) "
+                        f"allocates and invokes, by bisection over {arena.probes} probes in separate processes",
+        "host_emulated_aligned16": verified.host_arena.aligned16,
+        "host_emulated_exact": verified.host_arena.exact,
+        "emulation_matches_search": (verified.host_arena.aligned16, verified.host_arena.exact)
+        == (arena.aligned16, arena.exact),
+        "board_aligned16": verified.memory.board_arena_bytes,
+        "board_emulation_exact": verified.memory.board_arena.exact_model,
+        "board_exact": verified.memory.board_arena.exact,
+        "board_models": verified.memory.board_arena.models,
+        "board_notes": list(verified.memory.board_arena.notes),
+        "lower_bound": verified.host_arena.lower_bound,
+        "planner_overhead": verified.host_arena.planner_overhead,
+        "arena_margin": config.arena_margin,
+        "arena_firmware": verified.memory.arena_firmware,
+        "recorded": {name: asdict(section) for name, section in arena.recorded.sections.items()},
+        "recorded_total": arena.recorded.total,
+    }
+
+
+def fit_section(verified) -> dict:
+    return {
+        "board": verified.fit.board,
+        "flash_items": verified.fit.flash_items,
+        "flash_basis": verified.fit.flash_basis,
+        "flash_needed": verified.fit.flash_needed,
+        "flash_limit": verified.fit.flash_limit,
+        "ram_items": verified.fit.ram_items,
+        "ram_needed": verified.fit.ram_needed,
+        "ram_limit": verified.fit.ram_limit,
+        "fits": verified.fit.fits,
     }
