@@ -71,3 +71,21 @@ def demo_int8_pruned(trained_demo, digits_data):
     pruned = magnitude_prune(trained_demo, digits_data, 0.75, epochs=2).model
     calibration = representative_samples(digits_data.x_train, 100, seed=0)
     return quantize_int8(pruned, calibration, per_channel_dense=False)
+
+
+@pytest.fixture(scope="session")
+def short_demo_build(tmp_path_factory):
+    """short_demo_build(backend) -> the output folder of the demo built with brief training for that
+    backend ("tflm" or "standalone"), each built once a session."""
+    from tinyprune.pipeline import build, demo_config
+
+    built = {}
+
+    def folder(backend: str):
+        if backend not in built:
+            out = tmp_path_factory.mktemp(f"demo_{backend}") / "build"
+            build(demo_config(str(out), train_epochs=3, fine_tune_epochs=2, backend=backend))
+            built[backend] = out
+        return built[backend]
+
+    return folder

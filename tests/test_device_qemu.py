@@ -18,19 +18,18 @@ from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone import generate_standalone
 from tinyprune.backends.standalone.cortex_m import build_serial_firmware
 from tinyprune.graph.reader import read_graph_file
-from tinyprune.pipeline import build, demo_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def standalone_build(tmp_path_factory):
+def standalone_build(short_demo_build, tmp_path_factory):
     """A standalone-backend build of the demo (short training) and its serial firmware for the M4."""
-    out = tmp_path_factory.mktemp("device") / "sa"
-    build(demo_config(str(out), train_epochs=3, fine_tune_epochs=2, backend="standalone"))
-    model = generate_standalone(read_graph_file(out / "model.tflite"), out.parent / "c", "digits_cnn")
+    out = short_demo_build("standalone")
+    folder = tmp_path_factory.mktemp("serial")
+    model = generate_standalone(read_graph_file(out / "model.tflite"), folder / "c", "digits_cnn")
     board = load_board("nano33ble")
-    return out, build_serial_firmware(model, board, out.parent / "serial"), board.qemu_machine
+    return out, build_serial_firmware(model, board, folder / "firmware"), board.qemu_machine
 
 
 def test_standalone_on_the_emulated_m4_gives_the_host_tflm_bytes_on_every_sample(standalone_build):

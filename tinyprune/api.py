@@ -37,6 +37,14 @@ def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> 
     return inspect_model(tflite, board, runtime)
 
 
+def flash(out: str, port: str, tool: str | None = None, timeout: float = 10.0) -> dict:
+    """Build and upload the build's firmware to the board on `port` with arduino-cli or PlatformIO, then
+    read what the firmware says on boot (self-test, arena used of declared); also written into the report."""
+    from tinyprune.device.flash import flash as upload
+
+    return upload(out, port, tool, timeout)
+
+
 def device_eval(out: str, port: str, data: str | None = None, samples: int | None = None, timeout: float = 10.0,
                 progress=None) -> dict:
     """The build's test set run on the board at `port` (serial protocol, docs/protocol.md): on-device
@@ -52,5 +60,5 @@ def boards() -> list:
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval", "inspect",
-           "sweep"]
+__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval", "flash",
+           "inspect", "sweep"]

@@ -120,6 +120,12 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
     inspect.add_argument("--board", "-b", help="check the fit against this board")
     inspect.add_argument("--runtime", default="arduino", help="TFLM the firmware runs: arduino or tflm")
+    flash = commands.add_parser("flash", parents=[output],
+                                help="build and upload the firmware (arduino-cli or PlatformIO), then read its self-test")
+    flash.add_argument("out", help="the build's output folder (tinyprune build --out)")
+    flash.add_argument("--port", "-p", required=True, help="the board's serial port (/dev/ttyACM0, COM3)")
+    flash.add_argument("--tool", choices=("arduino-cli", "pio"), help="the uploader (default: arduino-cli if installed, else pio)")
+    flash.add_argument("--timeout", type=float, default=10.0, help="seconds the board has to answer after the upload")
     device = commands.add_parser("device-eval", parents=[output],
                                  help="run the test set on the board over its serial port: accuracy, bytes "
                                       "differing from the host's TFLM, latency")
@@ -169,6 +175,14 @@ def _run(args: argparse.Namespace, out, err) -> int:
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return 0
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
+    if args.command == "flash":
+        from tinyprune.device.flash import describe_flash
+
+        section = api.flash(args.out, args.port, args.tool, args.timeout)
+        listener.stage("flash", describe_flash(section))
+        if args.json:
+            out.write(json.dumps(section, indent=2) + "\n")
+        return 0
     if args.command == "device-eval":
         from tinyprune.device.evaluate import describe_evaluation
 
