@@ -74,7 +74,7 @@ model = keras.Sequential([
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
 model.fit(data["x_train"], data["y_train"], epochs=20, batch_size=32, verbose=0)
 accuracy = float(model.evaluate(data["x_test"], data["y_test"], verbose=0)[1])
-model.save("digits_k3.keras"); model.save("digits_k3.h5")
+model.save("digits_k3.keras"); model.save("digits_k3.h5"); model.export("digits_k3_export")
 json.dump({"accuracy": accuracy}, open("keras3.json", "w"))
 """
 
@@ -145,3 +145,19 @@ def test_keras3_model_builds_within_two_points(digits_keras3, file, tmp_path, ca
     assert abs(report["accuracy"]["float"] - keras3_accuracy) < 1e-6  # the translation scores as Keras 3 does (float32)
     assert report["accuracy"]["tflm_int8"] >= keras3_accuracy - 0.02, (report["accuracy"], keras3_accuracy)
     assert (out / "arduino").is_dir() and (out / "model.tflite").is_file()
+
+
+def test_keras3_exported_saved_model_converts_and_builds(digits_keras3, tmp_path, capfd):
+    """model.export() keeps no Keras layers: no pruning, but the int8 conversion, verification and firmware."""
+    folder, keras3_accuracy = digits_keras3
+    out = tmp_path / "out"
+    code = main(["build", str(folder / "digits_k3_export"), "--data", str(folder / "digits.npz"), "--out", str(out),
+                 "--board", "nano33ble"])
+    captured = capfd.readouterr()
+    assert code == 0, captured.err
+    assert "prune     did not apply: a SavedModel from Keras 3's model.export()" in captured.out
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["not_applied"]) == {"train", "prune"}
+    assert abs(report["accuracy"]["float"] - keras3_accuracy) < 1e-6
+    assert report["accuracy"]["tflm_int8"] >= keras3_accuracy - 0.02, (report["accuracy"], keras3_accuracy)
+    assert (out / "arduino" / "digits_k3_export" / "digits_k3_export.ino").is_file()

@@ -71,7 +71,7 @@ def publish(staging: Path, out: Path) -> None:
 def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     """Run every stage for one configuration and write the output folder."""
     from tinyprune import stages
-    from tinyprune.io.tflite import is_tflite
+    from tinyprune.io.tflite import takes_model_as_it_is
     from tinyprune.report import write_reports
 
     listener = listener or Listener()
@@ -81,8 +81,8 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     timer = _Timer(listener)
 
     target = stages.resolve_target(config)
-    if is_tflite(config.model):
-        return build_tflite(config, target, out, timer)
+    if takes_model_as_it_is(config.model):
+        return build_as_it_is(config, target, out, timer)
     loaded = timer.run("load", lambda: stages.load(config), stages.describe_load)
     trained = timer.run("train", lambda: stages.train_float(loaded, config, listener.progress),
                         stages.describe_train)
@@ -106,16 +106,20 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     return BuildResult(out=out, report=report, files=files)
 
 
-def build_tflite(config: BuildConfig, target, out: Path, timer: _Timer) -> BuildResult:
-    """An int8 .tflite as it is: load, check, verify, export and report; train, prune and quantize are
-    reported as not applied, with the reason."""
+def build_as_it_is(config: BuildConfig, target, out: Path, timer: _Timer) -> BuildResult:
+    """An int8 .tflite (or an exported SavedModel, converted to int8) as it is: load, check, verify, export
+    and report; the stages that do not apply are reported as such, with the reason."""
     from tinyprune import stages
     from tinyprune.io import tflite
     from tinyprune.report.prebuilt import write_tflite_reports
 
-    prebuilt = timer.run("load", lambda: tflite.load_tflite(config), tflite.describe_load)
-    for stage, reason in tflite.NOT_APPLIED.items():
-        timer.listener.stage(stage, f"did not apply: {reason}")
+    prebuilt = timer.run("load", lambda: tflite.load_model_as_it_is(config), tflite.describe_load)
+    for stage in ("train", "prune", "quantize"):
+        if stage in prebuilt.not_applied:
+            timer.listener.stage(stage, f"did not apply: {prebuilt.not_applied[stage]}")
+    if prebuilt.model_bytes is None:
+        prebuilt = timer.run("quantize", lambda: tflite.convert_saved_model(prebuilt, config, target),
+                             tflite.describe_convert)
     checked = timer.run("check", lambda: stages.check(tflite.as_quantized(prebuilt), target), stages.describe_check)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
     try:

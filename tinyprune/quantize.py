@@ -25,11 +25,23 @@ def quantize_int8(model, calibration: np.ndarray, per_channel_dense: bool = True
     k int8 values and drops the per-channel scale tables."""
     import tensorflow as tf
 
+    return _convert_int8(tf.lite.TFLiteConverter.from_keras_model(model), calibration, per_channel_dense, per_channel)
+
+
+def quantize_saved_model(folder, calibration: np.ndarray, per_channel_dense: bool = True) -> bytes:
+    """The same full-integer conversion for a SavedModel without Keras layers (Keras 3's model.export)."""
+    import tensorflow as tf
+
+    return _convert_int8(tf.lite.TFLiteConverter.from_saved_model(str(folder)), calibration, per_channel_dense, True)
+
+
+def _convert_int8(converter, calibration: np.ndarray, per_channel_dense: bool, per_channel: bool) -> bytes:
+    import tensorflow as tf
+
     def representative_dataset():
         for sample in calibration:
             yield [sample[np.newaxis, ...].astype(np.float32)]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

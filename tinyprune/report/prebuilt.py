@@ -13,7 +13,6 @@ from tinyprune.report.schema import SCHEMA, SCHEMA_VERSION, fit_section, library
 
 def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> dict:
     from tinyprune import __version__
-    from tinyprune.io.tflite import NOT_APPLIED
     from tinyprune.sizes import gzip_size
 
     graph, data, scores = prebuilt.graph, prebuilt.data, verified.scores
@@ -26,10 +25,11 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
         "versions": library_versions(),
         "target": {"board": asdict(target.board), "runtime": {"name": target.runtime.name,
                    "title": target.runtime.title, "tflm_revision": target.runtime.tflm_revision}},
-        "model": {"name": prebuilt.name, "source": prebuilt.source, "input": "int8 .tflite, as it is",
+        "model": {"name": prebuilt.name, "source": prebuilt.source, "input": "int8 .tflite, as it is" if "quantize" in prebuilt.not_applied
+                  else "exported SavedModel, converted to int8",
                   "input_shape": [int(d) for d in graph.input_tensors()[0].shape[1:]],
                   "model_bytes": len(prebuilt.model_bytes), "model_bytes_gzip": gzip_size(prebuilt.model_bytes)},
-        "not_applied": NOT_APPLIED,
+        "not_applied": prebuilt.not_applied,
         "data": None if data is None else {"name": data.name, "test_samples": len(data.x_test), "task": data.task},
         "self_test": "the first test samples and TFLM's outputs" if data is not None
         else "deterministic int8 inputs (seeded) and TFLM's outputs",
@@ -49,11 +49,12 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
 def tflite_markdown(report: dict) -> str:
     memory, fit, accuracy = report["memory"], report["fit"], report["accuracy"]
     lines = [f"# {report['model']['name']}: {report['model']['source']} for {fit['board']}", "",
-             f"An int8 .tflite taken as it is ({report['model']['model_bytes']:,} B), for "
+             f"An {report['model']['input']} ({report['model']['model_bytes']:,} B), for "
              f"{report['target']['runtime']['title']}.", "", "| stage | |", "|---|---|"]
     lines += [f"| {stage} | did not apply: {reason} |" for stage, reason in report["not_applied"].items()]
     lines += [f"| check | {', '.join(op['name'] for op in report['check']['ops'])}: all supported |",
-              "| accuracy | " + (f"TFLM int8 {accuracy['tflm_int8']:.4g}, LiteRT int8 {accuracy['litert_int8']:.4g} "
+              "| accuracy | " + ((f"float {accuracy['float']:.4g}, " if "float" in accuracy else "")
+                                 + f"TFLM int8 {accuracy['tflm_int8']:.4g}, LiteRT int8 {accuracy['litert_int8']:.4g} "
                                   f"({accuracy['metric']}, {accuracy['samples']} samples)" if accuracy
                                   else "no data given: " + report["self_test"]) + " |",
               f"| LiteRT vs TFLM | {report['agreement']['differing_bytes']} of {report['agreement']['total_bytes']:,}"
