@@ -77,6 +77,10 @@ class BuildConfig:
                                      "give a fraction such as dense_1=0.9")
         if self.method not in METHODS:
             raise TinypruneError(f"unknown pruning method {self.method!r}", f"use one of: {', '.join(METHODS)}")
+        if self.layer_sparsity and (self.method not in ("magnitude", "structured") or self.m_by_n):
+            how = f"--m-by-n {self.m_by_n}" if self.m_by_n else f"--method {self.method}"
+            raise TinypruneError(f"--layer-sparsity does not apply with {how}",
+                                 "drop --layer-sparsity, or use --method magnitude (or structured) without --m-by-n")
         for name, allowed in (("quantize", QUANTIZATIONS), ("tflm_compression", TFLM_COMPRESSIONS)):
             if getattr(self, name) not in allowed:
                 raise TinypruneError(f"unknown {name} {getattr(self, name)!r}", f"use one of: {', '.join(allowed)}")

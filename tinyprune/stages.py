@@ -182,6 +182,10 @@ def describe_prune(pruned: Pruned) -> str:
     kept = pruned.result.details.get("kept_features")
     if kept:
         line += f", {len(kept['indices'])} input features kept"
+    not_pruned = pruned.result.details.get("not_pruned") or pruned.result.details.get(
+        "then_magnitude", {}).get("not_pruned")
+    if not_pruned:
+        line += "; not pruned: " + ", ".join(f"{layer} ({why})" for layer, why in not_pruned.items())
     return line + f"; pruned model {describe_score(pruned.score)}"
 
 

@@ -4,20 +4,63 @@ Unstructured: the zeros stay in the tensors, so the flatbuffer keeps its size (g
 standalone backend's sparse formats are what shrink it); the structured methods compact instead."""
 from __future__ import annotations
 
+import functools
 import math
 
 from tinyprune.io.data import Dataset
 from tinyprune.errors import TinypruneError
-from tinyprune.prune.result import PruneResult, detached_copy, history_recorder, weight_sparsity
+from tinyprune.prune.result import (PruneResult, detached_copy, history_recorder, kernels_of, leaf_layers,
+                                    weight_sparsity)
 from tinyprune.train import Progress, compile_for_task, fit
 
 SCHEDULES = ("polynomial", "constant")
+# Layers whose kernels TF-MOT 0.8.1's registry leaves (partly) unpruned: none of DepthwiseConv2D's, only the
+# pointwise kernel of the separable convolutions, and DepthwiseConv1D is not registered at all.
+COMPLETED_LAYERS = ("DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D")
 
 
-def prunable_layer_names(model) -> list[str]:
-    """Layers whose kernel TF-MOT prunes (Dense, convolutions)."""
-    return [layer.name for layer in model.layers
-            if hasattr(layer, "kernel") or hasattr(layer, "depthwise_kernel")]
+@functools.cache
+def _prunable_class(base: type) -> type:
+    """`base` with TF-MOT's PrunableLayer interface offering every kernel it multiplies with."""
+    import tensorflow_model_optimization as tfmot
+
+    def get_prunable_weights(self):
+        return kernels_of(self)
+
+    return type(f"Prunable{base.__name__}", (base, tfmot.sparsity.keras.PrunableLayer),
+                {"get_prunable_weights": get_prunable_weights, "__module__": __name__})
+
+
+def _completed(layer) -> bool:
+    return type(layer).__name__ in COMPLETED_LAYERS and type(layer).__module__.startswith("tf_keras")
+
+
+def unprunable_layers(model, m_by_n: tuple[int, int] | None = None) -> dict[str, str]:
+    """Layers with kernels that magnitude pruning leaves dense, and why. (With M:N sparsity the separable
+    convolutions keep their depthwise kernel dense, as TF-MOT does.)"""
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+    reasons = {}
+    for layer in model.layers:
+        if getattr(layer, "layers", None):  # a nested model: the clone that wraps the layers stops at it
+            reasons.update({inner.name: f"inside the nested model {layer.name}"
+                            for inner in leaf_layers(layer) if kernels_of(inner)})
+        elif not kernels_of(layer):
+            continue
+        elif _completed(layer):
+            if m_by_n is not None and "Depthwise" in type(layer).__name__:
+                reasons[layer.name] = ("M:N groups run along input channels, and a depthwise kernel has one "
+                                       "input channel per output")
+        elif not (PruneRegistry.supports(layer) or hasattr(layer, "get_prunable_weights")):
+            reasons[layer.name] = f"TF-MOT cannot prune {type(layer).__name__}"
+    return reasons
+
+
+def prunable_layer_names(model, m_by_n: tuple[int, int] | None = None) -> list[str]:
+    """Layers whose kernels magnitude pruning zeroes: what TF-MOT prunes, and the depthwise and separable
+    convolutions through a PrunableLayer of our own."""
+    unprunable = unprunable_layers(model, m_by_n)
+    return [layer.name for layer in model.layers if kernels_of(layer) and layer.name not in unprunable]
 
 
 def _schedule(kind: str, sparsity: float, end_step: int, frequency: int):
@@ -42,7 +85,14 @@ def magnitude_prune(model, data: Dataset, sparsity: float, layer_sparsity: dict[
     import tf_keras as keras
 
     layer_sparsity = dict(layer_sparsity or {})
-    prunable = prunable_layer_names(model)
+    unprunable = unprunable_layers(model, m_by_n)
+    prunable = prunable_layer_names(model, m_by_n)
+    refused = [name for name in layer_sparsity if name in unprunable]
+    if refused:
+        raise TinypruneError(
+            f"--layer-sparsity names {', '.join(refused)}, which magnitude pruning cannot prune ("
+            + "; ".join(f"{name}: {unprunable[name]}" for name in refused) + ")",
+            f"drop {'it' if len(refused) == 1 else 'them'}; prunable layers: {', '.join(prunable)}")
     unknown = sorted(set(layer_sparsity) - set(prunable))
     if unknown:
         raise TinypruneError(f"--layer-sparsity names {', '.join(unknown)}, not a prunable layer of the model",
@@ -61,10 +111,19 @@ def magnitude_prune(model, data: Dataset, sparsity: float, layer_sparsity: dict[
     frequency = max(1, steps_per_epoch // 4)
     targets = {name: layer_sparsity.get(name, sparsity) for name in prunable}
 
+    # what the prune line names: the layers left dense against --sparsity (with --sparsity 0, all are)
+    not_pruned = {**unprunable, **{name: "--layer-sparsity 0" for name, target in layer_sparsity.items()
+                                   if target == 0.0 and sparsity > 0}}
+
     def wrap(layer):
         target = targets.get(layer.name)
         if target is None or (target == 0.0 and m_by_n is None):
             return layer
+        if _completed(layer) and m_by_n is None:  # a copy with the same weights offering its kernels to TF-MOT
+            prunable_layer = _prunable_class(type(layer)).from_config(layer.get_config())
+            prunable_layer.build(layer.input_shape)
+            prunable_layer.set_weights(layer.get_weights())
+            layer = prunable_layer
         if m_by_n is not None:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, sparsity_m_by_n=m_by_n)
         return tfmot.sparsity.keras.prune_low_magnitude(
@@ -76,13 +135,28 @@ def magnitude_prune(model, data: Dataset, sparsity: float, layer_sparsity: dict[
     history: list[dict] = []
     fit(wrapped, data.x_train, data.y_train, epochs, batch_size, "fine-tune", progress,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), history_recorder("fine-tune", history)])
-    stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
+    stripped = _plain_layers(tfmot.sparsity.keras.strip_pruning(wrapped))
     achieved = weight_sparsity(stripped)
     details = {
         "schedule": schedule if m_by_n is None else f"{m_by_n[0]}:{m_by_n[1]}",
         "target_sparsity": {name: (f"{m_by_n[0]}:{m_by_n[1]}" if m_by_n else t) for name, t in targets.items()},
         "achieved_sparsity": achieved,
+        "not_pruned": not_pruned,
         "fine_tune_epochs": epochs,
     }
     return PruneResult(model=stripped, method="magnitude", details=details, history=history)
 
+
+
+def _plain_layers(model):
+    """The model with our prunable layers back to the tf_keras classes they extend (same weights), so it
+    saves and loads without tinyprune."""
+    import tf_keras as keras
+
+    def plain(layer):
+        base = type(layer).__bases__[0] if type(layer).__module__ == __name__ else type(layer)
+        return base.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=plain)
+    copy.set_weights(model.get_weights())
+    return copy

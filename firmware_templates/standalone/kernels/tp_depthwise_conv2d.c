@@ -6,7 +6,9 @@
  * (the input zero point) around it, so every window lies inside, the input offset of every tap folds
  * into the bias and the loop multiplies raw inputs with no border tests. Once copied, the block's
  * input channels are dead: the output may be the input itself. Other layers (depth multiplier > 1,
- * channels not a multiple of four) go a channel at a time, skipping the taps outside the input. */
+ * channels not a multiple of four) go a channel at a time, skipping the taps outside the input.
+ * Pruned or clustered weights (bitmask or LUT rows, a row of taps per output channel) go pixel by
+ * pixel, multiplying only the nonzero taps (never in place). */
 #include <string.h>
 
 #include "tp_kernels.h"
@@ -143,10 +145,94 @@ static void channel(const tp_depthwise_conv2d_params *p, const tp_requant *requa
                 for (int kx = kx_first; kx < kx_end; ++kx) {
                     const int x = x0 + kx * dilation_w;
                     acc += (input[(uint32_t)(y * in_w + x) * in_c + source] + input_offset)
-                           * p->weights[(uint32_t)(ky * kernel_w + kx) * out_c + oc];
+                           * p->weights.values[(uint32_t)(ky * kernel_w + kx) * out_c + oc];
                 }
             }
             *out = tp_scale(&scale, acc);
+        }
+    }
+}
+
+/* The part of the kernel window inside the input, for one output pixel. */
+typedef struct {
+    int y0, x0; /* the window's top-left input position, outside the input where padding is */
+    int ky_first, ky_end, kx_first, kx_end;
+} window;
+
+/* (input + offset) * weight for tap (ky, kx) of `channel`, 0 for a tap outside the input. */
+static inline int32_t tap(const tp_depthwise_conv2d_params *p, const int8_t *input, const window *win,
+                          int channel, int ky, int kx, int32_t weight)
+{
+    if (ky < win->ky_first || ky >= win->ky_end || kx < win->kx_first || kx >= win->kx_end) {
+        return 0;
+    }
+    const uint32_t y = (uint32_t)(win->y0 + ky * p->dilation_h);
+    const uint32_t x = (uint32_t)(win->x0 + kx * p->dilation_w);
+    return (input[(y * p->in_w + x) * p->in_c + (uint32_t)channel] + p->input_offset) * weight;
+}
+
+/* Output channel `oc`'s sum over its nonzero taps, from its bitmask or LUT row; `*nonzeros` walks the
+ * bitmask form's values row after row. (ky, kx) follow the row position without a division. */
+static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const int8_t **nonzeros,
+                              const int8_t *input, const window *win, int channel)
+{
+    const tp_weights *w = &p->weights;
+    const int kernel_w = p->kernel_w;
+    int32_t acc = 0;
+    int ky = 0, kx = 0, at = 0; /* (ky, kx) is row position `at` */
+    if (w->format == TP_BITMASK) {
+        const uint32_t *mask = w->mask + (uint32_t)oc * w->row_stride;
+        const int8_t *value = *nonzeros;
+        for (int word = 0; word < w->row_stride; ++word) {
+            uint32_t bits = mask[word];
+            int next = word * 32; /* the position of the top bit of `bits` */
+            while (bits) {
+                const int skip = tp_leading_zeros(bits);
+                bits = (bits << skip) << 1;
+                const int position = next + skip;
+                next = position + 1;
+                for (kx += position - at, at = position; kx >= kernel_w; kx -= kernel_w) {
+                    ++ky;
+                }
+                acc += tap(p, input, win, channel, ky, kx, *value++);
+            }
+        }
+        *nonzeros = value;
+    } else {
+        const uint8_t *indices = w->indices + (uint32_t)oc * w->row_stride;
+        for (int position = 0; position < w->row_len; ++position) {
+            const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,
+                                                          w->index_bits)];
+            if (weight) {
+                acc += tap(p, input, win, channel, ky, kx, weight);
+            }
+            if (++kx == kernel_w) {
+                kx = 0;
+                ++ky;
+            }
+        }
+    }
+    return acc;
+}
+
+/* Bitmask or LUT weights: every output channel of a pixel from its own row. */
+static void sparse_depthwise(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const tp_requant requant = p->requant;
+    const int out_c = p->out_c, multiplier = p->depth_multiplier;
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        window win;
+        win.y0 = oy * p->stride_h - p->pad_top;
+        inside_taps(win.y0, p->kernel_h, p->dilation_h, p->in_h, &win.ky_first, &win.ky_end);
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            win.x0 = ox * p->stride_w - p->pad_left;
+            inside_taps(win.x0, p->kernel_w, p->dilation_w, p->in_w, &win.kx_first, &win.kx_end);
+            const int8_t *nonzeros = p->weights.values;
+            for (int oc = 0; oc < out_c; ++oc) {
+                const int32_t acc = p->bias[oc] + sparse_channel(p, oc, &nonzeros, input, &win, oc / multiplier);
+                output[oc] = tp_requantize(&requant, oc, acc);
+            }
+            output += out_c;
         }
     }
 }
@@ -156,11 +242,13 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
     /* a local copy: the int8 stores could otherwise alias the parameters */
     const tp_requant requant = p->requant;
     const int out_c = p->out_c;
-    if (p->staged) {
+    if (p->weights.format != TP_DENSE) {
+        sparse_depthwise(p, input, output);
+    } else if (p->staged) {
         const uint32_t block_weights = 4u * p->kernel_h * p->kernel_w;
         for (int oc = 0; oc < out_c; oc += 4) {
             stage_block(p, input, oc, scratch);
-            block4(p, &requant, scratch, oc, p->weights + (uint32_t)oc / 4 * block_weights, output + oc);
+            block4(p, &requant, scratch, oc, p->weights.values + (uint32_t)oc / 4 * block_weights, output + oc);
         }
     } else {
         for (int oc = 0; oc < out_c; ++oc) {

@@ -33,7 +33,8 @@ typedef struct {
 } tp_conv2d_params;
 
 typedef struct {
-    const int8_t *weights;  /* kernel_h x kernel_w x out_c; staged: out_c / 4 blocks of kernel_h x kernel_w x 4 */
+    tp_weights weights;     /* dense: kernel_h x kernel_w x out_c, or staged: out_c / 4 blocks of kernel_h x
+                               kernel_w x 4; bitmask, lut: a row of kernel_h x kernel_w taps per output channel */
     const int32_t *bias;
     tp_requant requant;
     int32_t input_offset;   /* minus the input zero point */

@@ -266,7 +266,7 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
     source, output = graph.input_tensors()[0], graph.output_tensors()[0]
     arrays = [array for step in steps for array in step.arrays]
     context = {
-        "name": c_identifier(name), "steps": steps, "arrays": arrays, "arena_bytes": max(arena_bytes, 4),
+        "name": c_identifier(name), "steps": steps, "arrays": arrays, "arena_bytes": arena_bytes,
         "layers": lowered.layers, "input_size": source.num_elements, "output_size": output.num_elements,
         "input_shape": source.shape, "output_shape": output.shape,
         "input_scale": source.quantization.scale[0], "input_zero_point": source.quantization.zero_point[0],

@@ -6,6 +6,7 @@ kernel to call, the fields of its parameter struct, the constant arrays it needs
 reads and writes."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,29 +242,34 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     padded_w = max(in_w + sum(pads_w), (out_w - 1) * stride[1] + (kernel_w - 1) * dilation[1] + 1)
 
     name = ctx.name(op)
-    weights = filters.numpy().reshape(kernel_h * kernel_w, out_c)
-    # depth multiplier 1 and whole blocks of four channels: each block staged with its padding in scratch,
-    # after which its input bytes are dead and the output may take them (codegen.py); weights block by block
-    staged = out_c == in_c and out_c % 4 == 0
-    stored = weights.reshape(kernel_h * kernel_w, out_c // 4, 4).transpose(1, 0, 2) if staged else weights
-    values = ConstArray(f"{name}_weights", "int8_t", stored.ravel().tolist())
+    taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
+    matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
+    encoding = choose_encoding(matrix, ctx.formats)
+    # dense, depth multiplier 1 and whole blocks of four channels: each block staged with its padding in
+    # scratch, after which its input bytes are dead and the output may take them (codegen.py); weights
+    # block by block. Bitmask and LUT rows go pixel by pixel and read neighbouring pixels: never in place.
+    staged = encoding.format == "dense" and out_c == in_c and out_c % 4 == 0
+    if encoding.format == "dense":
+        stored = (taps_by_channel.reshape(kernel_h * kernel_w, out_c // 4, 4).transpose(1, 0, 2) if staged
+                  else taps_by_channel)
+        encoding = dataclasses.replace(encoding, values=stored.ravel())
+    weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = ConstArray(f"{name}_bias", "int32_t",
                       ctx.tensor(op.inputs[2]).numpy().tolist() if len(op.inputs) > 2 and op.inputs[2] >= 0
                       else [0] * out_c)
-    fields = [("weights", values.name), ("bias", bias.name)] + requant_fields + [
+    fields = weight_fields + [("bias", bias.name)] + requant_fields + [
         ("input_offset", -_zero_point(source)), ("in_h", in_h), ("in_w", in_w), ("in_c", in_c),
         ("out_h", out_h), ("out_w", out_w), ("out_c", out_c), ("depth_multiplier", out_c // in_c),
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1]), ("pad_top", pad_top), ("pad_left", pad_left)]
     fields += [("staged", int(staged)), ("padded_h", padded_h), ("padded_w", padded_w)]
     scratch = ctx.scratch(padded_h * padded_w * 4 if staged else 1)
-    dense = choose_encoding(weights.T, ("dense",))
     ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields,
-                 [ctx.buffer(source.index), scratch], ctx.buffer(output.index), [values, bias] + requant_arrays,
+                 [ctx.buffer(source.index), scratch], ctx.buffer(output.index), arrays + [bias] + requant_arrays,
                  in_place=staged),
-            _report(ctx, op, dense, weights.T, out_h * out_w))
+            _report(ctx, op, encoding, matrix, out_h * out_w))
 
 
 def lower_fully_connected(ctx, op: Operator) -> None:
@@ -396,9 +402,15 @@ def _lower_requantize(ctx, op: Operator, activation: str) -> None:
     if source.dtype != "int8" or output.dtype != "int8":
         raise TinypruneError(f"layer {ctx.layer(op)!r}: {op.opcode} from {source.dtype} to {output.dtype}",
                              "convert with int8 input and output (inference_input_type=tf.int8)")
-    multiplier, shift = quantized.quantize_multiplier(_scale(source) / _scale(output))
-    low, high = quantized.activation_range(activation, _scale(output), _zero_point(output))
-    fields = [("input_zero_point", _zero_point(source)), ("output_zero_point", _zero_point(output)),
+    if activation == "RELU6":  # TFLM's int8 RELU6 clamps in the input's quantization, ignoring the output's
+        multiplier, shift = quantized.quantize_multiplier(1.0)
+        zero_points = (0, 0)
+        low, high = quantized.activation_range(activation, _scale(source), _zero_point(source))
+    else:
+        multiplier, shift = quantized.quantize_multiplier(_scale(source) / _scale(output))
+        zero_points = (_zero_point(source), _zero_point(output))
+        low, high = quantized.activation_range(activation, _scale(output), _zero_point(output))
+    fields = [("input_zero_point", zero_points[0]), ("output_zero_point", zero_points[1]),
               ("multiplier", multiplier), ("shift", shift), ("activation_min", low),
               ("activation_max", high), ("size", output.num_elements)]
     ctx.add(Step("tp_requantize_tensor", "tp_requantize_params", ctx.name(op), fields,
