@@ -1,7 +1,7 @@
 /* Dense int8 weights times columns of int8 inputs: a CONV_2D over all its output pixels (a pointwise
- * one reads its pixels where they are, any other copies two windows at a time into scratch: a small
- * im2col), or a FULLY_CONNECTED over its batches; TFLM's reference ConvPerChannel / FullyConnected bit
- * for bit, on an input already padded with its zero point, the input offset folded into the bias.
+ * one reads its pixels where they are, any other copies two windows at a time into scratch, padding
+ * them with the input zero point: a small im2col), or a FULLY_CONNECTED over its batches; TFLM's
+ * reference ConvPerChannel / FullyConnected bit for bit, the input offset folded into the bias.
  *
  * Two weight rows times two input columns a pass: each weight and input word is loaded and
  * sign-extended once for two multiply-accumulates, and SMLAD does two of those an instruction. The
@@ -124,18 +124,48 @@ static void columns(const tp_gemm_params *p, const tp_requant *requant, const in
     }
 }
 
+/* n bytes, a word at a time: window runs are short, and a call to memcpy would cost more than them. */
+static inline void copy_run(int8_t *to, const int8_t *from, uint32_t n)
+{
+    for (; n >= 4; n -= 4, to += 4, from += 4) {
+        uint32_t word;
+        memcpy(&word, from, 4);
+        memcpy(to, &word, 4);
+    }
+    for (; n > 0; --n) {
+        *to++ = *from++;
+    }
+}
+
 /* The convolution windows of output pixels `column` and the next (`count` of them) copied into `to`,
- * one after the other: kernel_h runs of kernel_w x in_c bytes each (the small im2col). */
+ * one after the other: kernel_h runs of kernel_w x in_c bytes each (the small im2col), the padding
+ * (taps outside the input) filled with the input zero point on the way. */
 static const int8_t *gather(const tp_gemm_params *p, const int8_t *input, int column, int count, int8_t *to)
 {
-    const uint32_t run = (uint32_t)p->kernel_w * p->in_c;
-    const uint32_t row_stride = (uint32_t)p->in_w * p->in_c;
+    const int in_c = p->in_c, in_w = p->in_w, kernel_w = p->kernel_w;
+    const uint32_t run = (uint32_t)kernel_w * in_c;
     int8_t *at = to;
     for (int c = column; c < column + count; ++c) {
-        const int oy = c / p->out_w, ox = c % p->out_w;
-        const int8_t *window = input + (uint32_t)oy * p->stride_h * row_stride + (uint32_t)ox * p->stride_w * p->in_c;
+        const int y0 = c / p->out_w * p->stride_h - p->pad_top;
+        const int x0 = c % p->out_w * p->stride_w - p->pad_left;
+        const int columns_inside = x0 >= 0 && x0 + kernel_w <= in_w;
         for (int ky = 0; ky < p->kernel_h; ++ky, at += run) {
-            memcpy(at, window + (uint32_t)ky * p->dilation_h * row_stride, run);
+            const int y = y0 + ky * p->dilation_h;
+            const int8_t *row = input + (uint32_t)y * in_w * in_c;
+            if (y < 0 || y >= p->in_h) {
+                memset(at, p->input_zero_point, run);
+            } else if (columns_inside) {
+                copy_run(at, row + (uint32_t)x0 * in_c, run);
+            } else {
+                for (int kx = 0; kx < kernel_w; ++kx) {
+                    const int x = x0 + kx;
+                    if (x < 0 || x >= in_w) {
+                        memset(at + kx * in_c, p->input_zero_point, (size_t)in_c);
+                    } else {
+                        copy_run(at + kx * in_c, row + (uint32_t)x * in_c, (uint32_t)in_c);
+                    }
+                }
+            }
         }
     }
     return to;

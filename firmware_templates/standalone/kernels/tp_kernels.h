@@ -57,8 +57,9 @@ typedef struct {
     uint16_t columns, depth, rows;
     uint8_t in_place;       /* outputs staged in scratch: output may be the input */
     /* a convolution's windows (kernel_h 0: the columns lie one after the other in the input) */
-    uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h;
-    uint16_t in_w, in_c, out_w;  /* of the input as read: already padded */
+    uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, pad_top, pad_left;
+    int8_t input_zero_point;  /* the padding's value */
+    uint16_t in_h, in_w, in_c, out_w;
 } tp_gemm_params;
 
 typedef struct {

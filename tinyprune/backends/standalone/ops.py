@@ -153,11 +153,11 @@ GEMM_LIMIT = 2**16  # tp_gemm_params holds columns, depth and rows as uint16_t
 
 
 def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, kind: str,
-                read_from=None, window: list[tuple[str, int]] = ()) -> None:
+                window: list[tuple[str, int]] = ()) -> None:
     """Dense weights times `columns` input columns through tp_gemm: batches of a fully connected layer,
     pixels of a pointwise convolution (whose output may take the input's bytes, codegen.py: outputs
-    are staged when that saves memory), or windows of any other convolution (`window`: its geometry,
-    read from `read_from`, the padded input)."""
+    are staged when that saves memory), or windows of any other convolution (`window`: its geometry
+    and padding, applied as the windows are copied)."""
     source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
     rows, depth = matrix.shape
     weights = ConstArray(f"{name}_weights", "int8_t", interleave_row_pairs(matrix).tolist())
@@ -168,8 +168,7 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
         ("columns", columns), ("depth", depth), ("rows", rows), ("in_place", int(in_place))] + list(window)
     scratch = (2 * depth if window else 0) + (2 * rows if in_place else 0)
-    source_buffer = read_from or ctx.buffer(source.index)
-    ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [source_buffer, ctx.scratch(max(scratch, 1))],
+    ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [ctx.buffer(source.index), ctx.scratch(max(scratch, 1))],
                  ctx.buffer(output.index), [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
             _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, columns))
 
@@ -190,19 +189,23 @@ def lower_conv2d(ctx, op: Operator) -> None:
     stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h_factor"], o["dilation_w_factor"])
     pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
     pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
-    padded = _padded_input(ctx, op, source, pads_h, pads_w)
-    padded_w = in_w + sum(pads_w)
-
-    name = ctx.name(op)
     matrix = filters.numpy().reshape(out_c, -1)
-    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
     if (choose_encoding(matrix, ctx.formats).format == "dense" and dilation[1] == 1
-            and _gemm_fits(out_h * out_w, matrix.shape[1], out_c, padded_w * in_c) and max(stride + dilation) < 256):
+            and _gemm_fits(out_h * out_w, matrix.shape[1], out_c, in_h, in_w * in_c)
+            and max(stride + dilation + pads_h + pads_w) < 256):
+        pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and pads_h == pads_w == (0, 0)
         window = [] if pointwise else [
             ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
-            ("dilation_h", dilation[0]), ("in_w", padded_w), ("in_c", in_c), ("out_w", out_w)]
-        _lower_gemm(ctx, op, name, matrix, out_h * out_w, "conv2d 1x1" if pointwise else "conv2d", padded, window)
+            ("dilation_h", dilation[0]), ("pad_top", pads_h[0]), ("pad_left", pads_w[0]),
+            ("input_zero_point", _zero_point(source)), ("in_h", in_h), ("in_w", in_w), ("in_c", in_c),
+            ("out_w", out_w)]
+        _lower_gemm(ctx, op, ctx.name(op), matrix, out_h * out_w, "conv2d 1x1" if pointwise else "conv2d",
+                    window=window)
         return
+    padded = _padded_input(ctx, op, source, pads_h, pads_w)
+    padded_w = in_w + sum(pads_w)
+    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
+    name = ctx.name(op)
     ky, kx, c = np.meshgrid(np.arange(kernel_h), np.arange(kernel_w), np.arange(in_c), indexing="ij")
     taps = ((ky * dilation[0] * padded_w + kx * dilation[1]) * in_c + c).ravel()
     formats = ctx.formats if taps.max() < 2**16 else ("dense",)
