@@ -93,3 +93,12 @@ def test_a_silent_port_is_one_line_and_exit_code_2(standalone_build, tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "did not answer in 2 s" in result.stderr
     assert "fix: flash the firmware" in result.stderr
+
+
+def test_port_qemu_builds_the_firmware_and_runs_it_on_the_boards_machine(standalone_build):
+    out, _, _ = standalone_build
+    result = subprocess.run([sys.executable, "-m", "tinyprune", "device-eval", str(out), "--port", "qemu",
+                             "--samples", "20"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "0 of 200 output bytes differ" in result.stdout
+    assert "semihosting proof" in (out / "report.md").read_text()

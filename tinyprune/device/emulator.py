@@ -79,3 +79,27 @@ def _pty_name(process: subprocess.Popen, seconds: float, command: list[str]) -> 
         raise RuntimeError(f"qemu named no pseudo-terminal in {seconds:g} s: {' '.join(command)}\n"
                            f"{seen.decode(errors='replace')}")
     return found[0]
+
+
+EMULATED_PORT = "qemu"  # `device-eval --port qemu`: the build's firmware on qemu instead of a board
+
+
+@contextmanager
+def emulated_build(out_dir: str | Path, report: dict):
+    """The build's firmware, made for the board's qemu machine and running there; yields its port.
+    The standalone C runs as serial firmware (its UART on a pseudo-terminal)."""
+    from tinyprune.backends.standalone import generate_standalone
+    from tinyprune.backends.standalone.cortex_m import build_serial_firmware
+    from tinyprune.boards import load_board
+    from tinyprune.graph.reader import read_graph_file
+
+    board = load_board(report["target"]["board"]["name"])
+    if report["firmware"]["backend"] != "standalone":
+        raise TinypruneError("--port qemu runs the standalone backend's firmware only",
+                             "build with --backend standalone, or give the port of a flashed board")
+    with tempfile.TemporaryDirectory(prefix="tinyprune-firmware-") as folder:
+        model = generate_standalone(read_graph_file(Path(out_dir) / "model.tflite"), Path(folder) / "c",
+                                    report["model"]["name"])
+        elf = build_serial_firmware(model, board, Path(folder) / "firmware")
+        with emulated_board(elf, board.qemu_machine) as emulated:
+            yield emulated.port

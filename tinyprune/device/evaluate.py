@@ -8,12 +8,14 @@ sample, latency per inference. Ctrl-C ends the run early and keeps what was meas
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tinyprune.device import protocol
+from tinyprune.device.emulator import EMULATED_PORT, emulated_build
 from tinyprune.device.link import BoardLink
 from tinyprune.errors import TinypruneError
 
@@ -125,7 +127,12 @@ def device_eval(out_dir: str | Path, port: str, data: str | None = None, samples
     graph = read_graph(model_bytes)
     inputs, y, task = test_set(report, graph, data, samples)
     host = tflm_outputs(model_bytes, inputs.reshape(len(inputs), *graph.input_tensors()[0].shape[1:]))
-    with BoardLink.open(port, answer_seconds=timeout) as link:
+    with ExitStack() as stack:
+        if port == EMULATED_PORT:
+            port_name = stack.enter_context(emulated_build(out_dir, report))
+        else:
+            port_name = port
+        link = stack.enter_context(BoardLink.open(port_name, answer_seconds=timeout))
         info = link.hello()
         output_size = graph.output_tensors()[0].num_elements
         if (info.input_size, info.output_size) != (inputs.shape[1], output_size):

@@ -20,15 +20,27 @@ def write_reports(folder: Path, config, target, loaded, trained, pruned, verifie
 
 def add_device_section(folder: Path, part: str, section: dict) -> dict:
     """Put what was measured on the board (`flash` or `evaluation`) into an existing build's reports,
-    each file replaced whole so an interrupted write never leaves half a report."""
+    each file replaced whole so an interrupted write never leaves half a report. A report the templates
+    no longer read (an older build) keeps the measurement in report.json alone."""
     import os
+
+    from tinyprune.errors import TinypruneError
 
     folder = Path(folder)
     report = json.loads((folder / "report.json").read_text())
     report["device"] = {**(report.get("device") or {}), part: section}
-    for name, text in (("report.json", json.dumps(report, indent=2, sort_keys=False) + "\n"),
-                       ("report.md", render_markdown(report)), ("report.html", render_html(report))):
+    files = {"report.json": json.dumps(report, indent=2, sort_keys=False) + "\n"}
+    try:
+        files.update({"report.md": render_markdown(report), "report.html": render_html(report)})
+    except Exception as exc:  # jinja2's UndefinedError: a field this version's report has and that one lacks
+        problem = f"{folder}/report.md and report.html were not updated ({type(exc).__name__}: {exc})"
+    else:
+        problem = None
+    for name, text in files.items():
         staged = folder / f".{name}.partial"
         staged.write_text(text)
         os.replace(staged, folder / name)
+    if problem:
+        raise TinypruneError(problem + "; report.json holds the measurement",
+                             "rebuild the folder with this tinyprune version to get the pages too")
     return report
