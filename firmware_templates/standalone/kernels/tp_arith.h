@@ -62,28 +62,37 @@ typedef struct {
     int32_t multiplier;
     int left_shift;
     int right_shift;
-    uint32_t rounding_low; /* right_shift > 0: 2^30 + 2^(30 + right_shift) as two words, see tp_scale */
+    uint32_t rounding_low; /* right_shift > 0: 2^30 + 2^(30 + right_shift) as two words, see tp_rescale */
     int32_t rounding_high;
     int32_t output_zero_point, activation_min, activation_max;
 } tp_channel_scale;
 
-static inline tp_channel_scale tp_channel(const tp_requant *requant, int channel)
+/* The constants of one multiplier and shift (no zero point, full int32 range: see tp_rescale). */
+static inline tp_channel_scale tp_scale_of(int32_t multiplier, int shift)
 {
-    const int c = requant->per_channel ? channel : 0;
-    const int shift = requant->shift[c];
     tp_channel_scale scale;
-    scale.multiplier = requant->multiplier[c];
+    scale.multiplier = multiplier;
     scale.left_shift = shift > 0 ? shift : 0;
     scale.right_shift = scale.left_shift - shift;
     scale.rounding_low = scale.right_shift == 1 ? 0xC0000000u : 0x40000000u;
     scale.rounding_high = scale.right_shift >= 2 ? (int32_t)(1u << (scale.right_shift - 2)) : 0;
+    scale.output_zero_point = 0;
+    scale.activation_min = INT32_MIN;
+    scale.activation_max = INT32_MAX;
+    return scale;
+}
+
+static inline tp_channel_scale tp_channel(const tp_requant *requant, int channel)
+{
+    const int c = requant->per_channel ? channel : 0;
+    tp_channel_scale scale = tp_scale_of(requant->multiplier[c], requant->shift[c]);
     scale.output_zero_point = requant->output_zero_point;
     scale.activation_min = requant->activation_min;
     scale.activation_max = requant->activation_max;
     return scale;
 }
 
-/* tp_multiply_by_quantized_multiplier, plus the zero point and the clamp, with hoisted constants.
+/* tp_multiply_by_quantized_multiplier with hoisted constants.
  *
  * With a right shift r > 0 (so no left shift), TFLM rounds twice: h = floor((acc * m + 2^30) / 2^31),
  * then h / 2^r to nearest with ties away from zero, which is floor((h + 2^(r-1) - [h < 0]) / 2^r).
@@ -91,18 +100,22 @@ static inline tp_channel_scale tp_channel(const tp_requant *requant, int channel
  * acc * m + 2^30 + 2^(30+r) - [h < 0] * 2^31, shifted right by r - 1: one multiply-accumulate and no
  * 32-bit overflow. [h < 0] is [acc < 0] whenever it matters: with m >= 0 they differ only when
  * h = 0, and then both sums floor to 0. */
-static inline int8_t tp_scale(const tp_channel_scale *scale, int32_t acc)
+static inline int32_t tp_rescale(const tp_channel_scale *scale, int32_t acc)
 {
-    int32_t result;
     if (scale->right_shift == 0) {
         const int64_t product = (int64_t)(int32_t)((uint32_t)acc << scale->left_shift) * scale->multiplier;
-        result = (int32_t)((product + (1 << 30)) >> 31);
-    } else {
-        const int64_t rounding = (int64_t)(((uint64_t)(uint32_t)scale->rounding_high << 32) | scale->rounding_low);
-        const int64_t sum = (int64_t)acc * scale->multiplier + rounding - (int64_t)((uint32_t)acc >> 31) * 0x80000000LL;
-        result = (int32_t)(sum >> 32) >> (scale->right_shift - 1);
+        return (int32_t)((product + (1 << 30)) >> 31);
     }
-    return (int8_t)tp_clamp(result + scale->output_zero_point, scale->activation_min, scale->activation_max);
+    const int64_t rounding = (int64_t)(((uint64_t)(uint32_t)scale->rounding_high << 32) | scale->rounding_low);
+    const int64_t sum = (int64_t)acc * scale->multiplier + rounding - (int64_t)((uint32_t)acc >> 31) * 0x80000000LL;
+    return (int32_t)(sum >> 32) >> (scale->right_shift - 1);
+}
+
+/* tp_rescale, plus the zero point and the clamp. */
+static inline int8_t tp_scale(const tp_channel_scale *scale, int32_t acc)
+{
+    return (int8_t)tp_clamp(tp_rescale(scale, acc) + scale->output_zero_point, scale->activation_min,
+                            scale->activation_max);
 }
 
 /* The accumulator of channel `channel` as an int8 output. Kernels pass a local copy of their
