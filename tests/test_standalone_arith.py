@@ -1,6 +1,7 @@
-"""tp_arith.h's requantization compiled on the host (gcc, no TensorFlow) against TFLM's arithmetic
-written out in Python: SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, on edge and random
-accumulators, every shift TFLM allows and multipliers from 0 to just under 2^31."""
+"""tp_arith.h's requantization (the reference form, and tp_rescale's single multiply-accumulate, unclamped
+and as int8) compiled on the host (gcc, no TensorFlow) against TFLM's arithmetic written out in Python:
+SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT, on edge and random accumulators, every
+shift TFLM allows and multipliers from 0 to just under 2^31."""
 import shutil
 import subprocess
 
@@ -22,8 +23,9 @@ int main(void)
         const int32_t m = (int32_t)multiplier;
         const int8_t s = (int8_t)shift;
         const tp_requant requant = {&m, &s, 0, 0, -128, 127};
-        printf("%d %d\n", (int)tp_multiply_by_quantized_multiplier((int32_t)acc, m, (int)shift),
-               (int)tp_requantize(&requant, 0, (int32_t)acc));
+        const tp_channel_scale scale = tp_scale_of(m, (int)shift);
+        printf("%d %d %d\n", (int)tp_multiply_by_quantized_multiplier((int32_t)acc, m, (int)shift),
+               (int)tp_rescale(&scale, (int32_t)acc), (int)tp_requantize(&requant, 0, (int32_t)acc));
     }
     return 0;
 }
@@ -73,5 +75,6 @@ def test_requantization_equals_tflm_arithmetic(tmp_path):
                             capture_output=True, text=True, check=True)
     for (acc, multiplier, shift), line in zip(inputs, result.stdout.splitlines(), strict=True):
         expected = tflm_multiply_by_quantized_multiplier(acc, multiplier, shift)
-        direct, requantized = (int(v) for v in line.split())
-        assert (direct, requantized) == (expected, max(-128, min(127, expected))), (acc, multiplier, shift)
+        direct, rescaled, requantized = (int(v) for v in line.split())
+        assert (direct, rescaled, requantized) == (expected, expected, max(-128, min(127, expected))), \
+            (acc, multiplier, shift)
