@@ -83,3 +83,11 @@ def test_ctrl_c_keeps_what_was_measured():
         link.hello()
         measured = measure(link, INPUTS, progress)
     assert len(measured.outputs) == 2 and measured.stopped == "interrupted"
+
+
+def test_a_port_that_vanishes_mid_run_is_one_error_not_a_crash():
+    with FakeBoard(argmax_board(10), 64, 10) as board, BoardLink.open(board.port, request_seconds=0.5) as link:
+        link.hello()
+        link.port.close()  # what pyserial sees when a USB serial port goes away
+        measured = measure(link, INPUTS)
+    assert measured.outputs == [] and "lost the serial port" in measured.stopped

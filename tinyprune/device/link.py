@@ -74,7 +74,7 @@ class BoardLink:
         """The board's INFO, asking again each `request_seconds` until `answer_seconds` have passed."""
         deadline = time.monotonic() + self.answer_seconds
         while time.monotonic() < deadline:
-            self.port.write(protocol.encode(protocol.HELLO))
+            self._write(protocol.encode(protocol.HELLO))
             answer = self._next(protocol.Info, min(deadline, time.monotonic() + self.request_seconds))
             if answer is not None:
                 self.deframer.max_payload = protocol.max_board_payload(answer.output_size)
@@ -88,13 +88,24 @@ class BoardLink:
         """The board's answer to one input; corrupted frames and lost requests are sent again."""
         frame = protocol.encode_infer(sequence, sample)
         for _ in range(self.retries + 1):
-            self.port.write(frame)
+            self._write(frame)
             answer = self._next(protocol.Result, time.monotonic() + self.request_seconds, sequence)
             if answer is not None:
                 return answer
         raise TinypruneError(
             f"the board on {self.name} stopped answering (request {sequence}, {self.retries + 1} tries of "
             f"{self.request_seconds:g} s)", "check the cable and the board's power, press reset and run again")
+
+    def _write(self, frame: bytes) -> None:
+        try:
+            self.port.write(frame)
+        except (OSError, ValueError) as exc:
+            raise self._port_lost(exc) from None
+
+    def _port_lost(self, exc: Exception) -> TinypruneError:
+        """A USB serial port vanishes when its board resets or is unplugged."""
+        return TinypruneError(f"lost the serial port {self.name} ({exc}): the board restarted or was unplugged",
+                              "check its cable and power, then run again; what was measured before is in the report")
 
     def _next(self, wanted: type, deadline: float, sequence: int | None = None):
         """The next answer of type `wanted` (for `sequence`), None when it should be asked for again."""
@@ -111,7 +122,10 @@ class BoardLink:
                     continue
                 self.counters.timeouts += 1
                 return None
-            data = self.port.read(max(1, self.port.in_waiting))
+            try:
+                data = self.port.read(max(1, self.port.in_waiting))
+            except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
+                raise self._port_lost(exc) from None
             if data:
                 self._pending.extend(self.deframer.feed(data))
 
