@@ -1,8 +1,37 @@
-"""Shared fixtures: the digits data and a briefly trained demo CNN, built once per test session."""
+"""Shared fixtures: the digits data, the demo CNN (trained, or its committed int8 forms) and the zoo
+models (committed where small), built once per test session; and the rule that a fast test (not marked
+slow) imports no TensorFlow."""
+import sys
+
 import numpy as np
 import pytest
 
 import tinyprune  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from fixture_models import fixture_bytes, fixture_names, train_digits_demo
+
+
+def pytest_collection_finish(session):
+    """A fast run cannot tell which test brings TensorFlow in if a test module imports it when collected."""
+    if "tensorflow" in sys.modules and session.config.option.markexpr == "not slow":
+        raise pytest.UsageError("a test module imports TensorFlow at import time: import it inside the slow "
+                                "tests that need it")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.tensorflow_loaded_before = "tensorflow" in sys.modules
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    """An error for a fast test that brought TensorFlow in (itself or through its fixtures), reported once
+    its teardown is done."""
+    result = yield
+    if (not getattr(item, "tensorflow_loaded_before", True) and "tensorflow" in sys.modules
+            and item.get_closest_marker("slow") is None):
+        pytest.fail(f"{item.nodeid} imports TensorFlow but is not marked slow: mark it, or give it a committed "
+                    "fixture (tests/data/make_fixtures.py)", pytrace=False)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -15,30 +44,19 @@ def digits_data():
 @pytest.fixture(scope="session")
 def trained_demo(digits_data):
     """The demo CNN after a few epochs: enough for >90 % accuracy, cheap enough for every test run."""
-    from tinyprune.demo import demo_cnn
-    from tinyprune.train import compile_for_task
-
-    model = compile_for_task(demo_cnn(), "classification")
-    model.fit(digits_data.x_train, digits_data.y_train, epochs=8, batch_size=32, verbose=0)
-    return model
+    return train_digits_demo(digits_data)
 
 
 @pytest.fixture(scope="session")
-def demo_int8(trained_demo, digits_data):
-    """The trained demo as full-int8 TFLite bytes with per-tensor FULLY_CONNECTED weights."""
-    from tinyprune.quantize import quantize_int8, representative_samples
-
-    calibration = representative_samples(digits_data.x_train, 100, seed=0)
-    return quantize_int8(trained_demo, calibration, per_channel_dense=False)
+def demo_int8():
+    """The trained demo as full-int8 TFLite bytes with per-tensor FULLY_CONNECTED weights (committed)."""
+    return fixture_bytes("digits_demo_int8")
 
 
 @pytest.fixture(scope="session")
-def demo_int8_per_channel(trained_demo, digits_data):
-    """The same model with TF 2.21's default per-channel FULLY_CONNECTED weights."""
-    from tinyprune.quantize import quantize_int8, representative_samples
-
-    calibration = representative_samples(digits_data.x_train, 100, seed=0)
-    return quantize_int8(trained_demo, calibration, per_channel_dense=True)
+def demo_int8_per_channel():
+    """The same model with TF 2.21's default per-channel FULLY_CONNECTED weights (committed)."""
+    return fixture_bytes("digits_demo_int8_per_channel")
 
 
 @pytest.fixture
@@ -48,13 +66,14 @@ def rng():
 
 @pytest.fixture(scope="session")
 def zoo_model():
-    """zoo_model(name) -> the zoo model's int8 bytes (tinyprune.zoo.ZOO), each built once a session."""
-    from tinyprune.zoo import zoo_int8
-
-    built: dict[str, bytes] = {}
+    """zoo_model(name) -> the zoo model's int8 bytes (tinyprune.zoo.ZOO): the committed fixture where there
+    is one (the same bytes zoo_int8 makes), else built once a session."""
+    built: dict[str, bytes] = {name: fixture_bytes(name) for name in fixture_names()}
 
     def build(name: str) -> bytes:
         if name not in built:
+            from tinyprune.zoo import zoo_int8
+
             built[name] = zoo_int8(name)
         return built[name]
 

@@ -51,17 +51,20 @@ def build_args(inputs, out, *extra, model="small.keras", data="digits.npz"):
             "--fine-tune-epochs", "1", "--calibration-samples", "20", *extra]
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_missing_model(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="nothing.keras"))
     assert_refused(code, err, tmp_path / "out", "does not exist")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_corrupt_model(capfd, small_inputs, tmp_path):
     (small_inputs / "corrupt.keras").write_bytes(b"PK\x03\x04 truncated")
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="corrupt.keras"))
     assert_refused(code, err, tmp_path / "out", "corrupt.keras")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_data_shape_mismatch(capfd, small_inputs, tmp_path):
     x = np.zeros((10, 64), np.float32)
     np.savez(small_inputs / "flat.npz", x_train=x, y_train=np.zeros(10, int), x_test=x, y_test=np.zeros(10, int))
@@ -69,6 +72,7 @@ def test_data_shape_mismatch(capfd, small_inputs, tmp_path):
     assert_refused(code, err, tmp_path / "out", "(64,)", "(8, 8, 1)")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_nan_in_data(capfd, small_inputs, tmp_path, digits_data):
     x = digits_data.x_train[:20].copy()
     x[0, 0, 0, 0] = np.nan
@@ -78,6 +82,7 @@ def test_nan_in_data(capfd, small_inputs, tmp_path, digits_data):
     assert_refused(code, err, tmp_path / "out", "NaN")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 @pytest.mark.parametrize("problem", ["one class", "text feature", "no target column"])
 def test_data_as_users_keep_it_refused(capfd, small_inputs, tmp_path, problem):
     """An image folder with one class, a CSV with a text feature or without the named label column."""
@@ -97,21 +102,25 @@ def test_data_as_users_keep_it_refused(capfd, small_inputs, tmp_path, problem):
     assert_refused(code, err, tmp_path / "out", *words)
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_unknown_board_lists_near_names(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "nano33"))
     assert_refused(code, err, tmp_path / "out", "unknown board 'nano33'", "nano33ble")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_board_the_arduino_library_does_not_build_for(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "uno_r4_minima"))
     assert_refused(code, err, tmp_path / "out", "renesas_uno", "mbed_nano")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_tflm_compression_for_the_arduino_library_is_refused(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--tflm-compression", "lut"))
     assert_refused(code, err, tmp_path / "out", "DECODE", "--runtime tflm")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_existing_output_folder_is_refused_without_force(capfd, small_inputs, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -148,6 +157,7 @@ def test_op_the_target_runtime_lacks(capfd, tmp_path, digits_data):
     assert_refused(code, err, tmp_path / "out", "BATCH_MATMUL", "'scores'")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_keras_model_with_a_custom_layer(capfd, small_inputs, tmp_path):
     import tf_keras as keras
 
@@ -174,6 +184,7 @@ def test_lstm_that_does_not_convert_to_int8_builtins(capfd, small_inputs, tmp_pa
     assert_refused(code, err, tmp_path / "out", "does not convert to full-integer int8", "recurrent layers")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_output_location_that_cannot_be_written(capfd, small_inputs):
     out = Path("/sys/tinyprune-output")  # read-only even for root
     code, _, err = run_cli(capfd, *build_args(small_inputs, out))
@@ -198,6 +209,7 @@ def test_pipeline_file_with_flag_overrides(capfd, small_inputs, tmp_path):
     assert np.all(groups == 2)  # exactly 2:4 in the flatbuffer
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_console_script_prints_one_line_without_traceback(tmp_path):
     """The installed entry point, in its own process: native TensorFlow noise stays hidden."""
     result = subprocess.run([sys.executable, "-m", "tinyprune", "build", str(tmp_path / "none.keras"),

@@ -37,6 +37,7 @@ def test_per_tensor_int8_keeps_exactly_k_values_and_per_channel_does_not(cluster
     assert any(row["distinct"] > expected[layer[row["tensor"]]] for row in per_channel if row["per_channel"])
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_cluster_count_beyond_a_lut_index_is_refused(trained_demo, digits_data):
     with pytest.raises(TinypruneError, match="outside 2..128"):
         cluster(trained_demo, digits_data, clusters=256)

@@ -68,6 +68,7 @@ def test_truncated_model(capfd, tmp_path, demo_int8):
     assert "fix:" in capfd.readouterr().err
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_float_model_is_refused(capfd, tmp_path, trained_demo):
     import tensorflow as tf
 

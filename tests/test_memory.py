@@ -179,6 +179,7 @@ def test_flash_for_an_unknown_runtime_is_a_clear_error(zoo_model):
         estimate_flash(read_graph(zoo_model("mlp")), "esp-idf")
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_a_float_model_is_refused_with_a_fix():
     import tensorflow as tf
 

@@ -41,6 +41,7 @@ def hier_prox_numpy(theta, weights, lam, m):
     return new_theta.numpy(), new_weights.numpy()
 
 
+@pytest.mark.slow  # imports TensorFlow
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), outputs=st.integers(1, 3), hidden=st.integers(1, 8),
        lam=st.floats(0.0, 3.0), m=st.sampled_from([0.1, 1.0, 10.0]))
@@ -60,6 +61,7 @@ def test_hier_prox_solves_its_projection_problem(seed, outputs, hidden, lam, m):
         np.testing.assert_allclose(new_weights[j], w, atol=1e-5)
 
 
+@pytest.mark.slow  # imports TensorFlow
 def test_hier_prox_cases_by_hand():
     theta = np.array([[3.0], [0.2], [0.0]])
     weights = np.array([[1.0, -0.5], [4.0, 0.1], [0.3, 0.0]])
@@ -78,6 +80,7 @@ def test_hier_prox_cases_by_hand():
     assert not new_theta.any() and not new_weights.any()
 
 
+@pytest.mark.slow  # imports TensorFlow
 def test_compacted_network_reads_only_the_kept_features(rng):
     from tinyprune.prune.lassonet import _compact_inputs, lassonet_network
 
@@ -103,6 +106,7 @@ def test_restricted_data_keeps_the_chosen_columns_and_names():
     assert selected.feature_names == ("proline", "alcohol") and selected.y_train is data.y_train
 
 
+@pytest.mark.slow  # imports TensorFlow
 def test_images_and_empty_networks_are_refused(digits_data):
     from tinyprune.io.data import wine
     from tinyprune.prune.lassonet import lassonet_select

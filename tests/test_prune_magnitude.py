@@ -30,6 +30,7 @@ def test_constant_schedule_and_two_of_four(trained_demo, digits_data):
     assert np.all(groups <= 2)
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_refuses_unknown_layers_and_bad_targets(trained_demo, digits_data):
     with pytest.raises(TinypruneError, match="not a prunable layer"):
         magnitude_prune(trained_demo, digits_data, 0.5, {"pool_1": 0.5})

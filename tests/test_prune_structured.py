@@ -73,6 +73,7 @@ def _compare(model, rng, input_shape):
     return graph, keep, smaller
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_residual_add_and_concatenate_compact_to_the_masked_model(rng):
     model = residual_model(rng)
     graph, keep, smaller = _compare(model, rng, (8, 8, 3))
@@ -87,6 +88,7 @@ def test_residual_add_and_concatenate_compact_to_the_masked_model(rng):
     assert smaller.count_params() < model.count_params() / 2
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_depthwise_conv_compacts_with_its_input_channels(rng):
     model = depthwise_model(rng)
     graph, keep, smaller = _compare(model, rng, (6, 6, 2))
@@ -98,6 +100,7 @@ def test_depthwise_conv_compacts_with_its_input_channels(rng):
     assert smaller.get_layer("out").kernel.shape[0] == 3 * 3 * pointwise_kept  # Flatten: 3x3 positions
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_flatten_keeps_rows_at_every_position_in_a_sequential_model(rng):
     from tinyprune.demo import demo_cnn
     from tinyprune.prune.compaction import channel_graph, compact
@@ -113,6 +116,7 @@ def test_flatten_keeps_rows_at_every_position_in_a_sequential_model(rng):
     assert compact(model, channel_graph(model), {}).count_params() == model.count_params()
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_channels_the_input_output_or_an_unknown_layer_touch_stay_whole():
     keras, layers = _keras()
     from tinyprune.prune.compaction import channel_graph
@@ -132,6 +136,7 @@ def test_channels_the_input_output_or_an_unknown_layer_touch_stay_whole():
     assert graph.groups[graph.group_of("out")].frozen_by == "the model output"
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_count_macs_and_sparsity_follow_the_layers():
     keras, layers = _keras()
     from tinyprune.demo import demo_cnn
@@ -153,6 +158,7 @@ def test_count_macs_and_sparsity_follow_the_layers():
     assert total == 5 * 3 * 4 + 9 * 2 + 2 * 2 + 2 * 3 + 36 and nonzero == total - 9
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_l1_ranking_keeps_the_strongest_filters(trained_demo, digits_data):
     from tinyprune.prune.structured import structured_prune
 
@@ -168,6 +174,7 @@ def test_l1_ranking_keeps_the_strongest_filters(trained_demo, digits_data):
     assert trained_demo.get_layer("conv_2").filters == 32  # the caller's model is untouched
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_sensitivity_scan_prunes_robust_layers_harder(trained_demo, digits_data):
     from tinyprune.prune.structured import SCAN_RATIOS, structured_prune
 
@@ -190,6 +197,7 @@ def test_sensitivity_scan_prunes_robust_layers_harder(trained_demo, digits_data)
     ({"layer_ratios": {"logits": 0.5}}, "logits keeps all units because of the model output"),
     ({"layer_ratios": {"pool_1": 0.5}}, "cannot prune layer(s) pool_1"),
 ])
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_bad_arguments_are_refused_with_a_fix(trained_demo, digits_data, arguments, message):
     from tinyprune.prune.structured import structured_prune
 
@@ -197,6 +205,7 @@ def test_bad_arguments_are_refused_with_a_fix(trained_demo, digits_data, argumen
         structured_prune(trained_demo, digits_data, fine_tune_epochs=0, **arguments)
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_subclassed_models_are_refused():
     keras, layers = _keras()
     from tinyprune.prune.compaction import channel_graph

@@ -56,6 +56,7 @@ def test_pqat_keeps_the_sparsity_through_quantization(pruned_2_4, digits_data, c
     assert qat.details["sparsity_before_qat"] == before
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_hold_int8_nonzeros_lifts_only_sub_step_weights():
     import tf_keras as keras
 
@@ -69,6 +70,7 @@ def test_hold_int8_nonzeros_lifts_only_sub_step_weights():
     np.testing.assert_allclose(lifted[0], [1.27, 0.0, 0.01, -0.01], rtol=1e-6)
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_unknown_preservation_is_refused(trained_demo, digits_data):
     with pytest.raises(TinypruneError, match="huffman"):
         quantize_aware(trained_demo, digits_data, preserve="huffman")

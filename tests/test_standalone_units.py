@@ -91,7 +91,7 @@ def _decode_bitmask(encoding):
 
 
 def _decode_lut(encoding):
-    stream = np.unpackbits(np.frombuffer(encoding.indices[:-1], dtype=np.uint8), bitorder="little")
+    stream = np.unpackbits(np.frombuffer(encoding.indices, dtype=np.uint8), bitorder="little")
     stream = stream.reshape(encoding.rows, -1)[:, :encoding.row_len * encoding.index_bits]
     codes = stream.reshape(encoding.rows, encoding.row_len, encoding.index_bits)
     indices = (codes.astype(np.int64) << np.arange(encoding.index_bits)).sum(axis=2)

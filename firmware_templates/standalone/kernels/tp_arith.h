@@ -202,13 +202,14 @@ static inline int tp_leading_zeros(uint32_t bits)
 #endif
 }
 
-/* The `bits`-bit field starting at bit `position` of a little-endian bit stream (bits <= 8; the
- * stream carries one byte of padding after its end). */
+/* The `bits`-bit field starting at bit `position` of a little-endian bit stream (bits <= 8). The byte
+ * after the field's first is read only when the field reaches into it: never past the stream's end. */
 static inline unsigned tp_read_bits(const uint8_t *stream, uint32_t position, unsigned bits)
 {
     const uint8_t *byte = stream + (position >> 3);
-    const unsigned pair = (unsigned)byte[0] | ((unsigned)byte[1] << 8);
-    return (pair >> (position & 7u)) & ((1u << bits) - 1u);
+    const unsigned offset = position & 7u;
+    const unsigned pair = offset + bits > 8u ? (unsigned)byte[0] | ((unsigned)byte[1] << 8) : (unsigned)byte[0];
+    return (pair >> offset) & ((1u << bits) - 1u);
 }
 
 #endif /* TP_ARITH_H */

@@ -47,12 +47,15 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&requant, oc);
         const int32_t bias = p->bias[oc];
-        const int8_t *row = weights.values + (uint32_t)oc * weights.row_len;
+        /* a dense row; the compressed forms find their rows through mask, indices or `nonzeros` */
+        const int8_t *row = weights.format == TP_DENSE ? weights.values + (uint32_t)oc * weights.row_len
+                                                       : weights.values;
         const int8_t *row_nonzeros = nonzeros;
         for (int oy = 0; oy < p->out_h; ++oy) {
+            /* output pixel ox of this row is out[ox * out_c] (an index, never a pointer past the end) */
             int8_t *out = output + (uint32_t)oy * out_w * out_c + oc;
             int ox = 0;
-            for (; ox < block_end; ox += 4, out += 4 * out_c) {
+            for (; ox < block_end; ox += 4) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 int32_t acc[4] = {bias, bias, bias, bias};
                 nonzeros = row_nonzeros;
@@ -63,18 +66,17 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
                 } else {
                     dense_window_dot4(p, window, column_step, row, acc);
                 }
-                out[0] = tp_scale(&scale, acc[0]);
-                out[out_c] = tp_scale(&scale, acc[1]);
-                out[2 * out_c] = tp_scale(&scale, acc[2]);
-                out[3 * out_c] = tp_scale(&scale, acc[3]);
+                for (int k = 0; k < 4; ++k) {
+                    out[(uint32_t)(ox + k) * out_c] = tp_scale(&scale, acc[k]);
+                }
             }
-            for (; ox < out_w; ++ox, out += out_c) {
+            for (; ox < out_w; ++ox) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 nonzeros = row_nonzeros;
                 const int32_t acc = weights.format == TP_DENSE && !p->taps
                                         ? dense_window_dot(p, window, row)
                                         : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
-                *out = tp_scale(&scale, bias + acc);
+                out[(uint32_t)ox * out_c] = tp_scale(&scale, bias + acc);
             }
         }
     }

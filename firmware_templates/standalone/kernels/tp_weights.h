@@ -63,15 +63,14 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
                                        int32_t acc[4])
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
-    const uint32_t *mask_end = mask + w->row_stride;
     const int8_t *value = *nonzeros;
     const int8_t *x1 = x + step;
     const int8_t *x2 = x1 + step;
     const int8_t *x3 = x2 + step;
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
-    for (; mask < mask_end; ++mask, taps += 32) {
-        uint32_t bits = *mask;
-        const uint16_t *tap = taps;
+    for (uint32_t word = 0; word < w->row_stride; ++word) {
+        uint32_t bits = mask[word];
+        const uint16_t *tap = taps + word * 32u; /* inside the table: a word's first position is a row position */
         while (bits) {
             /* shift the zeros before the next nonzero out, then the nonzero's own bit */
             const int skip = tp_leading_zeros(bits);

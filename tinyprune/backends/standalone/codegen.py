@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
+from tinyprune.backends.standalone.contracts import check_steps
 from tinyprune.backends.standalone.formats import FORMATS
 from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
@@ -248,6 +249,7 @@ def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
     for op in graph.operators:
         LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)
+    check_steps(lowering.steps)  # before sharing: each step still holds the arrays its fields name
     _share_constants(lowering.steps)
     return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps))
 

@@ -5,7 +5,7 @@ three forms the kernels compute from directly, skipping zero weights (no decodin
 - bitmask: per row, 32-bit words with a bit per position marking the nonzeros (position p of a word is
   bit 31 - p, so a count-leading-zeros finds the next one), then the nonzero values;
 - lut: a table of the k distinct values and, per position, a ceil(log2 k)-bit index (rows start on a
-  byte boundary; one padding byte lets the kernel read the last index as a 16-bit pair).
+  byte boundary).
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def encode_lut(matrix: np.ndarray) -> WeightEncoding | None:
     stream = np.zeros((rows, row_bytes * 8), dtype=np.uint8)
     for bit in range(bits):
         stream[:, np.arange(row_len) * bits + bit] = (codes >> bit) & 1
-    packed = np.packbits(stream, axis=1, bitorder="little").tobytes() + b"\x00"
+    packed = np.packbits(stream, axis=1, bitorder="little").tobytes()
     return WeightEncoding("lut", rows, row_len, table.astype(np.int8), indices=packed,
                           index_bits=bits, row_stride=row_bytes)
 

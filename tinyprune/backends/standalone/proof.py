@@ -13,7 +13,7 @@ import numpy as np
 
 from tinyprune.backends.standalone.codegen import StandaloneModel
 from tinyprune.backends.standalone.cortex_m import build_project, run_qemu
-from tinyprune.backends.standalone.host import build_host_library, run_host
+from tinyprune.backends.standalone.host import build_host_library, build_host_runner, run_host, run_host_runner
 from tinyprune.backends.standalone.ops import STANDALONE_OPS
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.runtimes import Runtime
@@ -37,11 +37,17 @@ class StandaloneProof:
 
 
 def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np.ndarray,
-                     cortex_m_project: Path | None, project_samples: int = 0) -> StandaloneProof:
+                     cortex_m_project: Path | None, project_samples: int = 0,
+                     sanitize: bool = False) -> StandaloneProof:
     """Run the model's C on the host for every input of `x_int8`, and the written bare-metal project (its
-    `project_samples` inputs are the first of `x_int8`) under qemu, against TFLM's outputs `tflm`."""
+    `project_samples` inputs are the first of `x_int8`) under qemu, against TFLM's outputs `tflm`. With
+    `sanitize` the host build runs under AddressSanitizer and UBSan, stopping at the first report."""
     with tempfile.TemporaryDirectory(prefix="tinyprune-standalone-") as folder:
-        host = run_host(build_host_library(model, Path(folder) / "host"), x_int8).reshape(tflm.shape)
+        if sanitize:
+            runner = build_host_runner([model], Path(folder) / "host", sanitize=True)
+            host = run_host_runner(runner, model.name, x_int8).reshape(tflm.shape)
+        else:
+            host = run_host(build_host_library(model, Path(folder) / "host"), x_int8).reshape(tflm.shape)
         proof = StandaloneProof(model.summary(), len(x_int8), int(np.count_nonzero(host != tflm)))
         if cortex_m_project is not None:
             project = Path(shutil.copytree(cortex_m_project, Path(folder) / "cortex_m"))

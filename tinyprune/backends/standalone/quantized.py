@@ -72,7 +72,7 @@ def softmax_parameters(beta: float, input_scale: float) -> dict:
     integer_bits = 5
     real = min(beta * input_scale * (1 << (31 - integer_bits)), float((1 << 31) - 1))
     multiplier, left_shift = quantize_multiplier(real)
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / 2.0**left_shift)
     return {"input_multiplier": multiplier, "input_left_shift": left_shift, "diff_min": -radius}
 
 
@@ -83,5 +83,5 @@ def sigmoid_parameters(input_scale: float) -> dict:
     fraction, left_shift = math.frexp(input_scale * (1 << (31 - integer_bits)))
     multiplier = _round_half_away(fraction * (1 << 31))
     multiplier -= (1 << 32) if multiplier >= 1 << 31 else 0  # static_cast<int32_t> wraps
-    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / (1 << left_shift))
+    radius = math.floor(((1 << integer_bits) - 1) * (1 << (31 - integer_bits)) / 2.0**left_shift)
     return {"input_multiplier": multiplier, "input_left_shift": left_shift, "input_range_radius": radius}

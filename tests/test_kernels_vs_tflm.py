@@ -1,0 +1,133 @@
+"""Each standalone C kernel against TFLM's reference kernel, one operator a model, on random shapes and
+options (seeded): the models are built without TensorFlow (tests/single_op.py), all compiled into one
+host runner under AddressSanitizer and UBSan (-Wpedantic, warnings as errors), and every output byte
+compared with the tflite-micro interpreter's."""
+import numpy as np
+import pytest
+
+import single_op
+from tinyprune.backends.standalone import generate_standalone
+from tinyprune.backends.standalone.codegen import lower
+from tinyprune.backends.standalone.host import build_host_runner, run_host_runner
+from tinyprune.graph.reader import read_graph
+from tinyprune.verify.accuracy import tflm_outputs
+
+SEEDS = (0, 1)
+ACTIVATIONS = ("NONE", "RELU", "RELU6")
+
+
+def _window(rng, size: int) -> tuple[int, int, int]:
+    """A kernel size, stride and dilation that fit an input axis of `size` without padding."""
+    kernel = int(rng.integers(1, min(size, 4) + 1))
+    dilation = int(rng.integers(1, 3)) if (kernel - 1) * 2 + 1 <= size else 1
+    return kernel, int(rng.integers(1, 4)), dilation
+
+
+def _convolution_case(rng, depthwise: bool, weights: str) -> bytes:
+    height, width = (int(v) for v in rng.integers(3, 11, size=2))
+    (kh, sh, dh), (kw, sw, dw) = _window(rng, height), _window(rng, width)
+    options = dict(stride=(sh, sw), dilation=(dh, dw), padding=str(rng.choice(["SAME", "VALID"])),
+                   activation=str(rng.choice(ACTIVATIONS)), sparsity=0.75 if weights == "sparse" else 0.0,
+                   clusters=5 if weights == "clustered" else 0)
+    seed = int(rng.integers(1 << 30))
+    if depthwise:
+        channels = int(rng.choice([1, 3, 4, 8, 9]))
+        return single_op.depthwise_conv2d(seed, height, width, channels, int(rng.integers(1, 3)), (kh, kw), **options)
+    # pruned rows long enough that their nonzeros take more than 128 values: a bitmask, not a LUT, is smallest
+    low, high = (12, 17) if weights == "sparse" else (1, 10)
+    in_c, out_c = (int(v) for v in rng.integers(low, high, size=2))
+    return single_op.conv2d(seed, height, width, in_c, out_c, (kh, kw), **options)
+
+
+def cases() -> dict[str, bytes]:
+    """name -> single-operator model, for every kernel and weight storage, per seed."""
+    models = {}
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        for weights in ("dense", "sparse", "clustered"):
+            models[f"conv_{weights}_{seed}"] = _convolution_case(rng, False, weights)
+            models[f"depthwise_{weights}_{seed}"] = _convolution_case(rng, True, weights)
+            depth, units = int(rng.integers(1, 70)), int(rng.integers(1, 20))
+            models[f"fully_connected_{weights}_{seed}"] = single_op.fully_connected(
+                int(rng.integers(1 << 30)), 1, depth, units, per_channel=bool(rng.integers(2)),
+                activation=str(rng.choice(ACTIVATIONS)), sparsity=0.75 if weights == "sparse" else 0.0,
+                clusters=5 if weights == "clustered" else 0)
+        height, width, channels = (int(v) for v in rng.integers(2, 10, size=3))
+        for kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+            (fh, sh, _), (fw, sw, _) = _window(rng, height), _window(rng, width)
+            models[f"{kind.lower()}_{seed}"] = single_op.pool2d(
+                seed, kind, height, width, channels, (fh, fw), (sh, sw), str(rng.choice(["SAME", "VALID"])),
+                str(rng.choice(ACTIVATIONS)))
+        shape = [1, height, width, channels]
+        for kind in ("ADD", "MUL"):
+            models[f"{kind.lower()}_{seed}"] = single_op.elementwise(seed, kind, shape, str(rng.choice(ACTIVATIONS)))
+        for kind in ("LOGISTIC", "TANH", "RELU", "RELU6", "QUANTIZE"):
+            models[f"{kind.lower()}_{seed}"] = single_op.unary(seed, kind, shape)
+        models[f"softmax_{seed}"] = single_op.unary(seed, "SOFTMAX", [1, int(rng.integers(2, 40))])
+        models[f"mean_{seed}"] = single_op.mean(seed, height, width, channels)
+        before, after = (tuple(int(v) for v in rng.integers(0, 3, size=2)) for _ in range(2))
+        models[f"pad_{seed}"] = single_op.pad(seed, height, width, channels, before, after)
+        models[f"concatenation_{seed}"] = single_op.concatenation(seed, height, width, channels,
+                                                                  int(rng.integers(2, 4)))
+    return models
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """(models, generated C, the sanitized runner) for every case."""
+    work = tmp_path_factory.mktemp("kernels")
+    models = cases()
+    generated = {name: generate_standalone(read_graph(model), work / name, name) for name, model in models.items()}
+    return models, generated, build_host_runner(list(generated.values()), work / "runner", sanitize=True)
+
+
+def test_every_kernel_equals_tflm_under_the_sanitizers(built):
+    models, generated, runner = built
+    differing = {}
+    for name, model_bytes in models.items():
+        shape = read_graph(model_bytes).input_tensors()[0].shape
+        x = np.random.default_rng(7).integers(-128, 128, size=(4,) + tuple(shape[1:])).astype(np.int8)
+        ours = run_host_runner(runner, name, x)
+        reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
+        assert len(np.unique(reference)) > 1 or reference.size == len(x), f"{name}: a constant output tests little"
+        if not np.array_equal(ours, reference):
+            differing[name] = int(np.count_nonzero(ours != reference))
+    assert differing == {}
+
+
+def test_the_cases_cover_every_weight_storage_and_kernel(built):
+    from tinyprune.backends.standalone import STANDALONE_OPS
+
+    _, generated, _ = built
+    formats = {(layer.op, layer.format) for model in generated.values() for layer in model.layers}
+    for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        assert {(op, storage) for storage in ("dense", "bitmask", "lut")} <= formats
+    covered = {op for model in generated.values() for op in model.ops}
+    assert covered >= set(STANDALONE_OPS) - {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+def test_a_scale_tflm_cannot_compute_is_refused_at_export():
+    """SOFTMAX of an input scaled 1e-9: TFLM aborts in Prepare (a negative input shift); the generator
+    refuses it by name instead of writing C that shifts by a negative amount."""
+    from tinyprune.errors import TinypruneError
+
+    with pytest.raises(TinypruneError, match=r"rescaling shift of -\d+ is outside \[0, 31\]"):
+        lower(read_graph(single_op.unary(0, "SOFTMAX", [1, 10], input_scale=1e-9)))
+
+
+def test_the_generator_checks_what_the_kernels_assume():
+    """A compressed convolution row without its tap table, or a LUT index stream of the wrong length,
+    is a lowering bug caught at export, never C that reads out of bounds."""
+    from tinyprune.backends.standalone.contracts import ContractError, check_steps
+
+    for weights, broken in (("sparse", "taps"), ("clustered", "indices")):
+        step = next(s for s in lower(read_graph(_convolution_case(np.random.default_rng(3), False, weights))).steps
+                    if s.kernel == "tp_conv2d")
+        check_steps([step])
+        if broken == "taps":
+            step.fields = [(path, value) for path, value in step.fields if path != "taps"]
+        else:
+            indices = next(a for a in step.arrays if a.name.endswith("_indices"))
+            indices.values = indices.values + [0]  # the padding byte the kernel no longer needs
+        with pytest.raises(ContractError):
+            check_steps([step])

@@ -1,0 +1,79 @@
+"""What the C kernels assume of the parameters model.c hands them, checked when the C is generated, so that
+a broken assumption is an error here and never undefined behaviour on the board:
+
+- shifts: a multiplier's shift lies in [-31, 30] (the kernels shift left by at most 30 and right by at
+  most 31 bits; TFLM's QuantizeMultiplier gives that range), a plain left shift in [0, 31] (SOFTMAX's,
+  LOGISTIC's and TANH's input shift too: TFLM's input radius shifts by it);
+- weights: a bitmask holds `row_stride` words a row and a compressed convolution row has a tap table with
+  one entry a position; a LUT index stream holds exactly `row_stride` bytes a row (the kernel reads no
+  byte past it), indices of 1 to 8 bits into a table they cannot overrun.
+
+A shift out of range comes from the model (a scale TFLM cannot compute either): a TinypruneError naming the
+layer. Anything else is a bug in the lowering: a ContractError."""
+from __future__ import annotations
+
+from tinyprune.errors import TinypruneError
+
+MULTIPLIER_SHIFT = (-31, 30)
+LEFT_SHIFT = (0, 31)
+# field -> the range of its shift; "requant.shift" names an int8_t array
+SHIFT_FIELDS = {
+    "input1_shift": MULTIPLIER_SHIFT, "input2_shift": MULTIPLIER_SHIFT, "output_shift": MULTIPLIER_SHIFT,
+    "shift": MULTIPLIER_SHIFT, "requant.shift": MULTIPLIER_SHIFT, "left_shift": LEFT_SHIFT,
+    "input_left_shift": LEFT_SHIFT,
+}
+ROWS_FIELD = {"tp_conv2d_params": "out_c", "tp_depthwise_conv2d_params": "out_c",
+              "tp_fully_connected_params": "out_depth", "tp_gemm_params": "out_c"}
+
+
+class ContractError(RuntimeError):
+    """The lowering produced parameters the C kernels cannot take: a bug in tinyprune."""
+
+
+def check_steps(steps) -> None:
+    """Raise on the first step whose parameters break a kernel's assumption (steps are named after
+    their layer and operator)."""
+    for step in steps:
+        fields = dict(step.fields)
+        arrays = {array.name: array for array in step.arrays}
+        for name, value in fields.items():
+            allowed = SHIFT_FIELDS.get(name)
+            if allowed is None:
+                continue
+            values = arrays[value].values if isinstance(value, str) else [value]
+            bad = [v for v in values if not allowed[0] <= v <= allowed[1]]
+            if bad:
+                raise TinypruneError(
+                    f"{step.name}: a rescaling shift of {bad[0]} is outside [{allowed[0]}, {allowed[1]}] "
+                    f"({step.kernel}.{name}), a scale ratio TFLM cannot compute either",
+                    "check the model's quantization: an activation range that is near zero or huge "
+                    "(recalibrate with representative data)")
+        if "weights.format" in fields:
+            _check_weights(step, fields, arrays)
+
+
+def _check_weights(step, fields: dict, arrays: dict) -> None:
+    form = fields["weights.format"]
+    row_len, row_stride = fields["weights.row_len"], fields["weights.row_stride"]
+    rows = fields.get(ROWS_FIELD.get(step.params_type, ""))
+    values = arrays[fields["weights.values"]].values
+    if form == "TP_BITMASK":
+        mask = arrays[fields["weights.mask"]].values
+        _require(row_stride == -(-row_len // 32) and len(mask) == rows * row_stride, step,
+                 f"bitmask of {len(mask)} words for {rows} rows of {row_len}")
+        _require(len(values) == sum(bin(word).count("1") for word in mask), step, "nonzero count != mask bits")
+    elif form == "TP_LUT":
+        bits, indices = fields["weights.index_bits"], arrays[fields["weights.indices"]].values
+        _require(1 <= bits <= 8 and len(values) <= 1 << bits, step, f"{len(values)} values, {bits}-bit indices")
+        _require(row_stride == -(-row_len * bits // 8) and len(indices) == rows * row_stride, step,
+                 f"index stream of {len(indices)} bytes for {rows} rows of {row_stride}")
+    else:
+        return
+    if step.params_type == "tp_conv2d_params":
+        taps = arrays.get(fields.get("taps", ""))
+        _require(taps is not None and len(taps.values) == row_len, step, "compressed rows need a tap table")
+
+
+def _require(condition: bool, step, what: str) -> None:
+    if not condition:
+        raise ContractError(f"{step.name} ({step.kernel}): {what}")
