@@ -131,3 +131,13 @@ def test_the_generator_checks_what_the_kernels_assume():
             indices.values = indices.values + [0]  # the padding byte the kernel no longer needs
         with pytest.raises(ContractError):
             check_steps([step])
+
+
+def test_every_shift_a_kernel_takes_has_a_checked_range(built):
+    """A new shift field cannot slip past the export-time range check unnoticed."""
+    from tinyprune.backends.standalone.contracts import SHIFT_FIELDS
+
+    _, generated, _ = built
+    shifts = {path for model in generated.values() for step in model.steps for path, _ in step.fields
+              if "shift" in path}
+    assert shifts and shifts <= set(SHIFT_FIELDS)
