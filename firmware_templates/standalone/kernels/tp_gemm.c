@@ -6,8 +6,10 @@
  * Two weight rows times two input columns a pass: each weight and input word is loaded and
  * sign-extended once for two multiply-accumulates, and SMLAD does two of those an instruction. The
  * export interleaves each pair of rows four bytes at a time (tp_gemm_params), so one pointer walks
- * both. With in_place a pass's outputs go to scratch first and then to `output`, so output may be the
- * input itself when rows <= depth: the two columns are fully read before their outputs are written. */
+ * both. A pass takes `block` columns, so each pair of weight rows is read, and its requantization
+ * worked out, once for them. With in_place a pass's outputs go to scratch first and then to `output`,
+ * so output may be the input itself when rows <= depth: the block's columns are fully read before
+ * their outputs are written. */
 #include <string.h>
 
 #include "tp_kernels.h"
@@ -93,7 +95,8 @@ static void dot_2x1(const int8_t *x, const int8_t *w, int depth, int32_t acc[2])
     acc[1] = a1;
 }
 
-/* One to two columns (`count`) starting at `x`: every row's outputs into out[column * rows + row]. */
+/* Up to `block` columns (`count`) starting at `x`, two at a time: every row's outputs into
+ * out[column * rows + row]; a pair of rows' requantization constants serve the whole block. */
 static void columns(const tp_gemm_params *p, const tp_requant *requant, const int8_t *x, int count, int8_t *out)
 {
     const int depth = p->depth, rows = p->rows;
@@ -102,18 +105,23 @@ static void columns(const tp_gemm_params *p, const tp_requant *requant, const in
     for (; row + 1 < rows; row += 2, w += 2 * depth) {
         const tp_channel_scale scale0 = tp_channel(requant, row);
         const tp_channel_scale scale1 = tp_channel(requant, row + 1);
-        if (count == 2) {
-            int32_t acc[4] = {p->bias[row], p->bias[row], p->bias[row + 1], p->bias[row + 1]};
-            dot_2x2(x, x + depth, w, depth, acc);
-            out[row] = tp_scale(&scale0, acc[0]);
-            out[rows + row] = tp_scale(&scale0, acc[1]);
-            out[row + 1] = tp_scale(&scale1, acc[2]);
-            out[rows + row + 1] = tp_scale(&scale1, acc[3]);
-        } else {
-            int32_t acc[2] = {p->bias[row], p->bias[row + 1]};
-            dot_2x1(x, w, depth, acc);
-            out[row] = tp_scale(&scale0, acc[0]);
-            out[row + 1] = tp_scale(&scale1, acc[1]);
+        const int32_t bias0 = p->bias[row], bias1 = p->bias[row + 1];
+        for (int column = 0; column < count; column += 2) {
+            const int8_t *x0 = x + column * depth;
+            int8_t *to = out + column * rows + row;
+            if (column + 1 < count) {
+                int32_t acc[4] = {bias0, bias0, bias1, bias1};
+                dot_2x2(x0, x0 + depth, w, depth, acc);
+                to[0] = tp_scale(&scale0, acc[0]);
+                to[rows] = tp_scale(&scale0, acc[1]);
+                to[1] = tp_scale(&scale1, acc[2]);
+                to[rows + 1] = tp_scale(&scale1, acc[3]);
+            } else {
+                int32_t acc[2] = {bias0, bias1};
+                dot_2x1(x0, w, depth, acc);
+                to[0] = tp_scale(&scale0, acc[0]);
+                to[1] = tp_scale(&scale1, acc[1]);
+            }
         }
     }
     if (row < rows) { /* an odd last row, stored plain */
@@ -175,17 +183,17 @@ void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8
 {
     /* a local copy: the int8 stores could otherwise alias the parameters */
     const tp_requant requant = p->requant;
-    const int depth = p->depth, rows = p->rows, count = p->columns;
-    int8_t *const staged = scratch + (p->kernel_h ? 2 * depth : 0);
-    for (int column = 0; column < count; column += 2) {
-        const int pair = column + 1 < count ? 2 : 1;
-        const int8_t *x = p->kernel_h ? gather(p, input, column, pair, scratch) : input + (uint32_t)column * depth;
+    const int depth = p->depth, rows = p->rows, count = p->columns, block = p->block;
+    int8_t *const staged = scratch + (p->kernel_h ? block * depth : 0);
+    for (int column = 0; column < count; column += block) {
+        const int taken = count - column < block ? count - column : block;
+        const int8_t *x = p->kernel_h ? gather(p, input, column, taken, scratch) : input + (uint32_t)column * depth;
         int8_t *out = output + (uint32_t)column * rows;
         if (p->in_place) {
-            columns(p, &requant, x, pair, staged);
-            memcpy(out, staged, (size_t)pair * rows);
+            columns(p, &requant, x, taken, staged);
+            memcpy(out, staged, (size_t)taken * rows);
         } else {
-            columns(p, &requant, x, pair, out);
+            columns(p, &requant, x, taken, out);
         }
     }
 }

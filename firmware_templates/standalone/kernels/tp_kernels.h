@@ -46,8 +46,9 @@ typedef struct {
     uint16_t padded_h, padded_w;  /* staged: scratch holds padded_h x padded_w x 4 bytes */
 } tp_depthwise_conv2d_params;
 
-/* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches.
- * scratch: 2 x depth bytes for the windows when kernel_h > 0, then 2 x rows when in_place. */
+/* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches,
+ * `block` columns a pass. scratch: block x depth bytes for the windows when kernel_h > 0, then
+ * block x rows when in_place. */
 typedef struct {
     const int8_t *weights;  /* pairs of rows interleaved 4 bytes at a time (row 2i bytes 0-3, row 2i+1
                                bytes 0-3, row 2i bytes 4-7, ...), each pair's last depth % 4 bytes row
@@ -55,6 +56,7 @@ typedef struct {
     const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
     tp_requant requant;
     uint16_t columns, depth, rows;
+    uint8_t block;          /* columns a pass */
     uint8_t in_place;       /* outputs staged in scratch: output may be the input */
     /* a convolution's windows (kernel_h 0: the columns lie one after the other in the input) */
     uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, pad_top, pad_left;

@@ -150,6 +150,7 @@ def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pa
 
 
 GEMM_LIMIT = 2**16  # tp_gemm_params holds columns, depth and rows as uint16_t
+GEMM_BLOCKS = (8, 4, 2)  # columns tp_gemm may take a pass, preferred first
 
 
 def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, kind: str,
@@ -164,10 +165,19 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
-    in_place = not window and rows <= depth and columns > 2
+    # columns a pass: the most of GEMM_BLOCKS whose scratch (windows copied, outputs staged in place)
+    # stays within the output's own size, so a pass's working set never outgrows what it produces
+    in_place = not window and rows <= depth
+
+    def scratch_for(block: int) -> int:
+        return (block * depth if window else 0) + (block * rows if in_place else 0)
+
+    block = next((b for b in GEMM_BLOCKS if b <= columns and scratch_for(b) <= columns * rows), 2)
+    in_place = in_place and columns > block
     fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
-        ("columns", columns), ("depth", depth), ("rows", rows), ("in_place", int(in_place))] + list(window)
-    scratch = (2 * depth if window else 0) + (2 * rows if in_place else 0)
+        ("columns", columns), ("depth", depth), ("rows", rows), ("block", block),
+        ("in_place", int(in_place))] + list(window)
+    scratch = scratch_for(block) if in_place or window else 0
     ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [ctx.buffer(source.index), ctx.scratch(max(scratch, 1))],
                  ctx.buffer(output.index), [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
             _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, columns))
