@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tinyprune.cli import main
+from tinyprune.errors import TinypruneError
 
 pytestmark = pytest.mark.slow  # every test here runs Keras 3 in a separate TensorFlow process
 
@@ -42,6 +43,7 @@ x = layers.Conv1D(8, 3, padding="same", activation="tanh")(x)
 x = layers.LayerNormalization()(x)
 x = layers.MaxPooling1D()(x)
 x = layers.GlobalAveragePooling1D()(x)
+x = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dense(8)], name="block")(x)  # a nested model
 x = layers.Dropout(0.2)(x)
 x = layers.Dense(5, name="logits")(x)
 outputs = layers.Softmax()(x)
@@ -108,6 +110,11 @@ def test_every_standard_layer_translates_and_agrees(keras3_files, file):
     assert line.startswith("Keras 3 translated to tf-keras, outputs agree within") and "on 32 test samples" in line
     assert float(line.split("within ")[1].split()[0]) <= 1e-5
     assert keras_outputs(model, x).std() > 0.05  # outputs that vary: a mis-copied weight would show
+    if file.endswith(".keras"):  # and it does: one weight off, and the proof stops the build
+        block = model.get_layer("block").layers[0]
+        block.set_weights([block.get_weights()[0] * 1.01, block.get_weights()[1]])
+        with pytest.raises(TinypruneError, match="translation's outputs differ from Keras 3's by up to"):
+            prove_translation(path, model, x)
 
 
 def test_untranslatable_layer_is_one_line(keras3_files, tmp_path, capfd, digits_data):

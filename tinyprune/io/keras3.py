@@ -32,6 +32,7 @@ TRANSLATABLE = frozenset((
     "Permute", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise", "ZeroPadding1D",
     "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D", "UpSampling2D", "Rescaling", "Normalization",
 ))
+MODEL_CLASSES = frozenset(("Sequential", "Functional", "Model"))  # nested models translate recursively
 RENAMED = {("InputLayer", "batch_shape"): "batch_input_shape", ("LeakyReLU", "negative_slope"): "alpha"}
 # Initial values and constraints do not matter once the weights are copied.
 DROPPED = re.compile(r".*_(initializer|constraint)$")
@@ -99,7 +100,8 @@ def _layers(config: dict) -> list[dict]:
 
 def _archive_weights(config: dict, layers_group) -> dict[str, list[np.ndarray]]:
     """A .keras archive groups weights by class name in the order of model.layers (which leaves out a
-    Sequential's InputLayer), numbered conv2d, conv2d_1, ...: map them back to the layer names."""
+    Sequential's InputLayer), numbered conv2d, conv2d_1, ...: map them back to the layer names, nested
+    models' layers included."""
     used: dict[str, int] = {}
     weights = {}
     for layer in _layers(config):
@@ -108,72 +110,85 @@ def _archive_weights(config: dict, layers_group) -> dict[str, list[np.ndarray]]:
         base = _snake_case(layer["class_name"])
         group_name = base if base not in used else f"{base}_{used[base] + 1}"
         used[base] = used[base] + 1 if base in used else 0
-        variables = layers_group[group_name]["vars"] if group_name in layers_group else {}
+        group = layers_group[group_name] if group_name in layers_group else {}
+        if layer["class_name"] in MODEL_CLASSES:
+            weights.update(_archive_weights(layer, group["layers"]))
+            continue
+        variables = group["vars"] if "vars" in group else {}
         weights[layer["config"]["name"]] = [np.asarray(variables[str(i)]) for i in range(len(variables))]
     return weights
 
 
 def _legacy_h5_weights(group) -> dict[str, list[np.ndarray]]:
-    """The .h5 format lists each layer's weights by name, in order, in its weight_names attribute."""
-    weights = {}
+    """The .h5 format lists each top-level layer's weights in order in its weight_names attribute, as
+    .../<layer name>/<variable>: a nested model's list holds its layers' weights, grouped here by layer."""
+    weights: dict[str, list[np.ndarray]] = {}
     for name in group:
         if not hasattr(group[name], "attrs") or "weight_names" not in group[name].attrs:
             continue
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in group[name].attrs["weight_names"]]
-        weights[name] = [np.asarray(group[name][n]) for n in names]
+        for weight in group[name].attrs["weight_names"]:
+            weight = weight.decode() if isinstance(weight, bytes) else str(weight)
+            owner = weight.split("/")[-2] if weight.count("/") else name
+            weights.setdefault(owner if weight.count("/") > 1 else name, []).append(np.asarray(group[name][weight]))
     return weights
 
 
 def translate(source: Keras3File, path: Path):
     """The equivalent tf-keras model, weights copied; a layer it cannot rebuild is a one-line error."""
-    import tf_keras as keras
-
-    kind = source.config.get("class_name")
-    if kind not in ("Functional", "Sequential", "Model"):
-        raise TinypruneError(f"{path} holds a Keras 3 {kind}, not a Sequential or functional model",
-                             "save a keras.Sequential or a functional keras.Model (subclassed models have no "
-                             "config to translate)")
-    for layer in _layers(source.config):
-        if layer["class_name"] not in TRANSLATABLE:
-            raise TinypruneError(
-                f"{path}: layer {layer['config'].get('name')!r} of class {layer['class_name']} has no tf-keras "
-                "translation", "replace it with standard Keras layers (Dense, Conv, pooling, BatchNormalization, "
-                "activations, Add, Concatenate, Reshape, ...) and save again")
-    built = {}
-    if kind == "Sequential":
-        model = keras.Sequential(name=source.config["config"].get("name"))
-        for layer in _layers(source.config):
-            built[layer["config"]["name"]] = _build_layer(layer, source.weights, path)
-            model.add(built[layer["config"]["name"]])
-        if not any(layer["class_name"] == "InputLayer" for layer in _layers(source.config)):
-            model.build(tuple(source.config["config"]["build_input_shape"]))
-    else:
-        model = _functional(source, path, built)
+    built: dict = {}
+    model = _model(source.config, source.weights, path, built)
     for name, layer in built.items():
         _copy_weights(layer, name, source.weights, path)
     return model
 
 
-def _functional(source: Keras3File, path: Path, built: dict):
+def _model(config: dict, weights: dict, path: Path, built: dict):
+    """A Sequential or functional model (the top one or a nested one), its leaf layers put in `built`."""
     import tf_keras as keras
 
+    kind = config.get("class_name")
+    if kind not in MODEL_CLASSES:
+        raise TinypruneError(f"{path} holds a Keras 3 {kind}, not a Sequential or functional model",
+                             "save a keras.Sequential or a functional keras.Model (subclassed models have no "
+                             "config to translate)")
+    for layer in _layers(config):
+        if layer["class_name"] not in TRANSLATABLE | MODEL_CLASSES:
+            raise TinypruneError(
+                f"{path}: layer {layer['config'].get('name')!r} of class {layer['class_name']} has no tf-keras "
+                "translation", "replace it with standard Keras layers (Dense, Conv, pooling, BatchNormalization, "
+                "activations, Add, Concatenate, Reshape, ...) and save again")
+    if kind == "Sequential":
+        model = keras.Sequential(name=config["config"].get("name"))
+        for layer in _layers(config):
+            model.add(_layer(layer, weights, path, built))
+        if not any(layer["class_name"] == "InputLayer" for layer in _layers(config)):
+            model.build(tuple(config["config"]["build_input_shape"]))
+        return model
     tensors = {}
-    for layer in _layers(source.config):
+    for layer in _layers(config):
         name = layer["config"]["name"]
-        built[name] = _build_layer(layer, source.weights, path)
+        translated = _layer(layer, weights, path, built)
         if layer["class_name"] == "InputLayer":
-            tensors[(name, 0, 0)] = built[name].output
+            tensors[(name, 0, 0)] = translated.output
             continue
         for node_index, node in enumerate(layer["inbound_nodes"]):
             args = _resolve(node.get("args", []), tensors)
             kwargs = {k: _resolve(v, tensors) for k, v in node.get("kwargs", {}).items()
                       if v is not None and k not in ("mask", "training")}
-            output = built[name](*args, **kwargs)
+            output = translated(*args, **kwargs)
             for tensor_index, tensor in enumerate(output if isinstance(output, (list, tuple)) else [output]):
                 tensors[(name, node_index, tensor_index)] = tensor
-    ends = {key: [tensors[tuple(h)] for h in _histories(source.config["config"][key])]
+    ends = {key: [tensors[tuple(h)] for h in _histories(config["config"][key])]
             for key in ("input_layers", "output_layers")}
-    return keras.Model(ends["input_layers"], ends["output_layers"], name=source.config["config"].get("name"))
+    return keras.Model(ends["input_layers"], ends["output_layers"], name=config["config"].get("name"))
+
+
+def _layer(layer: dict, weights: dict, path: Path, built: dict):
+    """A nested model translated whole, or one leaf layer (remembered for the weight copy)."""
+    if layer["class_name"] in MODEL_CLASSES:
+        return _model(layer, weights, path, built)
+    built[layer["config"]["name"]] = _build_layer(layer, weights, path)
+    return built[layer["config"]["name"]]
 
 
 def _histories(value: list) -> list[list]:

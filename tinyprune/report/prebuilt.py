@@ -4,28 +4,20 @@ memory, fit, firmware) plus `not_applied` (the stages skipped, and why), and rep
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
-from tinyprune.report.schema import SCHEMA, SCHEMA_VERSION, fit_section, library_versions, memory_section
+from tinyprune.report.schema import closing_sections, fit_section, header_sections, memory_section
 
 
 def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> dict:
-    from tinyprune import __version__
     from tinyprune.sizes import gzip_size
 
     graph, data, scores = prebuilt.graph, prebuilt.data, verified.scores
     return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "tinyprune_version": __version__,
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "versions": library_versions(),
-        "target": {"board": asdict(target.board), "runtime": {"name": target.runtime.name,
-                   "title": target.runtime.title, "tflm_revision": target.runtime.tflm_revision}},
-        "model": {"name": prebuilt.name, "source": prebuilt.source, "input": "int8 .tflite, as it is" if "quantize" in prebuilt.not_applied
+        **header_sections(config, target),
+        "model": {"name": prebuilt.name, "source": prebuilt.source,
+                  "input": "int8 .tflite, as it is" if "quantize" in prebuilt.not_applied
                   else "exported SavedModel, converted to int8",
                   "input_shape": [int(d) for d in graph.input_tensors()[0].shape[1:]],
                   "model_bytes": len(prebuilt.model_bytes), "model_bytes_gzip": gzip_size(prebuilt.model_bytes)},
@@ -39,10 +31,7 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
         "agreement": asdict(verified.agreement),
         "memory": memory_section(verified, config),
         "fit": fit_section(verified),
-        "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
-        "standalone": target.backend.report_figures(verified.proof),
-        "device": None,
-        "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
+        **closing_sections(config, target, verified, files, stage_seconds),
     }
 
 

@@ -61,7 +61,6 @@ def library_versions() -> dict[str, str]:
 def build_report(config, target, loaded, trained, pruned, verified, files, stage_seconds) -> dict:
     from dataclasses import asdict
 
-    from tinyprune import __version__
     from tinyprune.sizes import gzip_size
     from tinyprune.prune.result import count_macs, kernel_weight_counts
 
@@ -70,17 +69,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
     data = loaded.data
     nonzero, total = kernel_weight_counts(pruned.result.model)
     return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "tinyprune_version": __version__,
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "versions": library_versions(),
-        "target": {
-            "board": asdict(target.board),
-            "runtime": {"name": target.runtime.name, "title": target.runtime.title,
-                        "tflm_revision": target.runtime.tflm_revision},
-        },
+        **header_sections(config, target),
         "model": {
             "name": loaded.name,
             "source": loaded.source,
@@ -129,10 +118,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         "agreement": asdict(verified.agreement),
         "memory": memory_section(verified, config),
         "fit": fit_section(verified),
-        "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
-        "standalone": target.backend.report_figures(verified.proof),
-        "device": None,
-        "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
+        **closing_sections(config, target, verified, files, stage_seconds),
     }
 
 
@@ -175,4 +161,35 @@ def fit_section(verified) -> dict:
         "ram_needed": verified.fit.ram_needed,
         "ram_limit": verified.fit.ram_limit,
         "fits": verified.fit.fits,
+    }
+
+
+def header_sections(config, target) -> dict:
+    """What every report opens with: the schema, the versions, the resolved configuration, the target."""
+    from dataclasses import asdict
+
+    from tinyprune import __version__
+
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tinyprune_version": __version__,
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "versions": library_versions(),
+        "target": {
+            "board": asdict(target.board),
+            "runtime": {"name": target.runtime.name, "title": target.runtime.title,
+                        "tflm_revision": target.runtime.tflm_revision},
+        },
+    }
+
+
+def closing_sections(config, target, verified, files, stage_seconds) -> dict:
+    """What every report closes with: the firmware files, the backend's figures, the run's times."""
+    return {
+        "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
+        "standalone": target.backend.report_figures(verified.proof),
+        "device": None,
+        "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
     }
