@@ -13,7 +13,7 @@ from pathlib import Path
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.contracts import check_steps
 from tinyprune.backends.standalone.formats import FORMATS
-from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step
+from tinyprune.backends.standalone.ops import GEMM_BLOCKS, LOWERINGS, STANDALONE_OPS, LayerReport, Step
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.backends.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Tensor
@@ -99,9 +99,10 @@ def _product(values) -> int:
 class Lowering:
     """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
 
-    def __init__(self, graph: Graph, formats: tuple[str, ...]):
+    def __init__(self, graph: Graph, formats: tuple[str, ...], gemm_blocks: tuple[int, ...] = GEMM_BLOCKS):
         self.graph = graph
         self.formats = formats
+        self.gemm_blocks = gemm_blocks  # columns tp_gemm may take a pass, largest first
         self.steps: list[Step] = []
         self.layers: list[LayerReport] = []
         self._buffers: dict[int, Buffer] = {}
@@ -245,7 +246,14 @@ def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
     (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
-    lowering = Lowering(graph, tuple(formats))
+    fast = _lower(graph, tuple(formats), GEMM_BLOCKS)
+    # wider GEMM passes need more scratch: take them only if they leave the arena as it was
+    lean = _lower(graph, tuple(formats), GEMM_BLOCKS[-1:])
+    return fast if fast.arena_bytes <= lean.arena_bytes else lean
+
+
+def _lower(graph: Graph, formats: tuple[str, ...], gemm_blocks: tuple[int, ...]) -> Lowered:
+    lowering = Lowering(graph, formats, gemm_blocks)
     for op in graph.operators:
         LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)

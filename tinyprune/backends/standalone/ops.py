@@ -165,14 +165,14 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
-    # columns a pass: the most of GEMM_BLOCKS whose scratch (windows copied, outputs staged in place)
-    # stays within the output's own size, so a pass's working set never outgrows what it produces
+    # columns a pass: the most the lowering allows (codegen.lower keeps wide passes where the arena
+    # does not grow from their scratch: windows copied, outputs staged in place)
     in_place = not window and rows <= depth
 
     def scratch_for(block: int) -> int:
         return (block * depth if window else 0) + (block * rows if in_place else 0)
 
-    block = next((b for b in GEMM_BLOCKS if b <= columns and scratch_for(b) <= columns * rows), 2)
+    block = next((b for b in ctx.gemm_blocks if b <= columns), ctx.gemm_blocks[-1])
     in_place = in_place and columns > block
     fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
         ("columns", columns), ("depth", depth), ("rows", rows), ("block", block),
