@@ -1,4 +1,4 @@
-"""Stage 6: C identifiers, model_data.h/.cc (parsed back, compiled by g++ and arm-none-eabi-g++),
+"""Stage 6: C identifiers, model_data.h/.cpp (parsed back, compiled by g++ and arm-none-eabi-g++),
 and the Arduino sketch and PlatformIO project for the demo model, checked against the real TFLM."""
 import ctypes
 import re
@@ -74,7 +74,7 @@ def test_c_identifier_is_always_valid_unreserved_and_unique(name, taken):
     assert identifier == c_identifier(name, taken)
 
 
-# -- model_data.h / model_data.cc ------------------------------------------------------------------
+# -- model_data.h / model_data.cpp ------------------------------------------------------------------
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(model=st.binary(min_size=1, max_size=700), name=st.text(max_size=20))
@@ -115,7 +115,7 @@ def test_model_data_compiles_on_the_host_and_links_the_exact_bytes(tmp_path, rng
     write_model_data(tmp_path, model, "digits cnn")
     library = tmp_path / "libmodel.so"
     subprocess.run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    str(tmp_path / "model_data.cc"), "-o", str(library)], check=True)
+                    str(tmp_path / "model_data.cpp"), "-o", str(library)], check=True)
     linked = ctypes.CDLL(str(library))
     length = ctypes.c_uint.in_dll(linked, "digits_cnn_len").value
     array = (ctypes.c_ubyte * length).in_dll(linked, "digits_cnn")
@@ -131,7 +131,7 @@ def test_model_data_cross_compiles_for_cortex_m4_and_links_aligned(tmp_path, rng
     flags = list(load_board("nano33ble").gcc_flags)
     obj, elf = tmp_path / "model_data.o", tmp_path / "model.elf"
     subprocess.run(["arm-none-eabi-g++", *flags, "-std=c++11", "-Os", "-Wall", "-Wextra", "-Werror",
-                    "-c", str(tmp_path / "model_data.cc"), "-o", str(obj)], check=True)
+                    "-c", str(tmp_path / "model_data.cpp"), "-o", str(obj)], check=True)
     subprocess.run(["arm-none-eabi-g++", *flags, "-nostdlib", "-Wl,-e,0", str(obj), "-o", str(elf)],
                    check=True)
     symbols = {}
@@ -185,7 +185,7 @@ def demo_sketch(tmp_path, demo_int8, demo_graph, demo_vector, runtime):
 @pytest.mark.slow
 def test_sketch_folder_is_named_as_its_ino(demo_sketch, tmp_path):
     assert demo_sketch == tmp_path / "digits_demo"
-    assert sorted(p.name for p in demo_sketch.iterdir()) == ["digits_demo.ino", "model_data.cc",
+    assert sorted(p.name for p in demo_sketch.iterdir()) == ["digits_demo.ino", "model_data.cpp",
                                                              "model_data.h", "tp_link.c", "tp_link.h"]
 
 
@@ -217,7 +217,7 @@ def test_sketch_carries_the_arena_quantization_and_host_tflm_vector(demo_sketch,
     assert np.array_equal(parse_int8_array(sketch, "kTestInput"), test_input.reshape(-1))
     assert np.array_equal(parse_int8_array(sketch, "kExpectedOutput"), expected.reshape(-1))
     assert "tflite::GetModel(digits_demo_model)" in sketch
-    source = (demo_sketch / "model_data.cc").read_text()
+    source = (demo_sketch / "model_data.cpp").read_text()
     assert parse_byte_array(source, "digits_demo_model") == demo_int8
     assert "#include <Chirale_TensorFlowLite.h>" in sketch
     assert "arduino-cli compile --fqbn arduino:mbed_nano:nano33ble digits_demo" in sketch
@@ -230,7 +230,7 @@ def test_export_is_deterministic(tmp_path, demo_int8, demo_graph, demo_vector, r
                              load_board("portenta_h7"))
         for run in ("first", "second")
     ]
-    for name in ("same.ino", "model_data.h", "model_data.cc"):
+    for name in ("same.ino", "model_data.h", "model_data.cpp"):
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()
 
 
@@ -242,7 +242,7 @@ def test_platformio_project_shares_the_sketch_body(tmp_path, demo_int8, demo_gra
     project = write_platformio_project(tmp_path / "p", "digits", demo_int8, demo_graph, runtime, 4096,
                                        *demo_vector, board)
     assert sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file()) == [
-        "platformio.ini", "src/main.cpp", "src/model_data.cc", "src/model_data.h", "src/tp_link.c", "src/tp_link.h"]
+        "platformio.ini", "src/main.cpp", "src/model_data.cpp", "src/model_data.h", "src/tp_link.c", "src/tp_link.h"]
     ini = (project / "platformio.ini").read_text()
     assert "[env:nano33ble]\nplatform = nordicnrf52\nboard = nano33ble\nframework = arduino\n" in ini
     assert "spaziochirale/Chirale_TensorFLowLite@2.0.0" in ini
@@ -251,7 +251,7 @@ def test_platformio_project_shares_the_sketch_body(tmp_path, demo_int8, demo_gra
     body_start = "// The library's own header first"
     assert main.index("#include <Arduino.h>") < main.index(body_start)
     assert main[main.index(body_start):] == ino[ino.index(body_start):]
-    for name in ("model_data.h", "model_data.cc"):
+    for name in ("model_data.h", "model_data.cpp"):
         assert (project / "src" / name).read_bytes() == (sketch / name).read_bytes()
 
 

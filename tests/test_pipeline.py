@@ -81,7 +81,7 @@ def test_demo_memory_and_firmware(demo_build):
     assert memory["arena_firmware"] == memory["board_aligned16"] + memory["arena_margin"]
     sketch = out / "arduino" / "digits_cnn" / "digits_cnn.ino"
     assert f"{memory['arena_firmware']}" in sketch.read_text()
-    assert (out / "model_data" / "model_data.cc").is_file()
+    assert (out / "model_data" / "model_data.cpp").is_file()
     assert report["fit"]["fits"] and report["fit"]["flash_needed"] > report["quantize"]["model_bytes"]
     assert sorted(report["firmware"]["files"]) == sorted(
         str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
@@ -166,7 +166,7 @@ def test_pruning_clustering_and_tflm_compression_compose(tmp_path):
     assert compression["arena_cost"] > 0
     assert "TFLM_DECODE" in {op["name"] for op in report["check"]["ops"]}
     assert report["memory"]["board_aligned16"] == report["memory"]["arena_aligned16"]  # DECODE: the search decides
-    assert (tmp_path / "c" / "model_data" / "model_data.cc").is_file() and not (tmp_path / "c" / "arduino").exists()
+    assert (tmp_path / "c" / "model_data" / "model_data.cpp").is_file() and not (tmp_path / "c" / "arduino").exists()
 
 
 @pytest.mark.slow

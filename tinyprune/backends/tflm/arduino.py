@@ -52,7 +52,7 @@ def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, gr
                          expected_output: np.ndarray, board: Board, *,
                          exact_arena_bytes: int | None = None) -> Path:
     """Write the sketch folder `out_dir/sketch_name/` (<sketch_name>.ino, model_data.h,
-    model_data.cc, tp_link.h, tp_link.c) and return its path.
+    model_data.cpp, tp_link.h, tp_link.c) and return its path.
 
     `runtime.ops` maps each operator to its resolver method; `arena_bytes` is the size the sketch
     declares (verify's exact arena, given as `exact_arena_bytes` for the comment, plus a margin);

@@ -1,4 +1,4 @@
-"""The flatbuffer as C source: model_data.h / model_data.cc, the way TFLM firmware links a model in.
+"""The flatbuffer as C source: model_data.h / model_data.cpp, the way TFLM firmware links a model in.
 
 The array is `alignas(16)` because TFLM reads the flatbuffer in place and CMSIS-NN kernels expect
 aligned weights; `<name>_len` carries the size so firmware never needs sizeof on an extern array.
@@ -12,11 +12,11 @@ from tinyprune.backends.templates import c_identifier, render
 
 BYTES_PER_LINE = 12
 HEADER_NAME = "model_data.h"
-SOURCE_NAME = "model_data.cc"
+SOURCE_NAME = "model_data.cpp"
 
 
 def write_model_data(out_dir: Path, model_bytes: bytes, name: str) -> list[Path]:
-    """Write model_data.h and model_data.cc into `out_dir` (created if needed) for an array named
+    """Write model_data.h and model_data.cpp into `out_dir` (created if needed) for an array named
     `name` (sanitised into a C identifier, see c_identifier). Returns the two paths."""
     if not model_bytes:
         raise TinypruneError("the model is empty (0 bytes)", "export the .tflite file that conversion wrote")
