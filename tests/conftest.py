@@ -108,3 +108,26 @@ def short_demo_build(tmp_path_factory):
         return built[backend]
 
     return folder
+
+
+@pytest.fixture(scope="session")
+def arduino_library():
+    """The Arduino TFLM library users install (Chirale_TensorFlowLite 2.0.0), unpacked once from the
+    fixture tarball beside the project (../shared/arduino-libraries/) into tinyprune's cache folder."""
+    import tarfile
+    from pathlib import Path
+
+    from tinyprune.toolchains.arduino import cache_root
+
+    name = "Chirale_TensorFlowLite-2.0.0"
+    root = Path(__file__).resolve().parents[1]
+    candidates = [root.parent / "shared" / "arduino-libraries", Path("/work/shared/arduino-libraries")]
+    tarball = next((folder / f"{name}.tar.xz" for folder in candidates if (folder / f"{name}.tar.xz").is_file()), None)
+    if tarball is None:
+        pytest.skip(f"the fixture {name}.tar.xz is not in {', '.join(map(str, candidates))}")
+    folder = cache_root() / "test-fixtures" / name
+    if not (folder / "library.properties").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tarball) as archive:
+            archive.extractall(folder, filter="data")
+    return folder

@@ -86,12 +86,22 @@ def test_demo_host_arena_matches_the_interpreter(demo_int8):
 
 
 @pytest.mark.slow
-def test_demo_32_bit_estimates_match_the_cortex_m4_measurements(demo_int8):
-    """Issue 12 states the demo's smallest arena on an emulated Cortex-M4 (Arduino library's TFLM of
-    January 2023): 2,952 B with CMSIS-NN kernels, 2,820 B with reference kernels."""
+def test_the_ide_build_needs_more_than_the_static_memory_build(demo_int8):
+    """Without TF_LITE_STATIC_MEMORY (the Arduino IDE's build) TfLiteTensor is 64 B, not 32, and
+    NodeAndRegistration 44 B, not 32: the interpreter's input and output tensors take 2 x 32 B more
+    and every node 12 B (the tail), the temporaries more again. tests/test_tflm_qemu.py holds "arm32" to
+    the IDE build measured on qemu."""
     graph = read_graph(demo_int8)
-    assert abs(emulate_arena(graph, "arm32").exact - 2952) <= 16
-    assert abs(emulate_arena(graph, "arm32-reference").exact - 2820) <= 16
+    ide, static = emulate_arena(graph, "arm32"), emulate_arena(graph, "arm32-static")
+
+    def more(section: str) -> int:
+        return ide.sections[section].used - static.sections[section].used
+
+    assert more("Persistent TfLiteTensor data") == 2 * 32
+    assert more("NodeAndRegistration struct") == 12 * len(graph.operators)
+    assert ide.exact >= static.exact + 2 * 32 + 12 * len(graph.operators)
+    # issue 12 stated the demo's arena measured on a Cortex-M4 with the library built with the macro
+    assert abs(static.exact - 2952) <= 16
 
 
 @pytest.mark.slow

@@ -37,6 +37,15 @@ def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> 
     return inspect_model(tflite, board, runtime)
 
 
+def prove(out: str, arduino_library: str | None = None, samples: int = 10) -> dict:
+    """A TFLM build's sketch, unmodified, built against the installed Arduino library and run on the
+    board's qemu machine: compiled or the first error, the self-test, the measured arena (beside the
+    emulated one), instructions per inference, text/data/bss; also written into the report."""
+    from tinyprune.backends.tflm.qemu_proof import prove_build
+
+    return prove_build(out, arduino_library, samples)
+
+
 def flash(out: str, port: str, tool: str | None = None, timeout: float = 10.0) -> dict:
     """Build and upload the build's firmware to the board on `port` with arduino-cli or PlatformIO, then
     read what the firmware says on boot (self-test, arena used of declared); also written into the report."""

@@ -54,6 +54,11 @@ def _build_flags(demo: bool) -> argparse.ArgumentParser:
     flags.add_argument("--backend", choices=backend_names(),
                        help="firmware: tflm (the interpreter, default) or standalone (generated C, no interpreter)")
     flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
+    flags.add_argument("--prove", choices=("none", "qemu"),
+                       help="qemu: compile the firmware for the board's core (the sketch against the installed "
+                       "Arduino library) and run it on qemu; the measured arena goes into the firmware")
+    flags.add_argument("--arduino-library", metavar="PATH",
+                       help="the Arduino library's folder for --prove qemu (default: the IDE's libraries folder)")
     if demo:
         return flags
     flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], a folder of "
@@ -120,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
     inspect.add_argument("--board", "-b", help="check the fit against this board")
     inspect.add_argument("--runtime", default="arduino", help="TFLM the firmware runs: arduino or tflm")
+    prove = commands.add_parser("prove", parents=[output],
+                                help="build a TFLM build's sketch against the installed Arduino library and run it "
+                                     "on qemu: self-test, measured arena, instructions")
+    prove.add_argument("out", help="the build's output folder (tinyprune build --out)")
+    prove.add_argument("--arduino-library", metavar="PATH", help="the library's folder (default: the IDE's "
+                       "libraries folder)")
+    prove.add_argument("--samples", "-n", type=int, default=10, help="test inputs the firmware runs (default 10)")
     flash = commands.add_parser("flash", parents=[output],
                                 help="build and upload the firmware (arduino-cli or PlatformIO), then read its self-test")
     flash.add_argument("out", help="the build's output folder (tinyprune build --out)")
@@ -175,6 +187,14 @@ def _run(args: argparse.Namespace, out, err) -> int:
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return 0
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
+    if args.command == "prove":
+        from tinyprune.backends.tflm.qemu_proof import describe_prove_section
+
+        section = api.prove(args.out, args.arduino_library, args.samples)
+        listener.stage("prove", describe_prove_section(section))
+        if args.json:
+            out.write(json.dumps(section, indent=2) + "\n")
+        return 0
     if args.command == "flash":
         from tinyprune.device.flash import describe_flash
 

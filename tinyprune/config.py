@@ -14,6 +14,7 @@ from tinyprune.errors import TinypruneError
 METHODS = ("magnitude", "structured", "lottery", "lassonet")
 QUANTIZATIONS = ("ptq", "qat")
 TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
+PROOFS = ("none", "qemu")  # --prove: what the firmware is run on besides the host
 
 
 @dataclass
@@ -51,6 +52,9 @@ class BuildConfig:
     runtime: str = "arduino"  # the TFLM the firmware runs on: "arduino" (Chirale 2.0.0) or "tflm"
     backend: str = "tflm"
     arena_margin: int = 1024  # bytes added to the exact arena in the firmware
+    prove: str = "none"  # "qemu": build the firmware for the board's core and run it on qemu (the TFLM sketch
+    # against the installed Arduino library); its measured arena then replaces the estimate
+    arduino_library: str = ""  # the Arduino library's folder for --prove qemu; default: where the IDE installs it
     ram_headroom: int = 16384  # bytes of RAM kept for stack, runtime objects and the sketch
     seed: int = 0
 
@@ -81,7 +85,8 @@ class BuildConfig:
             how = f"--m-by-n {self.m_by_n}" if self.m_by_n else f"--method {self.method}"
             raise TinypruneError(f"--layer-sparsity does not apply with {how}",
                                  "drop --layer-sparsity, or use --method magnitude (or structured) without --m-by-n")
-        for name, allowed in (("quantize", QUANTIZATIONS), ("tflm_compression", TFLM_COMPRESSIONS)):
+        for name, allowed in (("quantize", QUANTIZATIONS), ("tflm_compression", TFLM_COMPRESSIONS),
+                              ("prove", PROOFS)):
             if getattr(self, name) not in allowed:
                 raise TinypruneError(f"unknown {name} {getattr(self, name)!r}", f"use one of: {', '.join(allowed)}")
         if self.clusters and not 2 <= self.clusters <= 128:

@@ -3,7 +3,8 @@ summary the CLI prints for it. The real work lives in the stage packages (prune/
 graph/, verify/, backends/, report/); this module turns a BuildConfig into their arguments."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -302,7 +303,13 @@ def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: 
     generated = backend.generate(job, target, memory, folder)
     require_fit(backend.fit(graph, target, memory, generated, None, config))  # before the slower proof
     litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
-    proof = backend.prove(generated, target, x_int8, tflm)
+    proof = backend.prove(generated, target, x_int8, tflm, config)
+    measured = backend.measured_memory(memory, proof, config)
+    if measured is not None:  # the firmware declares the measured arena, not the estimate
+        memory = measured
+        for part in generated.folders.values():
+            shutil.rmtree(part)
+        generated = backend.generate(job, target, memory, folder)
     fit = backend.fit(graph, target, memory, generated, proof, config)
     require_fit(fit)
     return Int8Run(arena, host_arena, memory, tflm, litert, generated, proof, fit)
@@ -315,7 +322,8 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     from tinyprune.verify.accuracy import agreement, confusion_matrix, int8_inputs, int8_outputs_to_float, score
 
     data, graph = pruned.data, checked.graph
-    run = run_int8(checked, int8_inputs(graph, data.x_test), config, target, name, folder)
+    x_int8 = int8_inputs(graph, data.x_test)
+    run = run_int8(checked, x_int8, config, target, name, folder)
     confusion = None
     if data.task == "classification":
         confusion = confusion_matrix(trained.test_outputs, run.tflm, data.classes)
@@ -325,8 +333,20 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, run.litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, run.tflm), data.y_test, data.task, "tflm_int8"),
     ]
-    return Verified(checked, run.arena, run.host_arena, run.memory, scores, agreement(run.litert, run.tflm),
-                    run.fit, run.generated, run.proof, confusion)
+    agreed = agreement(run.litert, run.tflm)
+    if agreed.differing_bytes:
+        agreed = replace(agreed, first_difference=layer_divergence(checked, x_int8, run))
+    return Verified(checked, run.arena, run.host_arena, run.memory, scores, agreed, run.fit, run.generated,
+                    run.proof, confusion)
+
+
+def layer_divergence(checked: Checked, x_int8: np.ndarray, run: Int8Run) -> str:
+    """Where LiteRT and TFLM part ways, on the inputs whose outputs differ (at most 32 of them)."""
+    from tinyprune.verify.layers import first_divergence
+
+    differing = np.flatnonzero((run.litert != run.tflm).reshape(len(run.tflm), -1).any(axis=1))[:32]
+    divergence = first_divergence(checked.quantized.uncompressed_bytes, checked.graph, x_int8[differing])
+    return divergence.describe() if divergence else "every operator's output agrees when all are outputs"
 
 
 def describe_verify(verified: Verified, target: Target) -> str:

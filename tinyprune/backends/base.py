@@ -30,13 +30,15 @@ class Target:
 
 @dataclass
 class Memory:
-    """The arena figures of one build. TFLM's arena on the board is always emulated: it is the firmware's
-    own figure for an interpreter, the comparison for a firmware without one."""
+    """The arena figures of one build. TFLM's arena on the board is emulated: it is the firmware's own
+    figure for an interpreter (until prove measures it), the comparison for a firmware without one."""
 
     board_arena: object  # tinyprune.memory.ArenaEstimate: TFLM's arena in the board's build, emulated
     board_arena_bytes: int  # its figure, or the host search's where the emulation cannot model an operator
     arena_firmware: int  # what the firmware declares
     plan: object = None  # the backend's own plan behind the figure (the standalone C's lowered graph)
+    board_arena_measured: int | None = None  # TFLM's arena measured by prove on the board's build, if it ran
+    board_arena_source: str = ""  # how board_arena_bytes was obtained, in words (the firmware's comment says it)
 
 
 @dataclass
@@ -89,9 +91,14 @@ class Backend:
         """Write every file of the firmware into `folder` (the output folder being built)."""
         raise NotImplementedError
 
-    def prove(self, generated: Generated, target: Target, x_int8: np.ndarray, tflm: np.ndarray):
+    def prove(self, generated: Generated, target: Target, x_int8: np.ndarray, tflm: np.ndarray, config):
         """Build and run what generate wrote against TFLM's outputs `tflm`; measured figures, or None
         when this backend has nothing it can run here."""
+        return None
+
+    def measured_memory(self, memory: Memory, proof, config) -> Memory | None:
+        """The memory figures with what prove measured in place of the estimate, for generate to write
+        again; None when prove measured no arena the firmware relies on."""
         return None
 
     def describe_proof(self, proof) -> str:

@@ -118,6 +118,19 @@ class Table:
                 for position in self._offset_vector(field, f"{self.path} field {field}")]
 
 
+def with_int32_vector(data: bytes, table: Table, field: int, values: list[int]) -> bytes:
+    """`data` with a present vector field of `table` pointing at a new int32 vector holding `values`,
+    appended at the end (uoffsets point forward, so the old vector simply becomes unreferenced)."""
+    position = table._field_position(field, 4)
+    if position is None:
+        raise FlatbufferError(f"{table.path}: field {field} is absent, so it cannot be repointed")
+    start = len(data) + (-len(data) % 4)
+    vector = _U32.pack(len(values)) + b"".join(_I32.pack(v) for v in values)
+    patched = bytearray(data) + bytes(start - len(data)) + vector
+    _U32.pack_into(patched, position, start - position)
+    return bytes(patched)
+
+
 def root_table(data: bytes, name: str) -> Table:
     """The root table: the file starts with its uint32 offset (then, by convention, a 4-byte identifier)."""
     _require(data, 0, 4, "flatbuffer header")

@@ -7,10 +7,11 @@ Three runtimes are modelled:
   the package's allocator calls with `python -m tinyprune.memory.trace_allocations model.tflite` (gdb
   breakpoints; do the same for an operator not listed here) and agrees with the kernels' sources in
   tensorflow/tflite-micro; the tests hold the emulation to the package to the byte on the whole zoo.
-- "arm32": the Arduino library's TFLM (tflite-micro-arduino-examples, January 2023) with CMSIS-NN
-  kernels on a 32-bit Cortex-M: struct sizes of a 32-bit build and the CMSIS-NN scratch buffers from
-  CMSIS-NN's *_get_buffer_size functions (arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
-  arm_fully_connected_s8, arm_avgpool_s8). Read from those sources, not measured here: an estimate.
+- "arm32": the Arduino library's TFLM (Chirale_TensorFlowLite 2.0.0, January 2023) with CMSIS-NN
+  kernels on a 32-bit Cortex-M: op data sizes of a 32-bit build (sizeof in arm-none-eabi-g++) and the
+  CMSIS-NN scratch buffers from CMSIS-NN's *_get_buffer_size functions (arm_convolve_wrapper_s8,
+  arm_depthwise_conv_wrapper_s8, arm_fully_connected_s8, arm_avgpool_s8); held to that library's arena
+  measured on qemu (backends/tflm/qemu_proof.py) by the tests.
 - "arm32-reference": the same library with its reference kernels (no scratch buffers, smaller op data).
 Operators not listed get a generic recipe and the estimate says it is approximate.
 """
@@ -178,12 +179,15 @@ def _generic(s: _Shapes) -> KernelRecipe:
 
 # ------------------------------------ arm32: the Arduino library's TFLM (January 2023), 32-bit Cortex-M
 # Kernels of that version take their tensors with micro_context->AllocateTemp{Input,Output}Tensor
-# (input, filter, output; then CalculateOpData* takes input, filter, bias, output), allocate per-channel
-# arrays only for CONV_2D and DEPTHWISE_CONV_2D (FULLY_CONNECTED is per-tensor only), and their op data
-# are the 32-bit layouts of OpDataConv (52 B), OpDataFullyConnected (32 B), OpDataPooling (32 B),
-# SoftmaxParams (56 B), OpDataAdd (60 B), OpDataMul (36 B), pad's OpData (56 B), OpDataLogistic and
-# tanh's OpData (16 B), Relu6OpData (8 B) and reduce's OpData (36 B). The CMSIS-NN kernels wrap the same
-# op data with an int32 scratch-buffer index (+4 B) and CMSISNNSoftmaxParams adds two ints.
+# (input, filter, output; then CalculateOpData* takes input, filter, bias, output) and allocate
+# per-channel arrays for CONV_2D and DEPTHWISE_CONV_2D (and CMSIS-NN's FULLY_CONNECTED when its output has
+# more than two dimensions). Their op data, sizeof in arm-none-eabi-g++ with the library's headers:
+# OpDataConv 56 B (CMSIS-NN's OpData 60: a scratch-buffer index more), OpDataFullyConnected 36 B (CMSIS-NN
+# 60: per-channel pointers, index, batches, depths), OpDataPooling 32 B (CMSIS-NN 36), SoftmaxParams 56 B
+# (CMSISNNSoftmaxParams 64), CMSIS-NN add's OpData 60 B, OpDataMul 36 B, pad's OpData 56 B, OpDataLogistic
+# and tanh's OpData 16 B, Relu6OpData 2 B, OpDataReduce 40 B, ConcatenationParams 24 B. The builtin
+# options structs are laid out with arm-none-eabi's one-byte enums: TfLiteFullyConnectedParams is 4 B
+# aligned to 1, TfLiteAddParams 2 B, TfLiteMulParams and TfLiteReducerParams 1 B.
 
 def _cmsis_conv_scratch(s: _Shapes) -> int:
     """arm_convolve_wrapper_s8_get_buffer_size on a DSP core (CMSIS-NN 4.0, wrapper V.2.1.2): 1x1
@@ -212,26 +216,35 @@ def _arm32_conv(s: _Shapes, filter_axis: int, builtin: int, cmsis: bool, scratch
                + _temps(s.op, "i0", "i1", "i2", "o0"))
     if cmsis and scratch(s) > 0:
         prepare.append(Scratch(scratch(s), "CMSIS-NN im2col buffer"))
-    return KernelRecipe((builtin, 4), (52 + 4 * cmsis,), tuple(prepare))
+    return KernelRecipe((builtin, 4), (56 + 4 * cmsis,), tuple(prepare))
+
+
+def _arm32_fully_connected(s: _Shapes, cmsis: bool) -> KernelRecipe:
+    """Input, filter, bias and output as temporaries; CMSIS-NN's kernel also keeps per-channel arrays when
+    the output has more than two dimensions and the accumulation depth is a multiple of 4 (its 1x1
+    convolution path, whose buffer, arm_convolve_1x1_s8_fast_get_buffer_size, is 0 in CMSIS-NN 4.0, as is
+    arm_fully_connected_s8_get_buffer_size)."""
+    prepare = _temps(s.op, "i0", "i1", "i2", "o0")
+    if cmsis and len(s.output.shape) > 2 and s.tensor(1).shape[-1] % 4 == 0:
+        prepare += _per_channel_arrays(s.output.shape[-1])
+    note = (f"operator {s.op.index} FULLY_CONNECTED has per-channel weights, which this runtime "
+            "reads as per-tensor (wrong outputs; the op check reports it)") if _is_per_channel(s, 1) else ""
+    return KernelRecipe((4, 1), (60 if cmsis else 36,), tuple(prepare), note=note)
 
 
 def _arm32_recipe(s: _Shapes, cmsis: bool) -> KernelRecipe:
     opcode = s.op.opcode
-    index = 4 * cmsis  # the CMSIS-NN OpData's buffer_idx
     if opcode == "CONV_2D":
         return _arm32_conv(s, 0, 24, cmsis, _cmsis_conv_scratch)
     if opcode == "DEPTHWISE_CONV_2D":
         return _arm32_conv(s, 3, 28, cmsis, _cmsis_depthwise_scratch)
     if opcode == "FULLY_CONNECTED":
-        # arm_fully_connected_s8_get_buffer_size is 0 in CMSIS-NN 4.0
-        note = (f"operator {s.op.index} FULLY_CONNECTED has per-channel weights, which this runtime "
-                "reads as per-tensor (wrong outputs; the op check reports it)") if _is_per_channel(s, 1) else ""
-        return KernelRecipe((12, 4), (32 + index,), tuple(_temps(s.op, "i0", "i1", "i2", "o0")), note=note)
+        return _arm32_fully_connected(s, cmsis)
     if opcode in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         prepare = _temps(s.op, "i0", "o0")
         if cmsis and opcode == "AVERAGE_POOL_2D":  # arm_avgpool_s8_get_buffer_size: an int32 a channel
             prepare.append(Scratch(4 * s.output.shape[-1], "CMSIS-NN average-pool sums"))
-        return KernelRecipe((40, 4), (32 + index,), tuple(prepare))
+        return KernelRecipe((40, 4), (32 + 4 * cmsis,), tuple(prepare))
     if opcode == "RESHAPE":
         return KernelRecipe((36, 4), (), tuple(_temps(s.op, "i0", "o0")))
     if opcode == "EXPAND_DIMS":
@@ -239,22 +252,29 @@ def _arm32_recipe(s: _Shapes, cmsis: bool) -> KernelRecipe:
     if opcode == "SOFTMAX":
         return KernelRecipe((4, 4), (56 + 8 * cmsis,), tuple(_temps(s.op, "i0", "o0")))
     if opcode == "ADD":
-        return KernelRecipe((8, 4), (60,), tuple(_temps(s.op, "i0", "i1", "o0")))
+        return KernelRecipe((2, 1), (60,), tuple(_temps(s.op, "i0", "i1", "o0")))
     if opcode == "MUL":
-        return KernelRecipe((4, 4), (36,), tuple(_temps(s.op, "i0", "i1", "o0")))
-    if opcode == "CONCATENATION":  # ConcatenationParams: int8 axis, two pointers, count, zero point, scale
-        return KernelRecipe((8, 4), (24,), tuple(_concatenation_temps(s)))
+        return KernelRecipe((1, 1), (36,), tuple(_temps(s.op, "i0", "i1", "o0")))
+    if opcode == "CONCATENATION":
+        # concatenation.cc of that version: the first input and the output, every input, then for int8 the
+        # output again, each input's scale (float) and zero point (int32) kept, and every input once more
+        inputs = [f"i{n}" for n in range(len(s.op.inputs))]
+        prepare = (_concatenation_temps(s) + _temps(s.op, "o0")
+                   + [Persistent(4 * len(inputs), "input scales"), Persistent(4 * len(inputs), "input zero points")]
+                   + _temps(s.op, *inputs))
+        return KernelRecipe((8, 4), (24,), tuple(prepare))
     if opcode == "PAD":
         return KernelRecipe(None, (56,), tuple(_temps(s.op, "i0", "i1", "o0")))
     if opcode == "RELU6":
-        return KernelRecipe(None, (8,), tuple(_temps(s.op, "i0", "o0")))
+        return KernelRecipe(None, (2,), tuple(_temps(s.op, "i0", "o0")))
     if opcode in ("LOGISTIC", "TANH"):
         return KernelRecipe(None, (16,), tuple(_temps(s.op, "i0", "o0")))
     if opcode == "MEAN":
-        prepare = _temps(s.op, "i0", "i1", "o0") + [
-            Scratch(4 * s.output.num_elements, "int32 sums"),
-            Scratch(4 * s.tensor(1).num_elements, "resolved axes")]
-        return KernelRecipe((1, 1), (36,), tuple(prepare))
+        # PrepareMeanOrSumHelper (reduce_common.cc of that version): input, output and axis, one int32
+        # accumulator a output element as scratch, then PrepareSimple takes input, axis and output again
+        prepare = (_temps(s.op, "i0", "o0", "i1") + [Scratch(4 * s.output.num_elements, "int32 sums")]
+                   + _temps(s.op, "i0", "i1", "o0"))
+        return KernelRecipe((1, 1), (40,), tuple(prepare))
     return _generic(s)
 
 

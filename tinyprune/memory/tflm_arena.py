@@ -49,7 +49,6 @@ NODES = "NodeAndRegistration struct"
 RECORDED_SECTIONS = (EVAL_TENSORS, PERSISTENT_TENSORS, QUANTIZATION, PERSISTENT_BUFFERS, VARIABLES, NODES)
 # Tail allocations the recording allocator does not itemise, named here:
 ALLOCATOR_OBJECTS = "allocator objects"
-UNATTRIBUTED = "unattributed (calibrated on a measurement)"
 SUBGRAPH_TABLE = "subgraph allocations"
 OPTIONS = "builtin options structs"
 SCRATCH_HANDLES = "scratch buffer handles"
@@ -61,7 +60,6 @@ class RuntimeLayout:
 
     name: str
     allocator_objects: tuple[tuple[int, int], ...]  # created before the model: (size, alignment)
-    unattributed: int  # tail bytes a measurement shows and the sources we read do not explain
     builtin_data_allocator: int
     subgraph_allocations: int
     eval_tensor: int
@@ -81,7 +79,6 @@ HOST = RuntimeLayout(
     name="host",
     # RecordingSingleArenaBufferAllocator, GreedyMemoryPlanner, RecordingMicroAllocator
     allocator_objects=((104, 8), (72, 8), (272, 8)),
-    unattributed=0,
     builtin_data_allocator=16,
     subgraph_allocations=24,
     eval_tensor=24,
@@ -100,21 +97,19 @@ HOST = RuntimeLayout(
     ),
 )
 
+# The Arduino library's TFLM (January 2023) on a 32-bit Cortex-M: every size below is sizeof/alignof in
+# arm-none-eabi-g++ with the library's own headers (tests/test_tflm_qemu.py checks them against the
+# fixture library). The Arduino IDE builds the library without TF_LITE_STATIC_MEMORY, which neither the
+# library nor the board's core defines: TfLiteTensor then carries the dynamic-tensor fields (64 B, not 32)
+# and TfLiteNode its delegate fields (NodeAndRegistration 44 B, not 32).
 _ARM32 = {
     # SingleArenaBufferAllocator (2 vtables, 5 pointers, temp count and checksum), GreedyMemoryPlanner,
-    # MicroAllocator, as a 32-bit build lays them out; MicroAllocator::Create aligns the arena's start
-    # to 16 bytes (declare it alignas(16) and nothing is lost).
+    # MicroAllocator; MicroAllocator::Create aligns the arena's start to 16 bytes (declare it alignas(16)
+    # and nothing is lost).
     "allocator_objects": ((36, 4), (44, 4), (36, 4)),
-    # Calibration, not source: the demo CNN (int8, per-tensor FC) measured on an emulated Cortex-M4
-    # needs 2,952 B with CMSIS-NN and 2,820 B with reference kernels (figures stated in issue 12). The
-    # model above reproduces their 132-B difference exactly and falls 20 B short of both; those 20 B
-    # (five words of some struct of that version we could not read) are added here, once.
-    "unattributed": 20,
-    "builtin_data_allocator": 8,
+    "builtin_data_allocator": 8,  # MicroBuiltinDataAllocator: a vtable and the persistent allocator
     "subgraph_allocations": 8,
     "eval_tensor": 12,
-    "node_and_registration": 32,
-    "tflite_tensor": 40,
     "affine_quantization": 12,
     "pointer": 4,
     "scratch_request": 12,
@@ -122,29 +117,41 @@ _ARM32 = {
     "allocation_info": 24,
     "subgraph_offset": 4,
 }
+IDE_BUILD = {"tflite_tensor": 64, "node_and_registration": 44}
+STATIC_MEMORY_BUILD = {"tflite_tensor": 32, "node_and_registration": 32}
 
 ARM32 = RuntimeLayout(
     name="arm32",
     recipes="arm32",
     description=(
         "the Arduino library's TFLM (January 2023) with CMSIS-NN kernels on a 32-bit Cortex-M with the "
-        "DSP extension: an estimate from that version's sources (struct layouts, kernels, CMSIS-NN "
-        "scratch-buffer sizes), not a measurement"
+        "DSP extension, built as the Arduino IDE builds it (no TF_LITE_STATIC_MEMORY): struct sizes of "
+        "that build, that version's kernels and CMSIS-NN scratch-buffer sizes"
     ),
-    **_ARM32,
+    **_ARM32, **IDE_BUILD,
+)
+
+ARM32_STATIC = RuntimeLayout(
+    name="arm32-static",
+    recipes="arm32",
+    description=(
+        "the Arduino library's TFLM (January 2023) with CMSIS-NN kernels on a 32-bit Cortex-M, built with "
+        "TF_LITE_STATIC_MEMORY (as TFLM's own Makefile builds it; the Arduino IDE does not)"
+    ),
+    **_ARM32, **STATIC_MEMORY_BUILD,
 )
 
 ARM32_REFERENCE = RuntimeLayout(
     name="arm32-reference",
     recipes="arm32-reference",
     description=(
-        "the Arduino library's TFLM (January 2023) with its reference kernels on a 32-bit Cortex-M: an "
-        "estimate from that version's sources, not a measurement"
+        "the Arduino library's TFLM (January 2023) with its reference kernels on a 32-bit Cortex-M, built "
+        "as the Arduino IDE builds it"
     ),
-    **_ARM32,
+    **_ARM32, **IDE_BUILD,
 )
 
-LAYOUTS = {layout.name: layout for layout in (HOST, ARM32, ARM32_REFERENCE)}
+LAYOUTS = {layout.name: layout for layout in (HOST, ARM32, ARM32_STATIC, ARM32_REFERENCE)}
 
 
 @dataclass(frozen=True)
@@ -275,8 +282,6 @@ def _script(layout: RuntimeLayout, graph: Graph, recipes: list[KernelRecipe], pl
     yield _Phase("init", None, "allocator construction")
     for size, alignment in layout.allocator_objects:
         yield _Tail(size, alignment, ALLOCATOR_OBJECTS)
-    if layout.unattributed:
-        yield _Tail(layout.unattributed, 4, UNATTRIBUTED)
     yield _Tail(layout.builtin_data_allocator, layout.pointer, ALLOCATOR_OBJECTS)
     yield _Head(layout.scratch_request * MAX_SCRATCH_REQUESTS_PER_OP)
     yield _Tail(layout.subgraph_allocations * graph.subgraph_count, layout.pointer, SUBGRAPH_TABLE)
@@ -420,8 +425,9 @@ def _check_supported(graph: Graph) -> None:
 def emulate_arena(graph: Graph, target: str = "host") -> ArenaEstimate:
     """The smallest TFLM arena for `graph` on `target`, with its breakdown: "host" is the tflite-micro
     package (exact: the tests hold it to the interpreter), "arm32" the Arduino library's TFLM of January
-    2023 with CMSIS-NN kernels on a Cortex-M and "arm32-reference" the same with reference kernels
-    (estimates from that version's sources)."""
+    2023 with CMSIS-NN kernels on a Cortex-M as the Arduino IDE builds it (the tests hold it to that build
+    on qemu), "arm32-static" the same built with TF_LITE_STATIC_MEMORY and "arm32-reference" with
+    reference kernels."""
     started = time.perf_counter()
     if target not in LAYOUTS:
         raise TinypruneError(f"unknown arena target {target!r}", f"use one of {sorted(LAYOUTS)}")

@@ -19,7 +19,8 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - agreement: output bytes where LiteRT differs from TFLM over the whole test set
 - memory: the host arena by search (arena_aligned16 = smallest multiple of 16 that runs, arena_exact =
   the 1-byte figure) and by emulation (host_emulated_*; emulation_matches_search), the target board's
-  arena by emulation (board_*, with what it models), the lower bound (largest sum of live tensors) and
+  arena by emulation (board_*, with what it models; board_measured when --prove qemu measured it, and
+  board_basis saying which of the two the firmware declares), the lower bound (largest sum of live tensors) and
   the planner's overhead above it, the margin and the arena the firmware declares (board + margin),
   the recorder's sections
 - fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
@@ -27,6 +28,11 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - standalone (--backend standalone, else null): per-layer storage formats, bytes saved and MACs skipped;
   output bytes differing from TFLM on the host (whole test set) and under qemu; arm-none-eabi-size
   figures; instructions per inference and per MAC on the emulated core
+- prove (--prove qemu with the TFLM backend, else null): the sketch built against the installed Arduino
+  library (library, compiled, first_error, text/data/bss with the stand-in core), run on the board's qemu
+  machine (sketch_output, sketch_passed), the probe's test inputs (samples, differing_bytes against the
+  host's TFLM, output_bytes), the measured arena (arena_bytes: the smallest multiple of 4 that allocates and
+  gives the same outputs; arena_used_bytes: TFLM's own count), instructions_per_inference, qemu_runs
 - device: null after a build; `tinyprune flash` adds flash (tool, version, port, the board's boot INFO) and
   `tinyprune device-eval` adds evaluation (the board's INFO, accuracy on the board and of the host's TFLM
   over the same samples, output bytes differing per sample, latency per inference in microseconds and,
@@ -45,7 +51,7 @@ LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge
              "numpy", "jinja2")
 TOP_LEVEL_KEYS = ("schema", "schema_version", "tinyprune_version", "config", "seed", "versions", "target",
                   "model", "data", "prune", "quantize", "check", "accuracy", "agreement", "memory", "fit",
-                  "firmware", "standalone", "device", "run")
+                  "firmware", "standalone", "prove", "device", "run")
 
 
 def library_versions() -> dict[str, str]:
@@ -122,6 +128,13 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
     }
 
 
+def proof_sections(verified, target, config) -> dict:
+    """The backend's proof: the standalone C's, or the TFLM sketch's on qemu (--prove qemu)."""
+    figures = target.backend.report_figures(verified.proof)
+    standalone = config.backend == "standalone"
+    return {"standalone": figures if standalone else None, "prove": None if standalone else figures}
+
+
 def memory_section(verified, config) -> dict:
     """The arena figures: host search and emulation, the board's emulation, what the firmware declares."""
     from dataclasses import asdict
@@ -136,7 +149,10 @@ def memory_section(verified, config) -> dict:
         "host_emulated_exact": verified.host_arena.exact,
         "emulation_matches_search": (verified.host_arena.aligned16, verified.host_arena.exact)
         == (arena.aligned16, arena.exact),
-        "board_aligned16": verified.memory.board_arena_bytes,
+        "board_aligned16": (verified.memory.board_arena.aligned16 if verified.memory.board_arena_measured
+                            else verified.memory.board_arena_bytes),
+        "board_measured": verified.memory.board_arena_measured,
+        "board_basis": verified.memory.board_arena_source or "emulated",
         "board_emulation_exact": verified.memory.board_arena.exact_model,
         "board_exact": verified.memory.board_arena.exact,
         "board_models": verified.memory.board_arena.models,
@@ -189,7 +205,7 @@ def closing_sections(config, target, verified, files, stage_seconds) -> dict:
     """What every report closes with: the firmware files, the backend's figures, the run's times."""
     return {
         "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
-        "standalone": target.backend.report_figures(verified.proof),
+        **proof_sections(verified, target, config),
         "device": None,
         "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
     }

@@ -79,7 +79,7 @@ def compile_sources(sources: list[Path], objects_dir: Path, flags: list[str],
         number, source = numbered
         obj = objects_dir / f"{number:04d}_{source.stem}.o"
         compiler = GCC if source.suffix == ".c" else GXX
-        language = ["-x", "c++"] if source.suffix in (".ino",) else []
+        language = ["-x", "c++"] if source.suffix == ".ino" else []
         result = subprocess.run([compiler, *flags, *language, "-c", str(source), "-o", str(obj)],
                                 capture_output=True, text=True, check=False)
         return obj, result

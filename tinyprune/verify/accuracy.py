@@ -28,6 +28,7 @@ class Agreement:
     total_bytes: int
     differing_samples: int
     max_abs_difference: int
+    first_difference: str = ""  # where the two part ways, operator by operator (verify/layers.py)
 
 
 def quantize(x: np.ndarray, quantization: Quantization) -> np.ndarray:

@@ -40,7 +40,7 @@ class StandaloneBackend(Backend):
             folders["cortex_m"] = write_cortex_m_project(model, target.board, folder / "cortex_m", job.test_inputs)
         return Generated(model=model, folders=folders, test_vectors=len(job.test_inputs))
 
-    def prove(self, generated: Generated, target: Target, x_int8, tflm):
+    def prove(self, generated: Generated, target: Target, x_int8, tflm, config):
         return prove_standalone(generated.model, target.board, x_int8, tflm, generated.folders.get("cortex_m"),
                                 generated.test_vectors)
 

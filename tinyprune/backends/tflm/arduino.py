@@ -42,6 +42,8 @@ CHIRALE_TENSORFLOWLITE = ArduinoLibrary(
     platformio_id="spaziochirale/Chirale_TensorFLowLite@2.0.0",
 )
 
+ESTIMATED_ARENA = "emulated by tinyprune for this library's 32-bit build"
+
 # Arduino sketch specification: a letter, digit or underscore, then letters, digits, "_", "-", ".";
 # at most 63 characters, not ending with a dot.
 _SKETCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
@@ -50,7 +52,7 @@ _SKETCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, graph: Graph,
                          runtime: Runtime, arena_bytes: int, test_input: np.ndarray,
                          expected_output: np.ndarray, board: Board, *,
-                         exact_arena_bytes: int | None = None) -> Path:
+                         exact_arena_bytes: int | None = None, arena_source: str = "") -> Path:
     """Write the sketch folder `out_dir/sketch_name/` (<sketch_name>.ino, model_data.h,
     model_data.cpp, tp_link.h, tp_link.c) and return its path.
 
@@ -59,7 +61,7 @@ def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, gr
     `expected_output` is what TFLM on the host gave for `test_input`."""
     check_sketch_name(sketch_name)
     context = sketch_context(sketch_name, model_bytes, graph, runtime, arena_bytes, test_input,
-                             expected_output, board, exact_arena_bytes)
+                             expected_output, board, exact_arena_bytes, arena_source)
     sketch_dir = Path(out_dir) / sketch_name
     sketch_dir.mkdir(parents=True)
     write_model_data(sketch_dir, model_bytes, context["model_array"])
@@ -92,7 +94,7 @@ def check_architecture(board: Board, runtime: Runtime) -> None:
 
 def sketch_context(sketch_name: str, model_bytes: bytes, graph: Graph, runtime: Runtime,
                    arena_bytes: int, test_input: np.ndarray, expected_output: np.ndarray,
-                   board: Board, exact_arena_bytes: int | None) -> dict:
+                   board: Board, exact_arena_bytes: int | None, arena_source: str = "") -> dict:
     """The values the sketch body template (arduino/tflm_sketch.cpp.j2) needs, checked."""
     check_architecture(board, runtime)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
@@ -118,6 +120,7 @@ def sketch_context(sketch_name: str, model_bytes: bytes, graph: Graph, runtime: 
         "ops": [{"name": name, "method": runtime.ops[name]} for name in graph.op_names],
         "arena_bytes": arena_bytes,
         "exact_arena_bytes": exact_arena_bytes,
+        "arena_source": arena_source or ESTIMATED_ARENA,
         "input": _tensor_facts(input_tensor),
         "output": _tensor_facts(output_tensor),
         "test_input": _int8_values(test_input, input_tensor, "test_input"),

@@ -2,6 +2,7 @@
 Arduino sketch and a PlatformIO project when the runtime is an Arduino library."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tinyprune.backends.base import Backend, Generated, Job, Memory, Target
@@ -43,12 +44,48 @@ class TflmBackend(Backend):
         if target.runtime.arduino_architectures:
             firmware_args = (job.model_bytes, job.graph, target.runtime, memory.arena_firmware,
                              job.test_inputs[0], job.expected_outputs[0], target.board)
-            exact = memory.board_arena_bytes
-            folders["arduino"] = write_arduino_sketch(folder / "arduino", job.name, *firmware_args,
-                                                      exact_arena_bytes=exact)
+            arena = {"exact_arena_bytes": memory.board_arena_bytes, "arena_source": memory.board_arena_source}
+            folders["arduino"] = write_arduino_sketch(folder / "arduino", job.name, *firmware_args, **arena)
             folders["platformio"] = write_platformio_project(folder / "platformio", job.name, *firmware_args,
-                                                             exact_arena_bytes=exact)
+                                                             **arena)
         return Generated(folders=folders, test_vectors=1)
+
+    def prove(self, generated: Generated, target: Target, x_int8, tflm, config):
+        """With --prove qemu: the sketch built against the installed Arduino library and run on the board's
+        qemu machine (backends/tflm/qemu_proof.py)."""
+        if config.prove != "qemu":
+            return None
+        if "arduino" not in generated.folders:
+            raise TinypruneError(f"--prove qemu runs the Arduino sketch, and {target.runtime.title} has none",
+                                 "use --runtime arduino, or drop --prove")
+        from tinyprune.backends.tflm.qemu_proof import prove_sketch
+
+        proof = prove_sketch(generated.folders["arduino"], target.board, x_int8, tflm,
+                             config.arduino_library or None)
+        if not proof.compiled:
+            raise TinypruneError(f"the sketch does not compile against {proof.library}: {proof.first_error}",
+                                 "install the library version the sketch names, or report this")
+        if proof.differing_bytes or not proof.sketch_passed:
+            raise TinypruneError(
+                f"on {proof.machine} the library's TFLM differs from the host's on {proof.differing_bytes} of "
+                f"{proof.output_bytes} output bytes ({'; '.join(proof.sketch_output[-2:])})",
+                "check the model against this runtime (tinyprune inspect), or use --runtime tflm")
+        return proof
+
+    def measured_memory(self, memory: Memory, proof, config) -> Memory | None:
+        if proof is None:
+            return None
+        proof.estimated_arena_bytes = memory.board_arena.exact
+        return replace(memory, board_arena_bytes=proof.arena_bytes, arena_firmware=proof.arena_bytes + config.arena_margin,
+                       board_arena_measured=proof.arena_bytes, board_arena_source=proof.arena_source)
+
+    def describe_proof(self, proof) -> str:
+        from tinyprune.backends.tflm.qemu_proof import describe_prove_section
+
+        return describe_prove_section(proof.summary())
+
+    def report_figures(self, proof) -> dict | None:
+        return None if proof is None else proof.summary()
 
     def fit(self, graph, target: Target, memory: Memory, generated: Generated, proof, config):
         from tinyprune.verify.fit import board_fit

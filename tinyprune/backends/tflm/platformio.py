@@ -21,12 +21,12 @@ from tinyprune.graph.runtimes import Runtime
 def write_platformio_project(out_dir: Path, project_name: str, model_bytes: bytes, graph: Graph,
                              runtime: Runtime, arena_bytes: int, test_input: np.ndarray,
                              expected_output: np.ndarray, board: Board, *,
-                             exact_arena_bytes: int | None = None) -> Path:
+                             exact_arena_bytes: int | None = None, arena_source: str = "") -> Path:
     """Write the project folder `out_dir/project_name/` and return its path; the arguments mean
     what they mean for write_arduino_sketch."""
     check_sketch_name(project_name)
     context = sketch_context(project_name, model_bytes, graph, runtime, arena_bytes, test_input,
-                             expected_output, board, exact_arena_bytes)
+                             expected_output, board, exact_arena_bytes, arena_source)
     project_dir = Path(out_dir) / project_name
     source_dir = project_dir / "src"
     source_dir.mkdir(parents=True)

@@ -1,0 +1,183 @@
+"""The TFLM sketch proven the way a board runs it: compiled unmodified against the Arduino library users
+install (the fixture tarball), for the Nano 33 BLE's Cortex-M4F with the core's flags, run on qemu's
+mps2-an386; the measured arena held to the emulation of that build."""
+import numpy as np
+import pytest
+
+from tinyprune.boards import load_board
+from tinyprune.errors import TinypruneError
+from tinyprune.graph.reader import read_graph
+from tinyprune.toolchains.arduino import core_defines, defining_sources, find_library, read_properties
+
+
+# -------------------------------------------------------------------------------- no toolchain needed
+
+def test_the_library_is_found_by_its_properties_name(tmp_path, monkeypatch):
+    library = tmp_path / "user" / "libraries" / "Chirale_TensorFlowLite"
+    (library / "src").mkdir(parents=True)
+    (library / "library.properties").write_text("name=Chirale_TensorFLowLite\nversion=2.0.0\n")
+    monkeypatch.setenv("ARDUINO_DIRECTORIES_USER", str(tmp_path / "user"))
+    found = find_library("Chirale_TensorFLowLite", "2.0.0")
+    assert (found.path, found.name, found.version) == (library, "Chirale_TensorFLowLite", "2.0.0")
+    assert read_properties(library)["version"] == "2.0.0"
+
+
+def test_a_missing_or_wrong_library_is_one_line_naming_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARDUINO_DIRECTORIES_USER", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(TinypruneError, match="arduino-cli lib install"):
+        find_library("Chirale_TensorFLowLite", "2.0.0")
+    other = tmp_path / "Other"
+    other.mkdir()
+    (other / "library.properties").write_text("name=Other\nversion=1\n")
+    with pytest.raises(TinypruneError, match="holds 'Other'"):
+        find_library("Chirale_TensorFLowLite", "2.0.0", other)
+
+
+def test_the_core_defines_are_the_mbed_cores(tmp_path):
+    defines = core_defines(load_board("nano33ble"))
+    assert "-DARDUINO_ARCH_MBED" in defines and "-DARM_MATH_CM4" in defines
+    assert not any("TF_LITE_STATIC_MEMORY" in define for define in defines)
+    assert "-DARM_MATH_CM7" in core_defines(load_board("portenta_h7"))
+
+
+def test_undefined_symbols_lead_to_the_sources_defining_them(tmp_path):
+    library = tmp_path / "lib"
+    (library / "src").mkdir(parents=True)
+    (library / "library.properties").write_text("name=L\nversion=1\n")
+    (library / "src" / "alloc.cpp").write_text(
+        "namespace tflite {\nMicroAllocator* MicroAllocator::Create(uint8_t* a,\n size_t n) {\n  return nullptr;\n}\n}")
+    (library / "src" / "caller.cpp").write_text("void f() { tflite::MicroAllocator::Create(a, n); }\n")
+    (library / "src" / "conv.c").write_text("int arm_convolve_s8(const int *x)\n{\n  return 0;\n}\n")
+    found = find_library("L", "1", library)
+    output = ("undefined reference to `tflite::MicroAllocator::Create(unsigned char*, unsigned int)'\n"
+              "undefined reference to `arm_convolve_s8'\n")
+    assert [p.name for p in defining_sources(found, output)] == ["alloc.cpp", "conv.c"]
+
+
+# --------------------------------------------------------------------- the cross compiler and qemu
+
+def per_tensor_zoo(name: str) -> bytes:
+    """A zoo model converted with per-tensor FULLY_CONNECTED weights: the library computes per-channel
+    FULLY_CONNECTED wrongly, and the proof is about its arena, not that known fault."""
+    from tinyprune.quantize import quantize_int8
+    from tinyprune.zoo import ZOO, _keras
+
+    keras = _keras()
+    builder, _ = ZOO[name]
+    keras.utils.set_random_seed(0)
+    model = builder()
+    calibration = np.random.default_rng(0).uniform(0.0, 1.0, size=(32,) + tuple(model.input_shape[1:]))
+    return quantize_int8(model, calibration.astype(np.float32), per_channel_dense=False)
+
+
+def prove(model_bytes: bytes, arduino_library, tmp_path, x=None):
+    from tinyprune.backends.tflm.arduino import write_arduino_sketch
+    from tinyprune.backends.tflm.qemu_proof import prove_sketch
+    from tinyprune.graph.runtimes import get_runtime
+    from tinyprune.memory import emulate_arena
+    from tinyprune.verify.accuracy import tflm_outputs
+
+    graph, board = read_graph(model_bytes), load_board("nano33ble")
+    if x is None:
+        shape = graph.input_tensors()[0].shape
+        x = np.random.default_rng(1).integers(-128, 128, size=(10,) + tuple(shape[1:])).astype(np.int8)
+    expected = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
+    estimate = emulate_arena(graph, "arm32")
+    sketch = write_arduino_sketch(tmp_path, "model", model_bytes, graph, get_runtime("arduino"),
+                                  estimate.aligned16 + 1024, x[0], expected[0], board,
+                                  exact_arena_bytes=estimate.aligned16)
+    return prove_sketch(sketch, board, x, expected, arduino_library), estimate
+
+
+@pytest.mark.slow
+def test_the_demo_sketch_proves_on_the_m4_and_the_estimate_is_its_arena(demo_int8, digits_data, arduino_library,
+                                                                          tmp_path):
+    from tinyprune.verify.accuracy import int8_inputs
+
+    x = int8_inputs(read_graph(demo_int8), digits_data.x_test[:10])
+    proof, estimate = prove(demo_int8, arduino_library, tmp_path, x)
+    assert proof.compiled and proof.first_error == ""
+    assert proof.sketch_passed and any(line.startswith("Self-test: 0 of 10") for line in proof.sketch_output)
+    assert (proof.samples, proof.differing_bytes, proof.output_bytes) == (10, 0, 100)
+    assert abs(proof.arena_bytes - estimate.exact) <= 16
+    assert proof.arena_bytes % 4 == 0 and proof.arena_used_bytes < proof.arena_bytes
+    assert 100_000 < proof.instructions_per_inference < 1_000_000
+    assert proof.text > 40_000 and proof.bss > proof.arena_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ds_cnn_kws", "resnet8", "avgpool_mean", "fc_autoencoder", "conv1d_sensor",
+                                  "op_mix"])
+def test_zoo_sketches_prove_with_the_emulated_arena(name, arduino_library, tmp_path):
+    """A DS-CNN, a ResNet-8 (ADD), AVERAGE_POOL_2D and MEAN, the MLPerf autoencoder, a 1-D CNN and the
+    operator mix: compiled, 0 bytes differ from the host's TFLM, the arena within 16 B of the emulation."""
+    proof, estimate = prove(per_tensor_zoo(name), arduino_library, tmp_path)
+    assert proof.compiled, proof.first_error
+    assert proof.sketch_passed and proof.differing_bytes == 0
+    assert abs(proof.arena_bytes - estimate.exact) <= 16
+
+
+# ------------------------------------------------------------------- LiteRT against TFLM, layer by layer
+
+@pytest.mark.slow
+def test_every_intermediate_tensor_becomes_an_output(zoo_model):
+    from tinyprune.verify.layers import with_every_tensor_as_output
+
+    model_bytes = zoo_model("digits_cnn")
+    graph = read_graph(model_bytes)
+    debug_bytes, outputs = with_every_tensor_as_output(model_bytes, graph)
+    rewritten = read_graph(debug_bytes)
+    assert list(rewritten.outputs) == outputs and outputs[:len(graph.outputs)] == list(graph.outputs)
+    assert set(outputs) == {index for op in graph.operators for index in op.outputs}
+    assert [t.name for t in rewritten.tensors] == [t.name for t in graph.tensors]
+
+
+@pytest.mark.slow
+def test_the_first_differing_operator_is_named_with_its_count(zoo_model):
+    from tinyprune.verify.layers import first_divergence
+
+    model_bytes = zoo_model("resnet8")
+    graph = read_graph(model_bytes)
+    x = np.random.default_rng(1).integers(-128, 128, size=(8, 32, 32, 3)).astype(np.int8)
+    divergence = first_divergence(model_bytes, graph, x)
+    assert divergence is not None and divergence.samples == 8
+    assert divergence.opcode == graph.operators[divergence.operator].opcode
+    assert 0 < divergence.differing_bytes < divergence.total_bytes
+    assert divergence.total_bytes == 8 * graph.tensors[graph.operators[divergence.operator].outputs[0]].num_elements
+    assert f"operator {divergence.operator} ({divergence.opcode}" in divergence.describe()
+
+
+# --------------------------------------------------------------------------------- through the CLI
+
+@pytest.mark.slow
+def test_build_prove_qemu_declares_the_measured_arena_and_prove_out_remeasures(demo_int8, digits_data,
+                                                                               arduino_library, tmp_path, capfd):
+    """`build --prove qemu`: the sketch declares the measured arena plus the margin and says it was measured;
+    the report has both figures. `tinyprune prove OUT` measures the written sketch again."""
+    import json
+
+    from tinyprune.cli import main
+
+    d = digits_data
+    (tmp_path / "digits.tflite").write_bytes(demo_int8)
+    np.savez(tmp_path / "digits.npz", x_train=d.x_train, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
+    out = tmp_path / "out"
+    code = main(["build", str(tmp_path / "digits.tflite"), "--data", str(tmp_path / "digits.npz"), "--out", str(out),
+                 "--prove", "qemu", "--arduino-library", str(arduino_library), "--arena-margin", "0"])
+    captured = capfd.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((out / "report.json").read_text())
+    measured = report["prove"]["arena_bytes"]
+    assert report["memory"]["board_measured"] == measured == report["memory"]["arena_firmware"]
+    assert abs(measured - report["memory"]["board_exact"]) <= 16
+    assert report["prove"]["differing_bytes"] == 0 and report["prove"]["sketch_passed"]
+    sketch = (out / "arduino" / "digits" / "digits.ino").read_text()
+    assert f"constexpr size_t kTensorArenaBytes = {measured};" in sketch
+    assert "measured by tinyprune" in sketch
+    assert f"arena {measured:,} B measured" in captured.out
+
+    assert main(["prove", str(out), "--arduino-library", str(arduino_library), "--samples", "4"]) == 0
+    again = json.loads((out / "report.json").read_text())["prove"]
+    assert (again["arena_bytes"], again["samples"], again["differing_bytes"]) == (measured, 4, 0)
+    assert again["declared_arena_bytes"] == measured and again["sketch_passed"]

@@ -1,0 +1,261 @@
+"""The TFLM backend's proof: the exported Arduino sketch, unmodified, built against the Arduino library the
+user has installed (compiled as the Arduino IDE compiles it for the board's core, cached) with a stand-in
+for the Arduino core, and run on the board's qemu machine; then a probe firmware over the same library
+objects and model_data measures what the sketch relies on.
+
+Two firmwares, one library:
+- the sketch: compiled yes/no (and the first error), text/data/bss, and its own boot self-test line;
+- the probe (firmware_templates/tflm_probe/): the outputs of N test inputs with an ample arena (compared
+  here with the host's TFLM), instructions per inference, and the smallest arena (a multiple of 4) that
+  allocates and gives those outputs, by bisection inside the firmware: one qemu run for the whole search,
+  resumed above a probe that faulted or hung (a too-small arena can corrupt the interpreter)."""
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyprune.backends.templates import render
+from tinyprune.boards import Board
+from tinyprune.errors import TinypruneError
+from tinyprune.toolchains.arduino import InstalledLibrary, compile_flags, find_library, link_with_library, write_core
+from tinyprune.toolchains.gcc import CompileError, Sizes, compile_sources, section_sizes
+from tinyprune.toolchains.qemu import CALIBRATION_ITERATIONS, has_machine, run_firmware
+from tinyprune.toolchains.runtime import write_runtime
+
+PROOF_SAMPLES = 10  # test inputs the probe firmware runs
+LINK_LIBRARIES = ["--specs=nosys.specs", "-lstdc++", "-lsupc++", "-lm", "-lc", "-lgcc", "-lnosys"]
+RUN_TIMEOUT = 300.0  # seconds of one qemu run; a probe that hangs costs this once
+SELF_TEST = re.compile(r"Self-test: (\d+) of (\d+) output bytes differ")
+
+
+@dataclass
+class TflmQemuProof:
+    library_name: str  # name and version of the library built against
+    library: str  # ... and its folder
+    machine: str
+    compiled: bool
+    first_error: str = ""
+    text: int = 0  # the sketch's firmware (with the stand-in core), arm-none-eabi-size
+    data: int = 0
+    bss: int = 0
+    sketch_output: tuple[str, ...] = ()  # what the sketch printed on boot
+    sketch_passed: bool = False  # it printed PASS
+    samples: int = 0  # test inputs the probe ran
+    differing_bytes: int = 0  # of their outputs, against the host's TFLM
+    output_bytes: int = 0
+    arena_bytes: int = 0  # the smallest arena that allocates and gives the same outputs (multiple of 4)
+    arena_used_bytes: int = 0  # TFLM's own arena_used_bytes() with an ample arena
+    instructions_per_inference: int = 0
+    qemu_runs: int = 0
+    seconds: float = 0.0
+    estimated_arena_bytes: int | None = None  # the emulation's figure for the same build, for comparison
+
+    def summary(self) -> dict:
+        return asdict(self)
+
+    @property
+    def arena_source(self) -> str:
+        """How arena_bytes was obtained, in words for the firmware's comment."""
+        return (f"measured by tinyprune: the smallest multiple of 4 that allocates and runs, on qemu's "
+                f"{self.machine} with {self.library_name} built as the Arduino IDE builds it")
+
+
+@dataclass(frozen=True)
+class SketchFacts:
+    """What the probe firmware takes from the sketch it measures, so both run the same model the same way."""
+
+    model_array: str
+    resolver_methods: tuple[str, ...]
+    input_bytes: int
+    output_bytes: int
+    arena_bytes: int  # what the sketch declares
+
+    @classmethod
+    def read(cls, sketch_dir: Path) -> "SketchFacts":
+        ino = next(sketch_dir.glob("*.ino")).read_text(encoding="utf-8")
+        header = (sketch_dir / "model_data.h").read_text(encoding="utf-8")
+
+        def constant(name: str) -> int:
+            return int(re.search(rf"constexpr size_t {name} = (\d+);", ino).group(1))
+
+        return cls(re.search(r"extern const unsigned char (\w+)\[\];", header).group(1),
+                   tuple(re.findall(r"resolver\.(\w+)\(\) != kTfLiteOk", ino)),
+                   constant("kInputCount"), constant("kOutputCount"), constant("kTensorArenaBytes"))
+
+
+def sketch_sources(sketch_dir: Path) -> list[Path]:
+    """What the Arduino IDE compiles of a sketch folder: the .ino and every C/C++ file beside it."""
+    return sorted(p for p in sketch_dir.iterdir() if p.suffix in (".ino", ".cpp", ".c"))
+
+
+def build_firmware(sources: list[Path], board: Board, library: InstalledLibrary, folder: Path,
+                   include_dirs: list[Path] = ()) -> tuple[Path, Sizes]:
+    """`sources` (a sketch's, or any setup()/loop() program's) compiled as the IDE compiles a sketch (the
+    .ino as C++ with Arduino.h included first, .cpp and .c files as they are), linked with the stand-in
+    core, the bare-metal runtime and the library into folder/firmware.elf. Raises CompileError with the
+    first error."""
+    core_source = write_core(folder / "core", board)
+    runtime_sources = write_runtime(folder / "runtime", board)
+    includes = [f"-I{path}" for path in (*include_dirs, library.path / "src", folder / "core", folder / "runtime")]
+    warnings = ["-Wall", "-Wextra"]
+    cxx = compile_flags(board, "c++") + includes + warnings
+    groups = (([s for s in sources if s.suffix == ".ino"], cxx + ["-include", "Arduino.h"]),
+              ([s for s in sources if s.suffix == ".cpp"] + [core_source], cxx),
+              ([s for s in sources if s.suffix == ".c"] + runtime_sources,
+               compile_flags(board, "c") + includes + warnings))
+    objects = []
+    for number, (group, flags) in enumerate(groups):
+        objects += compile_sources(group, folder / "objects" / str(number), flags) if group else []
+    elf = link_with_library(objects, library, board, folder / "firmware.elf", folder / "runtime" / "linker.ld",
+                            LINK_LIBRARIES)
+    return elf, section_sizes(elf)
+
+
+def build_sketch_elf(sketch_dir: Path, board: Board, library: InstalledLibrary, folder: Path) -> tuple[Path, Sizes]:
+    """The sketch folder, unmodified, as a firmware for the board's qemu machine (not run)."""
+    return build_firmware(sketch_sources(sketch_dir), board, library, folder, [sketch_dir])
+
+
+def prove_sketch(sketch_dir: Path, board: Board, x_int8: np.ndarray, tflm: np.ndarray,
+                 library_path: str | Path | None = None, samples: int = PROOF_SAMPLES) -> TflmQemuProof:
+    """Build and run the sketch and the probe; `tflm` holds the host TFLM's outputs for `x_int8`."""
+    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
+
+    if not has_machine(board):
+        raise TinypruneError(f"board {board.name!r} ({board.core}) has no qemu machine to prove on",
+                             "choose an Arm Cortex-M board (e.g. --board nano33ble), or drop --prove qemu")
+    started = time.perf_counter()
+    library = find_library(CHIRALE_TENSORFLOWLITE.name, CHIRALE_TENSORFLOWLITE.version, library_path)
+    proof = TflmQemuProof(f"{library.name} {library.version}", str(library.path), board.qemu_machine, compiled=False)
+    with tempfile.TemporaryDirectory(prefix="tinyprune-tflm-qemu-") as work:
+        work = Path(work)
+        try:
+            elf, sizes = build_sketch_elf(sketch_dir, board, library, work / "sketch")
+        except CompileError as error:
+            proof.first_error = f"{error.source.name}: {error.first_error}"
+            proof.seconds = time.perf_counter() - started
+            return proof
+        proof.compiled, proof.text, proof.data, proof.bss = True, sizes.text, sizes.data, sizes.bss
+        run = run_firmware(elf, board, RUN_TIMEOUT)
+        proof.qemu_runs += 1
+        proof.sketch_output = tuple(line for line in run.lines if line and line != "done")
+        proof.sketch_passed = any(line.startswith("PASS") for line in run.lines)
+        x = np.asarray(x_int8[:samples], dtype=np.int8).reshape(min(samples, len(x_int8)), -1)
+        expected = np.asarray(tflm[:len(x)], dtype=np.int8).reshape(len(x), -1)
+        _run_probe(proof, work / "probe", sketch_dir, board, library, x, expected)
+    proof.seconds = time.perf_counter() - started
+    return proof
+
+
+def _run_probe(proof: TflmQemuProof, folder: Path, sketch_dir: Path, board: Board, library: InstalledLibrary,
+               x: np.ndarray, expected: np.ndarray) -> None:
+    """The probe firmware, rebuilt larger while its ample arena is not (twice the sketch's at first); then
+    the bisection, resumed past any probe that ended the run."""
+    sketch = SketchFacts.read(sketch_dir)
+    upper = _round_up(max(2 * sketch.arena_bytes, sketch.arena_bytes + 4096), 16)
+    while True:
+        elf = _build_probe(folder, sketch_dir, sketch, board, library, x, upper)
+        run = run_firmware(elf, board, RUN_TIMEOUT, f"0 {upper}")
+        proof.qemu_runs += 1
+        if f"fail {upper:08x}" not in run.lines:
+            break
+        if 2 * upper > board.ram_bytes:
+            raise TinypruneError(f"the model does not allocate in {upper:,} B of arena on {board.title}'s TFLM",
+                                 "make the model smaller")
+        upper *= 2
+    outputs = [line for line in run.lines if line.startswith("out ")]
+    if len(outputs) != len(x):
+        raise RuntimeError(run.failure("the probe firmware did not run every test input"))
+    board_outputs = np.array([np.frombuffer(bytes.fromhex(line.split()[1]), dtype=np.int8) for line in outputs])
+    ticks = np.array([int(line.split()[2], 16) for line in outputs], dtype=np.float64) - int(run.field("empty"), 16)
+    proof.samples, proof.output_bytes = len(x), int(expected.size)
+    proof.differing_bytes = int(np.count_nonzero(board_outputs != expected))
+    proof.instructions_per_inference = round(float(ticks.mean()) * run.instructions_per_tick())
+    proof.arena_used_bytes = int(run.field("arena_used"), 16)
+    lower = 0
+    while True:
+        passes = [int(line.split()[1], 16) for line in run.lines if line.startswith("pass ")]
+        fails = [int(line.split()[1], 16) for line in run.lines if line.startswith("fail ")]
+        if any(line.startswith("smallest ") for line in run.lines):
+            proof.arena_bytes = int(run.field("smallest"), 16)
+            return
+        probes = [int(line.split()[1], 16) for line in run.lines if line.startswith("probe ")]
+        if not probes:
+            raise RuntimeError(run.failure("the probe firmware stopped before its search"))
+        # the last probe neither passed nor failed: it faulted or hung, so that arena is too small
+        upper = min(passes + [upper])
+        lower = max(fails + [probes[-1], lower - 4]) + 4
+        if lower >= upper:
+            proof.arena_bytes = upper
+            return
+        run = run_firmware(elf, board, RUN_TIMEOUT, f"{lower} {upper}")
+        proof.qemu_runs += 1
+
+
+def _build_probe(folder: Path, sketch_dir: Path, sketch: SketchFacts, board: Board, library: InstalledLibrary,
+                 x: np.ndarray, largest_arena: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if x.shape[1] != sketch.input_bytes:
+        raise ValueError(f"test inputs have {x.shape[1]} bytes, the sketch's model takes {sketch.input_bytes}")
+    source = folder / "probe.cpp"
+    source.write_text(render(
+        "tflm_probe/probe.cpp.j2", model_array=sketch.model_array, sample_count=len(x), input_bytes=x.shape[1],
+        output_bytes=sketch.output_bytes, largest_arena=largest_arena, calibration_iterations=CALIBRATION_ITERATIONS,
+        samples=x.tolist(), resolver_methods=sketch.resolver_methods,
+    ), encoding="utf-8")
+    model_sources = [p for p in sketch_sources(sketch_dir) if p.suffix != ".ino"]
+    return build_firmware([source, *model_sources], board, library, folder, [sketch_dir])[0]
+
+
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def prove_build(out: str | Path, library_path: str | Path | None = None, samples: int = PROOF_SAMPLES) -> dict:
+    """`tinyprune prove OUT`: the build's sketch proven on qemu with the first `samples` inputs of its test
+    set; the figures (with the emulated arena beside the measured one) go into report.json's `prove`."""
+    from tinyprune.boards import load_board
+    from tinyprune.device.evaluate import read_build, test_set
+    from tinyprune.graph.reader import read_graph
+    from tinyprune.verify.accuracy import tflm_outputs
+
+    out = Path(out)
+    report, model_bytes = read_build(out)
+    sketches = sorted((out / "arduino").glob("*/*.ino"))
+    if report["config"]["backend"] != "tflm" or not sketches:
+        raise TinypruneError(f"{out} holds no TFLM sketch to prove (backend {report['config']['backend']})",
+                             "prove a build made with --backend tflm --runtime arduino; a standalone build "
+                             "proves itself on qemu as it is built")
+    graph = read_graph(model_bytes)
+    x, _, _ = test_set(report, graph, None, samples)
+    x = x.reshape((len(x),) + tuple(graph.input_tensors()[0].shape[1:]))
+    tflm = tflm_outputs(model_bytes, x, report["memory"]["arena_aligned16"]).reshape(len(x), -1)
+    proof = prove_sketch(sketches[0].parent, load_board(report["target"]["board"]["name"]), x, tflm, library_path,
+                         samples)
+    proof.estimated_arena_bytes = report["memory"]["board_exact"]
+    section = {**proof.summary(), "declared_arena_bytes": report["memory"]["arena_firmware"]}
+    report["prove"] = section
+    written = out / "report.json.writing"
+    written.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    written.replace(out / "report.json")
+    return section
+
+
+def describe_prove_section(section: dict) -> str:
+    """The prove line: what the sketch did on qemu, the arena measured and the one estimated."""
+    if not section["compiled"]:
+        return f"the sketch does not compile against {section['library_name']}: {section['first_error']}"
+    estimated = section.get("estimated_arena_bytes")
+    return (f"{section['library_name']} on {section['machine']}: self-test {'PASS' if section['sketch_passed'] else 'FAIL'}, "
+            f"{section['differing_bytes']} of {section['output_bytes']:,} output bytes differ from the host's TFLM "
+            f"({section['samples']} inputs); arena {section['arena_bytes']:,} B measured"
+            + (f" ({estimated:,} B emulated)" if estimated is not None else "")
+            + f"; {section['instructions_per_inference']:,} instructions an inference; text {section['text']:,} B, "
+            f"data {section['data']:,} B, bss {section['bss']:,} B ({section['qemu_runs']} qemu runs, "
+            f"{section['seconds']:.0f} s)")
