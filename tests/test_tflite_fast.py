@@ -1,0 +1,48 @@
+"""`tinyprune build model.tflite` on committed int8 fixtures, in a process where TensorFlow, tf-keras,
+Keras and TF-MOT cannot be imported: the light install's path, fast (the venv test is slow)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "data" / "zoo"
+WITHOUT_TENSORFLOW = """
+import sys
+for name in ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization"):
+    sys.modules[name] = None  # importing any of them fails
+from tinyprune.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def run_without_tensorflow(*argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *argv], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_int8_tflite_with_data_builds_without_tensorflow(tmp_path):
+    model = FIXTURES / "digits_demo_int8.tflite"
+    run = run_without_tensorflow("build", str(model), "--data", "digits", "--board", "nano33ble",
+                                 "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["accuracy"]["tflm_int8"] > 0.9 and report["accuracy"]["samples"] == 360
+    assert report["not_applied"].keys() == {"train", "prune", "quantize"}
+    assert (tmp_path / "out" / "model.tflite").read_bytes() == model.read_bytes()
+    assert (tmp_path / "out" / "arduino" / "digits_demo_int8" / "digits_demo_int8.ino").is_file()
+    inspected = json.loads(run_without_tensorflow("inspect", str(model), "--json").stdout)["arena"]
+    assert report["memory"]["arena_aligned16"] == inspected["host_aligned16"]
+    assert report["memory"]["board_aligned16"] == inspected["board_aligned16"]
+
+
+def test_self_test_without_data_is_deterministic(tmp_path):
+    model = FIXTURES / "mlp.tflite"
+    sketches = []
+    for out in ("a", "b"):
+        run = run_without_tensorflow("build", str(model), "--board", "nano33ble", "--out", str(tmp_path / out))
+        assert run.returncode == 0, run.stderr
+        assert "no data: the self-test is a deterministic input and TFLM's output" in run.stdout
+        sketches.append((tmp_path / out / "arduino" / "mlp" / "mlp.ino").read_text())
+    assert sketches[0] == sketches[1]
+    assert json.loads((tmp_path / "a" / "report.json").read_text())["accuracy"] is None
