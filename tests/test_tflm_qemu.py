@@ -181,3 +181,22 @@ def test_build_prove_qemu_declares_the_measured_arena_and_prove_out_remeasures(d
     again = json.loads((out / "report.json").read_text())["prove"]
     assert (again["arena_bytes"], again["samples"], again["differing_bytes"]) == (measured, 4, 0)
     assert again["declared_arena_bytes"] == measured and again["sketch_passed"]
+
+
+@pytest.mark.slow
+def test_the_emulated_struct_sizes_are_the_librarys_sizeof(arduino_library, tmp_path):
+    """Every struct size the 32-bit layouts count is sizeof in arm-none-eabi-g++ with the library's own
+    headers: the IDE build's for "arm32", the static-memory build's for "arm32-static"."""
+    from tinyprune.backends.tflm.qemu_proof import struct_sizes
+    from tinyprune.memory.tflm_arena import ARM32, ARM32_STATIC
+
+    library = find_library("Chirale_TensorFLowLite", "2.0.0", arduino_library)
+    board = load_board("nano33ble")
+    for layout, static_memory in ((ARM32, False), (ARM32_STATIC, True)):
+        sizes = struct_sizes(library, board, tmp_path / layout.name, static_memory)
+        allocators = (sizes["single_arena_allocator"], sizes["greedy_memory_planner"], sizes["micro_allocator"])
+        assert tuple(size for size, _ in layout.allocator_objects) == allocators
+        for field in ("tflite_tensor", "node_and_registration", "eval_tensor", "affine_quantization",
+                      "subgraph_allocations", "scratch_request", "scratch_handle", "allocation_info"):
+            assert getattr(layout, field) == sizes[field], field
+    assert (ARM32.tflite_tensor, ARM32_STATIC.tflite_tensor) == (64, 32)

@@ -259,3 +259,32 @@ def describe_prove_section(section: dict) -> str:
             + f"; {section['instructions_per_inference']:,} instructions an inference; text {section['text']:,} B, "
             f"data {section['data']:,} B, bss {section['bss']:,} B ({section['qemu_runs']} qemu runs, "
             f"{section['seconds']:.0f} s)")
+
+
+# The structs the emulation's layouts count (tinyprune/memory/tflm_arena.py RuntimeLayout fields).
+LAYOUT_STRUCTS = {
+    "tflite_tensor": "TfLiteTensor",
+    "node_and_registration": "tflite::NodeAndRegistration",
+    "eval_tensor": "TfLiteEvalTensor",
+    "affine_quantization": "TfLiteAffineQuantization",
+    "subgraph_allocations": "tflite::SubgraphAllocations",
+    "scratch_request": "tflite::internal::ScratchBufferRequest",
+    "scratch_handle": "tflite::ScratchBufferHandle",
+    "allocation_info": "tflite::AllocationInfo",
+    "single_arena_allocator": "tflite::SingleArenaBufferAllocator",
+    "greedy_memory_planner": "tflite::GreedyMemoryPlanner",
+    "micro_allocator": "tflite::MicroAllocator",
+}
+
+
+def struct_sizes(library: InstalledLibrary, board: Board, folder: Path, static_memory: bool = False) -> dict:
+    """sizeof of each LAYOUT_STRUCTS entry in the library's headers, compiled for `board` with the IDE's flags
+    (or with TF_LITE_STATIC_MEMORY): what the emulation's 32-bit layouts must say."""
+    from tinyprune.toolchains.gcc import symbol_size
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "struct_sizes.cpp"
+    source.write_text(render("tflm_probe/struct_sizes.cpp.j2", structs=list(LAYOUT_STRUCTS.items())), encoding="utf-8")
+    flags = compile_flags(board, "c++") + [f"-I{library.path / 'src'}", "-w"]
+    obj = compile_sources([source], folder, flags + (["-DTF_LITE_STATIC_MEMORY"] if static_memory else []))[0]
+    return {label: symbol_size(obj, f"size_of_{label}") for label in LAYOUT_STRUCTS}
