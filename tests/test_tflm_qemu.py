@@ -174,7 +174,7 @@ def test_build_prove_qemu_declares_the_measured_arena_and_prove_out_remeasures(d
     assert report["prove"]["differing_bytes"] == 0 and report["prove"]["sketch_passed"]
     sketch = (out / "arduino" / "digits" / "digits.ino").read_text()
     assert f"constexpr size_t kTensorArenaBytes = {measured};" in sketch
-    assert "measured by tinyprune" in sketch
+    assert "measured on qemu mps2-an386 with Chirale_TensorFLowLite 2.0.0" in sketch
     assert f"arena {measured:,} B measured" in captured.out
 
     assert main(["prove", str(out), "--arduino-library", str(arduino_library), "--samples", "4"]) == 0
@@ -200,3 +200,38 @@ def test_the_emulated_struct_sizes_are_the_librarys_sizeof(arduino_library, tmp_
                       "subgraph_allocations", "scratch_request", "scratch_handle", "allocation_info"):
             assert getattr(layout, field) == sizes[field], field
     assert (ARM32.tflite_tensor, ARM32_STATIC.tflite_tensor) == (64, 32)
+
+
+def test_a_probe_that_faults_is_counted_too_small_and_the_search_resumes_above_it(tmp_path, monkeypatch):
+    """qemu stand-ins: the first run's probe at 2,000 B faults (no pass/fail line), so the search goes on
+    from 2,004 B in a second run, which finds the smallest arena."""
+    from tinyprune.backends.tflm import qemu_proof
+    from tinyprune.toolchains.qemu import QemuOutput
+
+    sketch = tmp_path / "model"
+    sketch.mkdir()
+    (sketch / "model.ino").write_text("constexpr size_t kInputCount = 2;\nconstexpr size_t kOutputCount = 1;\n"
+                                      "constexpr size_t kTensorArenaBytes = 3000;\n"
+                                      "  if (resolver.AddFullyConnected() != kTfLiteOk) stopWithError(\"\");\n")
+    (sketch / "model_data.h").write_text("extern const unsigned char model_model[];\n")
+    upper = 3000 + 4096 - (3000 + 4096) % 16 + 16
+    head = ["calibration 000030d4", "empty 00000002", "out 05 00000102", "out 06 00000102", "arena_used 00000640"]
+    runs = iter([
+        QemuOutput(head + ["probe 00000dd8", "pass 00000dd8", "probe 000007d0", "fault"], 1, [], "mps2-an386"),
+        QemuOutput(head + ["probe 00000ad4", "fail 00000ad4", "probe 00000c58", "pass 00000c58",
+                           "smallest 00000c58", "done"], 0, [], "mps2-an386"),
+    ])
+    arguments = []
+
+    def fake_run(elf, board, timeout, bounds=""):
+        arguments.append(bounds)
+        return next(runs)
+
+    monkeypatch.setattr(qemu_proof, "run_firmware", fake_run)
+    monkeypatch.setattr(qemu_proof, "_build_probe", lambda *args: tmp_path / "probe.elf")
+    proof = qemu_proof.TflmQemuProof("L 1", "/l", "mps2-an386", compiled=True)
+    x, expected = np.zeros((2, 2), dtype=np.int8), np.array([[5], [7]], dtype=np.int8)
+    qemu_proof._run_probe(proof, tmp_path / "probe", sketch, load_board("nano33ble"), None, x, expected)
+    assert arguments == [f"0 {upper}", f"2004 {0xdd8}"]
+    assert (proof.arena_bytes, proof.qemu_runs, proof.differing_bytes, proof.arena_used_bytes) == (0xc58, 2, 1, 1600)
+    assert proof.instructions_per_inference == (0x102 - 2) * 40  # ticks less the empty reading, 40 a tick

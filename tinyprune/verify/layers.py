@@ -30,7 +30,7 @@ class LayerDivergence:
     def describe(self) -> str:
         return (f"first difference at operator {self.operator} ({self.opcode}, output {self.tensor!r}): "
                 f"{self.differing_bytes:,} of {self.total_bytes:,} bytes differ (up to {self.max_difference}) "
-                f"over {self.samples} inputs; the operators before it agree byte for byte")
+                f"over {self.samples} inputs" + ("; the operators before it agree byte for byte" if self.operator else ""))
 
 
 def with_every_tensor_as_output(model_bytes: bytes, graph: Graph) -> tuple[bytes, list[int]]:

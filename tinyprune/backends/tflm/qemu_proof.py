@@ -62,8 +62,7 @@ class TflmQemuProof:
     @property
     def arena_source(self) -> str:
         """How arena_bytes was obtained, in words for the firmware's comment."""
-        return (f"measured by tinyprune: the smallest multiple of 4 that allocates and runs, on qemu's "
-                f"{self.machine} with {self.library_name} built as the Arduino IDE builds it")
+        return f"measured on qemu {self.machine} with {self.library_name} as the Arduino IDE builds it"
 
 
 @dataclass(frozen=True)
