@@ -46,3 +46,16 @@ def test_self_test_without_data_is_deterministic(tmp_path):
         sketches.append((tmp_path / out / "arduino" / "mlp" / "mlp.ino").read_text())
     assert sketches[0] == sketches[1]
     assert json.loads((tmp_path / "a" / "report.json").read_text())["accuracy"] is None
+    page = (tmp_path / "a" / "report.html").read_text()
+    assert "prune</td><td>did not apply" in page and "no data given" in page
+
+
+def test_device_measurements_join_an_as_it_is_report(tmp_path):
+    from tinyprune.report import add_device_section
+
+    run = run_without_tensorflow("build", str(FIXTURES / "mlp.tflite"), "--board", "nano33ble", "--out",
+                                 str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    report = add_device_section(tmp_path / "out", "flash", {"tool": "arduino-cli"})
+    assert report["device"]["flash"]["tool"] == "arduino-cli"
+    assert "device flash" in (tmp_path / "out" / "report.md").read_text()

@@ -131,7 +131,7 @@ def build_as_it_is(config: BuildConfig, target, out: Path, timer: _Timer) -> Bui
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    timer.listener.stage("report", f"{out}/report.md, report.json")
+    timer.listener.stage("report", f"{out}/report.html, report.md, report.json")
     return BuildResult(out=out, report=report, files=files)
 
 

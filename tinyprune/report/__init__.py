@@ -18,6 +18,15 @@ def write_reports(folder: Path, config, target, loaded, trained, pruned, verifie
     return report
 
 
+def render_pages(report: dict) -> dict[str, str]:
+    """report.md and report.html of a report.json: a Keras build's, or a model's taken as it is."""
+    if "not_applied" in report:
+        from tinyprune.report.prebuilt import tflite_html, tflite_markdown
+
+        return {"report.md": tflite_markdown(report), "report.html": tflite_html(report)}
+    return {"report.md": render_markdown(report), "report.html": render_html(report)}
+
+
 def add_device_section(folder: Path, part: str, section: dict) -> dict:
     """Put what was measured on the board (`flash` or `evaluation`) into an existing build's reports,
     each file replaced whole so an interrupted write never leaves half a report. A report the templates
@@ -31,7 +40,7 @@ def add_device_section(folder: Path, part: str, section: dict) -> dict:
     report["device"] = {**(report.get("device") or {}), part: section}
     files = {"report.json": json.dumps(report, indent=2, sort_keys=False) + "\n"}
     try:
-        files.update({"report.md": render_markdown(report), "report.html": render_html(report)})
+        files.update(render_pages(report))
     except Exception as exc:  # jinja2's UndefinedError: a field this version's report has and that one lacks
         problem = f"{folder}/report.md and report.html were not updated ({type(exc).__name__}: {exc})"
     else:

@@ -1,6 +1,6 @@
 """The report of a build from an int8 .tflite taken as it is (tinyprune build model.tflite): report.json
 with the sections of a Keras build that apply (target, check, accuracy when data was given, agreement,
-memory, fit, firmware) plus `not_applied` (the stages skipped, and why), and report.md."""
+memory, fit, firmware) plus `not_applied` (the stages skipped, and why); report.md and report.html."""
 from __future__ import annotations
 
 import json
@@ -35,30 +35,51 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
     }
 
 
+def rows(report: dict) -> list[tuple[str, str]]:
+    """The page's rows, stage by stage: the same for report.md and report.html."""
+    memory, fit, accuracy, agreement = report["memory"], report["fit"], report["accuracy"], report["agreement"]
+    table = [(stage, f"did not apply: {reason}") for stage, reason in report["not_applied"].items()]
+    table.append(("check", f"{', '.join(op['name'] for op in report['check']['ops'])}: all supported"))
+    table.append(("accuracy", ((f"float {accuracy['float']:.4g}, " if "float" in accuracy else "")
+                               + f"TFLM int8 {accuracy['tflm_int8']:.4g}, LiteRT int8 {accuracy['litert_int8']:.4g} "
+                               f"({accuracy['metric']}, {accuracy['samples']} samples)") if accuracy
+                  else "no data given: " + report["self_test"]))
+    table.append(("LiteRT vs TFLM", f"{agreement['differing_bytes']} of {agreement['total_bytes']:,} output bytes "
+                                    "differ"))
+    table.append(("arena", f"host {memory['arena_aligned16']:,} B (search = emulation: "
+                           f"{memory['emulation_matches_search']}), board {memory['board_aligned16']:,} B, firmware "
+                           f"{memory['arena_firmware']:,} B"))
+    table.append(("fit", f"flash {fit['flash_needed']:,} / {fit['flash_limit']:,} B, RAM {fit['ram_needed']:,} / "
+                         f"{fit['ram_limit']:,} B: {'fits' if fit['fits'] else 'does not fit'}"))
+    table += [(f"device {part}", "measured on the board: see report.json") for part in (report["device"] or {})]
+    return table
+
+
+def title(report: dict) -> tuple[str, str]:
+    model = report["model"]
+    return (f"{model['name']}: {model['source']} for {report['fit']['board']}",
+            f"An {model['input']} ({model['model_bytes']:,} B), for {report['target']['runtime']['title']}.")
+
+
 def tflite_markdown(report: dict) -> str:
-    memory, fit, accuracy = report["memory"], report["fit"], report["accuracy"]
-    lines = [f"# {report['model']['name']}: {report['model']['source']} for {fit['board']}", "",
-             f"An {report['model']['input']} ({report['model']['model_bytes']:,} B), for "
-             f"{report['target']['runtime']['title']}.", "", "| stage | |", "|---|---|"]
-    lines += [f"| {stage} | did not apply: {reason} |" for stage, reason in report["not_applied"].items()]
-    lines += [f"| check | {', '.join(op['name'] for op in report['check']['ops'])}: all supported |",
-              "| accuracy | " + ((f"float {accuracy['float']:.4g}, " if "float" in accuracy else "")
-                                 + f"TFLM int8 {accuracy['tflm_int8']:.4g}, LiteRT int8 {accuracy['litert_int8']:.4g} "
-                                  f"({accuracy['metric']}, {accuracy['samples']} samples)" if accuracy
-                                  else "no data given: " + report["self_test"]) + " |",
-              f"| LiteRT vs TFLM | {report['agreement']['differing_bytes']} of {report['agreement']['total_bytes']:,}"
-              " output bytes differ |",
-              f"| arena | host {memory['arena_aligned16']:,} B (search = emulation: "
-              f"{memory['emulation_matches_search']}), board {memory['board_aligned16']:,} B, firmware "
-              f"{memory['arena_firmware']:,} B |",
-              f"| fit | flash {fit['flash_needed']:,} / {fit['flash_limit']:,} B, RAM {fit['ram_needed']:,} / "
-              f"{fit['ram_limit']:,} B: {'fits' if fit['fits'] else 'does not fit'} |",
-              "", "Files: " + ", ".join(f"`{f}`" for f in report["firmware"]["files"]), ""]
-    return "\n".join(lines)
+    heading, summary = title(report)
+    lines = [f"# {heading}", "", summary, "", "| stage | |", "|---|---|"]
+    lines += [f"| {stage} | {text} |" for stage, text in rows(report)]
+    return "\n".join(lines + ["", "Files: " + ", ".join(f"`{f}`" for f in report["firmware"]["files"]), ""])
+
+
+def tflite_html(report: dict) -> str:
+    from tinyprune.report.html import environment
+
+    heading, summary = title(report)
+    return environment().get_template("as_it_is.html.j2").render(heading=heading, summary=summary,
+                                                                   rows=rows(report), files=report["firmware"]["files"])
 
 
 def write_tflite_reports(folder: Path, config, target, prebuilt, verified, files, stage_seconds) -> dict:
-    report = tflite_report(config, target, prebuilt, verified, files + ["report.json", "report.md"], stage_seconds)
+    report = tflite_report(config, target, prebuilt, verified, files + ["report.html", "report.json", "report.md"],
+                           stage_seconds)
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (folder / "report.md").write_text(tflite_markdown(report))
+    (folder / "report.html").write_text(tflite_html(report))
     return report
