@@ -13,7 +13,7 @@ from pathlib import Path
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.contracts import check_steps
 from tinyprune.backends.standalone.formats import FORMATS
-from tinyprune.backends.standalone.ops import GEMM_BLOCKS, LOWERINGS, STANDALONE_OPS, LayerReport, Step
+from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step, gemm_widening
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.backends.templates import c_identifier, render
 from tinyprune.graph.ir import Graph, Operator, Tensor
@@ -99,10 +99,10 @@ def _product(values) -> int:
 class Lowering:
     """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
 
-    def __init__(self, graph: Graph, formats: tuple[str, ...], gemm_blocks: tuple[int, ...] = GEMM_BLOCKS):
+    def __init__(self, graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str] = frozenset()):
         self.graph = graph
         self.formats = formats
-        self.gemm_blocks = gemm_blocks  # columns tp_gemm may take a pass, largest first
+        self.wide_gemms = wide_gemms  # tp_gemm steps (by name) that may take more than two columns a pass
         self.steps: list[Step] = []
         self.layers: list[LayerReport] = []
         self._buffers: dict[int, Buffer] = {}
@@ -210,9 +210,9 @@ def _share_constants(steps: list[Step]) -> None:
                        for path, value in step.fields]
 
 
-def _place(steps: list[Step]) -> ArenaPlan:
-    """Give every arena buffer its offset; the plan (arena size and its lower bound)."""
-    spans: list[list] = []  # [buffer, first step, last step] in order of first use
+def _spans(steps: list[Step]) -> list[list]:
+    """[buffer, first step, last step] of every arena buffer, in order of first use."""
+    spans: list[list] = []
     for position, step in enumerate(steps):
         for buffer in step.inputs + [step.output]:
             if not buffer.binding:
@@ -221,6 +221,12 @@ def _place(steps: list[Step]) -> ArenaPlan:
                     spans.append([buffer, position, position])
                 else:
                     span[2] = position
+    return spans
+
+
+def _place(steps: list[Step]) -> ArenaPlan:
+    """Give every arena buffer its offset; the plan (arena size and its lower bound)."""
+    spans = _spans(steps)
     plan = plan_arena([BufferRequest(key, buffer.size, first, last)
                        for key, (buffer, first, last) in enumerate(spans)])
     for key, (buffer, _, _) in enumerate(spans):
@@ -246,14 +252,23 @@ def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
     (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
-    fast = _lower(graph, tuple(formats), GEMM_BLOCKS)
-    # wider GEMM passes need more scratch: take them only if they leave the arena as it was
-    lean = _lower(graph, tuple(formats), GEMM_BLOCKS[-1:])
+    lean = _lower(graph, tuple(formats), frozenset())
+    # wider GEMM passes need more scratch: widen the steps where the bytes alive beside them leave room
+    # for it within the arena, and keep the result only if the arena stayed as it was
+    alive = [0] * len(lean.steps)
+    for buffer, first, last in _spans(lean.steps):
+        for position in range(first, last + 1):
+            alive[position] += -(-buffer.size // 4) * 4
+    wide = frozenset(step.name for step, bytes_alive in zip(lean.steps, alive)
+                     if step.kernel == "tp_gemm" and bytes_alive + gemm_widening(step) <= lean.arena_bytes)
+    if not wide:
+        return lean
+    fast = _lower(graph, tuple(formats), wide)
     return fast if fast.arena_bytes <= lean.arena_bytes else lean
 
 
-def _lower(graph: Graph, formats: tuple[str, ...], gemm_blocks: tuple[int, ...]) -> Lowered:
-    lowering = Lowering(graph, formats, gemm_blocks)
+def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str]) -> Lowered:
+    lowering = Lowering(graph, formats, wide_gemms)
     for op in graph.operators:
         LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)

@@ -165,14 +165,15 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
-    # columns a pass: the most the lowering allows (codegen.lower keeps wide passes where the arena
-    # does not grow from their scratch: windows copied, outputs staged in place)
+    # columns a pass: two, or more where the lowering found room for the scratch (codegen.lower):
+    # windows copied, outputs staged in place
     in_place = not window and rows <= depth
 
     def scratch_for(block: int) -> int:
         return (block * depth if window else 0) + (block * rows if in_place else 0)
 
-    block = next((b for b in ctx.gemm_blocks if b <= columns), ctx.gemm_blocks[-1])
+    blocks = GEMM_BLOCKS if name in ctx.wide_gemms else GEMM_BLOCKS[-1:]
+    block = next((b for b in blocks if b <= columns), GEMM_BLOCKS[-1])
     in_place = in_place and columns > block
     fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
         ("columns", columns), ("depth", depth), ("rows", rows), ("block", block),
@@ -181,6 +182,13 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [ctx.buffer(source.index), ctx.scratch(max(scratch, 1))],
                  ctx.buffer(output.index), [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
             _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, columns))
+
+
+def gemm_widening(step: Step) -> int:
+    """Scratch bytes a two-column tp_gemm step would add if it took the widest pass."""
+    fields = dict(step.fields)
+    per_column = (fields["depth"] if fields.get("kernel_h") else 0) + (fields["rows"] if fields["in_place"] else 0)
+    return (GEMM_BLOCKS[0] - GEMM_BLOCKS[-1]) * per_column
 
 
 def _gemm_fits(*sizes: int) -> bool:
