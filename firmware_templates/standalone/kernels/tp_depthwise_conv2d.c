@@ -144,7 +144,7 @@ static void channel(const tp_depthwise_conv2d_params *p, const tp_requant *requa
                 const int y = y0 + ky * dilation_h;
                 for (int kx = kx_first; kx < kx_end; ++kx) {
                     const int x = x0 + kx * dilation_w;
-                    acc += (input[(uint32_t)(y * in_w + x) * in_c + source] + input_offset)
+                    acc += (input[((uint32_t)y * in_w + (uint32_t)x) * in_c + source] + input_offset)
                            * p->weights.values[(uint32_t)(ky * kernel_w + kx) * out_c + oc];
                 }
             }
