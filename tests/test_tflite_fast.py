@@ -59,3 +59,10 @@ def test_device_measurements_join_an_as_it_is_report(tmp_path):
     report = add_device_section(tmp_path / "out", "flash", {"tool": "arduino-cli"})
     assert report["device"]["flash"]["tool"] == "arduino-cli"
     assert "device flash" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_keras_build_on_the_light_install_says_what_to_install(tmp_path):
+    run = run_without_tensorflow("demo", "--out", str(tmp_path / "demo"))
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "needs TensorFlow and tf-keras" in run.stderr and 'pip install "tinyprune[keras]"' in run.stderr
+    assert not (tmp_path / "demo").exists()

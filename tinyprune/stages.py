@@ -97,8 +97,10 @@ def resolve_target(config: BuildConfig) -> Target:
 def load(config: BuildConfig) -> Loaded:
     from tinyprune.backends.templates import c_identifier
     from tinyprune.io.data import load_dataset, validate
-    from tinyprune.io.keras2 import input_shape, load_model, output_units
+    from tinyprune.io.keras2 import input_shape, load_model, output_units, require_training_side
     from tinyprune.io.keras3 import prove_translation, written_by_keras3
+
+    require_training_side()
     from tinyprune.train import seed_everything
 
     seed_everything(config.seed)

@@ -10,6 +10,18 @@ from tinyprune.errors import TinypruneError
 SAVE_HINT = "save it with tf_keras: model.save('model.keras') (or .h5, or a SavedModel folder)"
 
 
+def require_training_side() -> None:
+    """Keras models, training, pruning and quantization need TensorFlow, which the light install (an int8
+    .tflite's inspect and build) leaves out: say how to add it rather than fail on an import."""
+    try:
+        import tensorflow  # noqa: F401
+        import tf_keras  # noqa: F401
+    except ImportError as exc:
+        raise TinypruneError(f"this build needs TensorFlow and tf-keras, which are not installed ({exc.name})",
+                             'pip install "tinyprune[keras]" (the light install builds int8 .tflite models only)'
+                             ) from None
+
+
 def load_model(path: str | Path):
     """A compiled-free tf_keras model; every failure is a TinypruneError naming the file."""
     import tf_keras as keras

@@ -57,6 +57,9 @@ def load_model_as_it_is(config) -> Prebuilt:
     path = Path(config.model)
     name = c_identifier(config.name or path.stem)
     if is_exported_saved_model(config.model):
+        from tinyprune.io.keras2 import require_training_side
+
+        require_training_side()
         input_shape, outputs = _saved_model_shapes(path)
         return Prebuilt(None, None, _data(config, input_shape, outputs), name, str(path), NOT_APPLIED_SAVED_MODEL)
     graph = _int8_graph(path)
