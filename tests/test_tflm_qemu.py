@@ -235,3 +235,12 @@ def test_a_probe_that_faults_is_counted_too_small_and_the_search_resumes_above_i
     assert arguments == [f"0 {upper}", f"2004 {0xdd8}"]
     assert (proof.arena_bytes, proof.qemu_runs, proof.differing_bytes, proof.arena_used_bytes) == (0xc58, 2, 1, 1600)
     assert proof.instructions_per_inference == (0x102 - 2) * 40  # ticks less the empty reading, 40 a tick
+
+
+@pytest.mark.parametrize("flags, problem", [(["--runtime", "tflm"], "runs the Arduino sketch"),
+                                            (["--board", "esp32_devkit"], "no qemu machine")])
+def test_prove_qemu_refuses_what_it_cannot_run_before_training(flags, problem, tmp_path, capfd):
+    from tinyprune.cli import main
+
+    assert main(["demo", "--prove", "qemu", "--out", str(tmp_path / "out"), *flags]) == 2
+    assert problem in capfd.readouterr().err and not (tmp_path / "out").exists()

@@ -27,6 +27,15 @@ class TflmBackend(Backend):
 
         if runtime.arduino_architectures:
             check_architecture(board, runtime)
+        if config.prove == "qemu":
+            from tinyprune.toolchains.qemu import has_machine
+
+            if not runtime.arduino_architectures:
+                raise TinypruneError(f"--prove qemu runs the Arduino sketch, and {runtime.title} has none",
+                                     "use --runtime arduino, or drop --prove")
+            if not has_machine(board):
+                raise TinypruneError(f"board {board.name!r} ({board.core}) has no qemu machine to prove on",
+                                     "choose an Arm Cortex-M board (e.g. --board nano33ble), or drop --prove")
         if config.tflm_compression != "none" and not runtime.supports(DECODE_OPCODE):
             raise TinypruneError(f"--tflm-compression {config.tflm_compression} needs TFLM's DECODE kernel, which "
                                  f"{runtime.title} lacks", "add --runtime tflm (a current TFLM build), or drop "
@@ -55,9 +64,6 @@ class TflmBackend(Backend):
         qemu machine (backends/tflm/qemu_proof.py)."""
         if config.prove != "qemu":
             return None
-        if "arduino" not in generated.folders:
-            raise TinypruneError(f"--prove qemu runs the Arduino sketch, and {target.runtime.title} has none",
-                                 "use --runtime arduino, or drop --prove")
         from tinyprune.backends.tflm.qemu_proof import prove_sketch
 
         proof = prove_sketch(generated.folders["arduino"], target.board, x_int8, tflm,
