@@ -191,10 +191,11 @@ def _generic(s: _Shapes) -> KernelRecipe:
 
 def _cmsis_conv_scratch(s: _Shapes) -> int:
     """arm_convolve_wrapper_s8_get_buffer_size on a DSP core (CMSIS-NN 4.0, wrapper V.2.1.2): 1x1
-    stride-1 unpadded convolutions need nothing, everything else an int16 im2col of two columns."""
+    stride-1 unpadded convolutions need nothing, everything else an int16 im2col of two columns. A 1x1
+    stride-1 kernel is unpadded whether the model says SAME or VALID (SAME pads a 1x1 window by 0)."""
     filter_height, filter_width, input_channels = s.tensor(1).shape[1:4]
     options = s.op.options
-    pointwise = (filter_height == filter_width == 1 and options.get("padding") == "VALID"
+    pointwise = (filter_height == filter_width == 1
                  and options.get("stride_w", 1) == options.get("stride_h", 1) == 1
                  and options.get("dilation_w_factor", 1) == options.get("dilation_h_factor", 1) == 1)
     return 0 if pointwise else 2 * input_channels * filter_width * filter_height * 2
