@@ -31,7 +31,6 @@ from tinyprune.toolchains.runtime import write_runtime
 PROOF_SAMPLES = 10  # test inputs the probe firmware runs
 LINK_LIBRARIES = ["--specs=nosys.specs", "-lstdc++", "-lsupc++", "-lm", "-lc", "-lgcc", "-lnosys"]
 RUN_TIMEOUT = 300.0  # seconds of one qemu run; a probe that hangs costs this once
-SELF_TEST = re.compile(r"Self-test: (\d+) of (\d+) output bytes differ")
 
 
 @dataclass
