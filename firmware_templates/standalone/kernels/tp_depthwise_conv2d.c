@@ -7,8 +7,8 @@
  * into the bias and the loop multiplies raw inputs with no border tests. Once copied, the block's
  * input channels are dead: the output may be the input itself. Other layers (depth multiplier > 1,
  * channels not a multiple of four) go a channel at a time, skipping the taps outside the input.
- * Pruned or clustered weights (bitmask or LUT rows, a row of taps per output channel) go pixel by
- * pixel, multiplying only the nonzero taps (never in place). */
+ * Pruned or clustered weights (bitmask or LUT rows, a row of taps per output channel) multiply only
+ * their nonzero taps: staged the same way a block at a time, else pixel by pixel. */
 #include <string.h>
 
 #include "tp_kernels.h"
@@ -153,28 +153,31 @@ static void channel(const tp_depthwise_conv2d_params *p, const tp_requant *requa
     }
 }
 
-/* The part of the kernel window inside the input, for one output pixel. */
+/* One output pixel's window over the pixels it reads (the input, or a staged plane), and the part of
+ * the window inside them. */
 typedef struct {
-    int y0, x0; /* the window's top-left input position, outside the input where padding is */
+    const int8_t *pixels;
+    uint32_t width, channels;
+    int y0, x0; /* the window's top-left pixel, outside the pixels where padding is */
     int ky_first, ky_end, kx_first, kx_end;
 } window;
 
-/* (input + offset) * weight for tap (ky, kx) of `channel`, 0 for a tap outside the input. */
-static inline int32_t tap(const tp_depthwise_conv2d_params *p, const int8_t *input, const window *win,
-                          int channel, int ky, int kx, int32_t weight)
+/* (input + offset) * weight for tap (ky, kx) of `channel`, 0 for a tap outside the pixels. */
+static inline int32_t tap(const tp_depthwise_conv2d_params *p, const window *win, int channel, int ky, int kx,
+                          int32_t weight)
 {
     if (ky < win->ky_first || ky >= win->ky_end || kx < win->kx_first || kx >= win->kx_end) {
         return 0;
     }
     const uint32_t y = (uint32_t)(win->y0 + ky * p->dilation_h);
     const uint32_t x = (uint32_t)(win->x0 + kx * p->dilation_w);
-    return (input[(y * p->in_w + x) * p->in_c + (uint32_t)channel] + p->input_offset) * weight;
+    return (win->pixels[(y * win->width + x) * win->channels + (uint32_t)channel] + p->input_offset) * weight;
 }
 
 /* Output channel `oc`'s sum over its nonzero taps, from its bitmask or LUT row; `*nonzeros` walks the
  * bitmask form's values row after row. (ky, kx) follow the row position without a division. */
 static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const int8_t **nonzeros,
-                              const int8_t *input, const window *win, int channel)
+                              const window *win, int channel)
 {
     const tp_weights *w = &p->weights;
     const int kernel_w = p->kernel_w;
@@ -194,7 +197,7 @@ static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const
                 for (kx += position - at, at = position; kx >= kernel_w; kx -= kernel_w) {
                     ++ky;
                 }
-                acc += tap(p, input, win, channel, ky, kx, *value++);
+                acc += tap(p, win, channel, ky, kx, *value++);
             }
         }
         *nonzeros = value;
@@ -204,7 +207,7 @@ static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const
             const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,
                                                           w->index_bits)];
             if (weight) {
-                acc += tap(p, input, win, channel, ky, kx, weight);
+                acc += tap(p, win, channel, ky, kx, weight);
             }
             if (++kx == kernel_w) {
                 kx = 0;
@@ -215,13 +218,39 @@ static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const
     return acc;
 }
 
-/* Bitmask or LUT weights: every output channel of a pixel from its own row. */
+/* Bitmask or LUT weights of a staged block: channels c0 .. c0 + 3 from their padded plane (every window
+ * inside; a padding tap adds (zero point + offset) * weight = 0), a channel at a time. `*nonzeros`: the
+ * bitmask values of row c0, then of the next row. */
+static void sparse_block4(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *plane,
+                          int c0, const int8_t **nonzeros, int8_t *output)
+{
+    window win = {plane, p->padded_w, 4, 0, 0, 0, p->kernel_h, 0, p->kernel_w};
+    for (int k = 0; k < 4; ++k) {
+        const int oc = c0 + k;
+        const tp_channel_scale scale = tp_channel(requant, oc);
+        const int8_t *row = *nonzeros;
+        for (int oy = 0; oy < p->out_h; ++oy) {
+            win.y0 = oy * p->stride_h;
+            for (int ox = 0; ox < p->out_w; ++ox) {
+                win.x0 = ox * p->stride_w;
+                *nonzeros = row;
+                const int32_t acc = p->bias[oc] + sparse_channel(p, oc, nonzeros, &win, k);
+                output[((uint32_t)oy * p->out_w + (uint32_t)ox) * p->out_c + (uint32_t)oc] = tp_scale(&scale, acc);
+            }
+        }
+    }
+}
+
+/* Bitmask or LUT weights, not staged: every output channel of a pixel from its own row. */
 static void sparse_depthwise(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const tp_requant requant = p->requant;
     const int out_c = p->out_c, multiplier = p->depth_multiplier;
     for (int oy = 0; oy < p->out_h; ++oy) {
         window win;
+        win.pixels = input;
+        win.width = p->in_w;
+        win.channels = p->in_c;
         win.y0 = oy * p->stride_h - p->pad_top;
         inside_taps(win.y0, p->kernel_h, p->dilation_h, p->in_h, &win.ky_first, &win.ky_end);
         for (int ox = 0; ox < p->out_w; ++ox) {
@@ -229,7 +258,7 @@ static void sparse_depthwise(const tp_depthwise_conv2d_params *p, const int8_t *
             inside_taps(win.x0, p->kernel_w, p->dilation_w, p->in_w, &win.kx_first, &win.kx_end);
             const int8_t *nonzeros = p->weights.values;
             for (int oc = 0; oc < out_c; ++oc) {
-                const int32_t acc = p->bias[oc] + sparse_channel(p, oc, &nonzeros, input, &win, oc / multiplier);
+                const int32_t acc = p->bias[oc] + sparse_channel(p, oc, &nonzeros, &win, oc / multiplier);
                 output[oc] = tp_requantize(&requant, oc, acc);
             }
             output += out_c;
@@ -242,14 +271,19 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
     /* a local copy: the int8 stores could otherwise alias the parameters */
     const tp_requant requant = p->requant;
     const int out_c = p->out_c;
-    if (p->weights.format != TP_DENSE) {
-        sparse_depthwise(p, input, output);
-    } else if (p->staged) {
+    if (p->staged) {
         const uint32_t block_weights = 4u * p->kernel_h * p->kernel_w;
+        const int8_t *nonzeros = p->weights.values;
         for (int oc = 0; oc < out_c; oc += 4) {
             stage_block(p, input, oc, scratch);
-            block4(p, &requant, scratch, oc, p->weights.values + (uint32_t)oc / 4 * block_weights, output + oc);
+            if (p->weights.format == TP_DENSE) {
+                block4(p, &requant, scratch, oc, p->weights.values + (uint32_t)oc / 4 * block_weights, output + oc);
+            } else {
+                sparse_block4(p, &requant, scratch, oc, &nonzeros, output);
+            }
         }
+    } else if (p->weights.format != TP_DENSE) {
+        sparse_depthwise(p, input, output);
     } else {
         for (int oc = 0; oc < out_c; ++oc) {
             channel(p, &requant, input, oc, output + oc);

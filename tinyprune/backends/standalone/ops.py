@@ -266,10 +266,10 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
     encoding = choose_encoding(matrix, ctx.formats)
-    # dense, depth multiplier 1 and whole blocks of four channels: each block staged with its padding in
-    # scratch, after which its input bytes are dead and the output may take them (codegen.py); weights
-    # block by block. Bitmask and LUT rows go pixel by pixel and read neighbouring pixels: never in place.
-    staged = encoding.format == "dense" and out_c == in_c and out_c % 4 == 0
+    # depth multiplier 1 and whole blocks of four channels: each block staged with its padding in scratch,
+    # after which its input bytes are dead and the output may take them (codegen.py); dense weights block
+    # by block, bitmask and LUT rows a channel at a time
+    staged = out_c == in_c and out_c % 4 == 0
     if encoding.format == "dense":
         stored = (taps_by_channel.reshape(kernel_h * kernel_w, out_c // 4, 4).transpose(1, 0, 2) if staged
                   else taps_by_channel)
