@@ -66,3 +66,9 @@ def test_keras_build_on_the_light_install_says_what_to_install(tmp_path):
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "needs TensorFlow and tf-keras" in run.stderr and 'pip install "tinyprune[keras]"' in run.stderr
     assert not (tmp_path / "demo").exists()
+
+
+def test_sweep_over_a_tflite_is_refused(tmp_path):
+    run = run_without_tensorflow("sweep", str(FIXTURES / "mlp.tflite"), "--over", "sparsity=0.5,0.8",
+                                 "--out", str(tmp_path / "sweep"))
+    assert run.returncode == 2 and "built as it is" in run.stderr and not (tmp_path / "sweep").exists()

@@ -176,12 +176,16 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
 
     from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig, option_names
+    from tinyprune.io.tflite import takes_model_as_it_is
     from tinyprune.pipeline import prepare_output, publish
 
     listener = listener or Listener()
     if option not in option_names() or option in ("out", "force", "model", "data", "board"):
         raise TinypruneError(f"cannot sweep over {option!r}", "sweep a numeric option: sparsity, clusters, ...")
     config.validate()
+    if takes_model_as_it_is(config.model):
+        raise TinypruneError(f"{config.model} is built as it is (no pruning or quantization), so {option} changes "
+                             "nothing to sweep", "sweep the Keras model, or build the model once with build")
     out = Path(config.out)
     prepare_output(out, config.force)
     board = load_board(config.board)

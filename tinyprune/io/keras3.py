@@ -128,8 +128,8 @@ def _legacy_h5_weights(group) -> dict[str, list[np.ndarray]]:
             continue
         for weight in group[name].attrs["weight_names"]:
             weight = weight.decode() if isinstance(weight, bytes) else str(weight)
-            owner = weight.split("/")[-2] if weight.count("/") else name
-            weights.setdefault(owner if weight.count("/") > 1 else name, []).append(np.asarray(group[name][weight]))
+            owner = weight.split("/")[-2] if weight.count("/") > 1 else name
+            weights.setdefault(owner, []).append(np.asarray(group[name][weight]))
     return weights
 
 
