@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from tinyprune.config import BuildConfig, load_config
+from tinyprune.fit import DEFAULT_BACKENDS, FitResult, fit_builds
 from tinyprune.listener import Listener
 from tinyprune.pipeline import BuildResult, build as run_build, demo_config
 from tinyprune.sweep import SweepResult, sweep_builds
@@ -27,6 +28,16 @@ def sweep(option: str, values: list, config_file: str | None = None, max_loss: f
           **options) -> SweepResult:
     """One build per value of `option` (e.g. "sparsity", [0.5, 0.75, 0.9]); writes sweep.csv/.md/.png."""
     return sweep_builds(load_config(config_file, **options), option, values, max_loss, executor, workers, listener)
+
+
+def fit(config_file: str | None = None, ladders: dict[str, list] | None = None, backends: tuple[str, ...] | None = None,
+        max_loss: float = 0.01, max_builds: int = 12, executor: str = "local", workers: int | None = None,
+        listener: Listener | None = None, **options) -> FitResult:
+    """The smallest firmware within `max_loss` of the float accuracy, searched over the structured ratio,
+    sparsity, clusters (`ladders`, e.g. {"sparsity": [0, 0.5, 0.9]}) and backends in at most `max_builds`
+    builds; writes fit.md/.csv/.png/.json and every build (points/) into `out`."""
+    return fit_builds(load_config(config_file, **options), ladders, backends or DEFAULT_BACKENDS, max_loss,
+                      max_builds, executor, workers, listener)
 
 
 def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> dict:
@@ -69,5 +80,5 @@ def boards() -> list:
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval", "flash",
-           "inspect", "sweep"]
+__all__ = ["BuildConfig", "BuildResult", "FitResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval",
+           "fit", "flash", "inspect", "sweep"]

@@ -22,14 +22,18 @@ def _layer_sparsity(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not LAYER=FRACTION (like dense_1=0.9)") from None
 
 
+def _values(text: str) -> list:
+    try:
+        return [int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not V1,V2,... (like 0,0.5,0.75)") from None
+
+
 def _sweep_values(text: str) -> tuple[str, list]:
     option, sep, values = text.partition("=")
-    try:
-        if not sep or not option or not values:
-            raise ValueError
-        return option.replace("-", "_"), [int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in values.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not OPTION=V1,V2,... (like sparsity=0.5,0.75)") from None
+    if not sep or not option or not values:
+        raise argparse.ArgumentTypeError(f"{text!r} is not OPTION=V1,V2,... (like sparsity=0.5,0.75)")
+    return option.replace("-", "_"), _values(values)
 
 
 def _output_flags() -> argparse.ArgumentParser:
@@ -119,6 +123,24 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="run points in local processes (default) or on a Ray cluster (pip install ray)")
     sweep.add_argument("--workers", type=int, help="points run at once (default: the CPU count)")
+    fit = commands.add_parser("fit", parents=[output, _build_flags(demo=False)],
+                              help="search ratio, sparsity, clusters and backend for the smallest firmware within an "
+                                   "accuracy budget")
+    fit.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (default: the demo CNN)")
+    fit.add_argument("--max-loss", type=float, default=0.01,
+                     help="points of TFLM accuracy the model may lose against the float model (0.01 = 1 point)")
+    fit.add_argument("--max-builds", type=int, default=12, help="builds the search may run (default 12)")
+    fit.add_argument("--ratio-values", type=_values, metavar="R1,R2,...",
+                     help="structured ratios, gentlest first (default 0,0.25,0.5; 0 = no structured pruning)")
+    fit.add_argument("--sparsity-values", type=_values, metavar="S1,S2,...",
+                     help="sparsities, gentlest first (default 0,0.5,0.75,0.9)")
+    fit.add_argument("--cluster-values", type=_values, metavar="K1,K2,...",
+                     help="cluster counts, gentlest first (default 0,16,8,4; 0 = no clustering)")
+    fit.add_argument("--backends", type=lambda text: tuple(text.split(",")), metavar="B1,B2",
+                     help="backends, the grid searched on the first (default standalone,tflm)")
+    fit.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="run builds in local processes (default) or on a Ray cluster (pip install ray)")
+    fit.add_argument("--workers", type=int, help="builds run at once (default: the CPU count)")
     commands.add_parser("boards", parents=[output], help="list the board database")
     inspect = commands.add_parser("inspect", parents=[output],
                                   help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow)")
@@ -221,6 +243,21 @@ def _run(args: argparse.Namespace, out, err) -> int:
                           **overrides)
         if args.json:
             out.write(json.dumps({"points": sweep.points, "best": sweep.best, "files": sweep.files}, indent=2) + "\n")
+        return 0
+    elif args.command == "fit":
+        searched = [f"--{name.replace('_', '-')}" for name in ("sparsity", "ratio", "clusters", "backend", "method")
+                    if getattr(args, name) is not None]
+        if searched:
+            raise TinypruneError(f"fit searches {', '.join(searched)} itself",
+                                 "give the values to try as --sparsity-values, --ratio-values, --cluster-values, "
+                                 "--backends")
+        ladders = {knob: values for knob, values in (("ratio", args.ratio_values), ("sparsity", args.sparsity_values),
+                                                     ("clusters", args.cluster_values)) if values is not None}
+        fit = api.fit(args.config, ladders, args.backends, args.max_loss, args.max_builds, args.executor,
+                      args.workers, listener, **{**_overrides(args), "out": args.out or "build/fit"})
+        if args.json:
+            out.write(json.dumps({"tried": fit.tried, "skipped": fit.skipped, "chosen": fit.chosen,
+                                  "chosen_build": fit.chosen_build, "files": fit.files}, indent=2) + "\n")
         return 0
     else:
         result = api.build(args.config, listener=listener, **_overrides(args))

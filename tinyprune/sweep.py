@@ -81,8 +81,9 @@ def _run_on_ray(points, run_point, workers, progress) -> list[dict]:
 
 
 def write_table(results: list[dict], folder: Path, reference_accuracy: float, max_loss: float,
-                flash_limit: int | None = None, title: str = "accuracy vs flash") -> dict[str, Path]:
-    """sweep.csv, sweep.md and sweep.png (the report's accuracy-vs-flash figure) in `folder`; returns
+                flash_limit: int | None = None, title: str = "accuracy vs flash",
+                stem: str = "sweep") -> dict[str, Path]:
+    """STEM.csv, STEM.md and STEM.png (the report's accuracy-vs-flash figure) in `folder`; returns
     their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,13 +92,13 @@ def write_table(results: list[dict], folder: Path, reference_accuracy: float, ma
     rows = [{**result, "smallest_within_budget": result is best} for result in results]
     columns.append("smallest_within_budget")
 
-    csv_path = folder / "sweep.csv"
+    csv_path = folder / f"{stem}.csv"
     with csv_path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 
-    md_path = folder / "sweep.md"
+    md_path = folder / f"{stem}.md"
     lines = [f"# {title}", "",
              f"Reference accuracy {reference_accuracy:.4f}; budget {max_loss * 100:.2f} points of accuracy"
              + (f"; board flash {flash_limit} B" if flash_limit else "") + ".", "",
@@ -109,7 +110,7 @@ def write_table(results: list[dict], folder: Path, reference_accuracy: float, ma
     lines += ["", f"Smallest within budget: {verdict}."]
     md_path.write_text("\n".join(lines) + "\n")
 
-    png_path = folder / "sweep.png"
+    png_path = folder / f"{stem}.png"
     png_path.write_bytes(accuracy_vs_flash(results, flash_limit, reference_accuracy, max_loss, title))
     return {"csv": csv_path, "markdown": md_path, "png": png_path}
 
