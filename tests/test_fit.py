@@ -1,5 +1,6 @@
 """`tinyprune fit`: the grid search (fast, with a fake build: no TensorFlow) and one real search on digits."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -56,6 +57,41 @@ def test_search_refuses_an_empty_ladder_and_no_builds():
         search({**LADDERS, "sparsity": []}, fake_build([]), 0.01, 5)
     with pytest.raises(TinypruneError, match="max_builds"):
         search(LADDERS, fake_build([]), 0.01, 0)
+
+
+def fake_point(base: dict, point: dict) -> dict:
+    """One build without TensorFlow, run in a worker process: figures from the options alone, and the
+    point's folder written as a build would."""
+    options = point["options"]
+    steps = options["sparsity"] * 4 + (options["method"] == "structured") + (options["clusters"] > 0)
+    standalone = options["backend"] == "standalone"
+    Path(options["out"]).mkdir(parents=True)
+    (Path(options["out"]) / "report.json").write_text("{}")
+    return {"flash_bytes": int((8_000 if standalone else 70_000) - 1_000 * steps), "model_bytes": 1, "arena_bytes": 1,
+            "accuracy": 0.97 - 0.004 * steps, "float_accuracy": 0.97, "fits": True,
+            "report": {"standalone": {"model": {"constant_bytes": int(2_000 - 100 * steps)}} if standalone else None}}
+
+
+def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path):
+    from tinyprune.config import load_config
+    from tinyprune.fit import fit_builds
+
+    out = tmp_path / "fit"
+    config = load_config(None, out=str(out))
+    result = fit_builds(config, {"ratio": [0.0, 0.5], "sparsity": [0.0, 0.5, 0.75], "clusters": [0, 4]},
+                        max_loss=0.01, max_builds=12, workers=2, build_point=fake_point)
+    # within 1 point: 2 steps (0.008); ratio + clusters (2 steps) and sparsity 0.5 (2 steps) tie on bytes
+    assert result.chosen["backend"] == "standalone" and result.chosen["flash_bytes"] == 6_000
+    assert result.chosen["constant_bytes"] == 1_800
+    assert [t["backend"] for t in result.tried].count("tflm") == 1  # the chosen settings rebuilt on tflm
+    assert {"fit.md", "fit.csv", "fit.png", "fit.json"} <= set(result.files)
+    assert (out / result.chosen_build / "report.json").is_file()
+    saved = json.loads((out / "fit.json").read_text())
+    assert saved["chosen"] == result.chosen and len(saved["tried"]) + len(saved["skipped"]) == 12 + 1
+    assert len(saved["skipped"]) >= 3  # every combination with sparsity 0.75, which broke the budget alone
+    table = (out / "fit.md").read_text()
+    assert "Smallest within budget: 6000 B" in table and "which broke the budget" in table
+    assert not list(tmp_path.glob(".fit.*"))  # no staging folder left
 
 
 @pytest.mark.slow

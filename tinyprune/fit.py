@@ -162,10 +162,11 @@ def _figures(point: dict) -> dict:
 
 def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[str, ...] = DEFAULT_BACKENDS,
                max_loss: float = 0.01, max_builds: int = 12, executor: str = "local", workers: int | None = None,
-               listener: Listener | None = None) -> FitResult:
+               listener: Listener | None = None, build_point: Callable[[dict, dict], dict] | None = None) -> FitResult:
     """Search the compression grid (module docstring) for the smallest firmware of `config`'s model on its
     board within `max_loss` of the float accuracy; write fit.md, fit.csv, fit.png, fit.json and every
-    build (points/) into config.out, atomically."""
+    build (points/) into config.out, atomically. `build_point(base, point)` builds one point (default: a
+    whole build, tinyprune.sweep.sweep_point); it must be module-level, for the executor's workers."""
     import os
 
     from tinyprune.backends import get_backend
@@ -195,7 +196,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
             options = {**build_options(settings), "out": str(staging / "points" / _label(settings)), "force": False}
             BuildConfig(**{**config.to_dict(), **options}).validate()  # refuse a bad value before any build
             points.append({"label": _label(settings), "options": options})
-        results = sweep(points, functools.partial(sweep_point, config.to_dict()), executor, workers,
+        results = sweep(points, functools.partial(build_point or sweep_point, config.to_dict()), executor, workers,
                         lambda done, total, point: listener.progress("fit", built + done, max_builds,
                                                                      {"point": point["label"]}))
         built += len(wave)
@@ -205,7 +206,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
         first, *others = backends
         searched = search(ladders, lambda wave: build_wave([{**s, "backend": first} for s in wave]),
                           max_loss, max_builds, workers)
-        tried = [{**t} for t in searched.tried]
+        tried = [{**{k: t[k] for k in KNOBS}, "backend": first, **t} for t in searched.tried]
         if searched.chosen and others:
             knobs = {k: searched.chosen[k] for k in KNOBS}
             rebuilt = build_wave([{**knobs, "backend": b} for b in others])
