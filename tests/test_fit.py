@@ -59,6 +59,15 @@ def test_search_refuses_an_empty_ladder_and_no_builds():
         search(LADDERS, fake_build([]), 0.01, 0)
 
 
+def test_fit_refuses_too_few_builds_for_its_backends(tmp_path):
+    from tinyprune.config import load_config
+    from tinyprune.fit import fit_builds
+
+    with pytest.raises(TinypruneError, match="leaves no build for the search"):
+        fit_builds(load_config(None, out=str(tmp_path / "fit")), backends=("standalone", "tflm"), max_builds=1)
+    assert not (tmp_path / "fit").exists()
+
+
 def fake_point(base: dict, point: dict) -> dict:
     """One build without TensorFlow, run in a worker process: figures from the options alone, and the
     point's folder written as a build would."""
@@ -79,7 +88,7 @@ def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path):
     out = tmp_path / "fit"
     config = load_config(None, out=str(out))
     result = fit_builds(config, {"ratio": [0.0, 0.5], "sparsity": [0.0, 0.5, 0.75], "clusters": [0, 4]},
-                        max_loss=0.01, max_builds=12, workers=2, build_point=fake_point)
+                        max_loss=0.01, max_builds=13, workers=2, build_point=fake_point)
     # within 1 point: 2 steps (0.008); ratio + clusters (2 steps) and sparsity 0.5 (2 steps) tie on bytes
     assert result.chosen["backend"] == "standalone" and result.chosen["flash_bytes"] == 6_000
     assert result.chosen["constant_bytes"] == 1_800

@@ -10,7 +10,7 @@ build, and the output names them for every point so decided:
 - more compression never grows the firmware: a point at most as aggressive on every knob as one within
   the budget is not built (it could not be smaller).
 Points are built in waves of `workers` points no two of which decide each other (the sweep's executors:
-local processes or Ray), until the grid is decided or `max_builds` builds have run.
+local processes or Ray), until the grid is decided or `max_builds` builds (less one per other backend) have run.
 
 Accuracy does not depend on the backend (the standalone C gives TFLM's output bytes exactly), so the grid
 is searched with the first backend and the chosen settings are then built once with each other backend;
@@ -181,6 +181,9 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
         raise TinypruneError("no backend to fit", "give --backends standalone,tflm (or one of them)")
     for backend in backends:
         get_backend(backend)
+    if max_builds <= len(backends) - 1:
+        raise TinypruneError(f"max_builds {max_builds} leaves no build for the search after one per other backend",
+                             f"allow more than {len(backends) - 1} builds, or give fewer --backends")
     config.validate()
     out = Path(config.out)
     prepare_output(out, config.force)
@@ -205,7 +208,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     try:
         first, *others = backends
         searched = search(ladders, lambda wave: build_wave([{**s, "backend": first} for s in wave]),
-                          max_loss, max_builds, workers)
+                          max_loss, max_builds - len(others), workers)
         tried = [{**{k: t[k] for k in KNOBS}, "backend": first, **t} for t in searched.tried]
         if searched.chosen and others:
             knobs = {k: searched.chosen[k] for k in KNOBS}
