@@ -172,6 +172,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     from tinyprune.backends import get_backend
     from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig
+    from tinyprune.io.tflite import takes_model_as_it_is
     from tinyprune.pipeline import prepare_output, publish
     from tinyprune.sweep import sweep, sweep_point, write_table
 
@@ -185,6 +186,9 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
         raise TinypruneError(f"max_builds {max_builds} leaves no build for the search after one per other backend",
                              f"allow more than {len(backends) - 1} builds, or give fewer --backends")
     config.validate()
+    if takes_model_as_it_is(config.model):
+        raise TinypruneError(f"{config.model} is built as it is (no pruning or quantization): fit has nothing to "
+                             "search", "fit the Keras model, or build the model once with build")
     out = Path(config.out)
     prepare_output(out, config.force)
     board = load_board(config.board)
