@@ -102,3 +102,22 @@ def test_port_qemu_builds_the_firmware_and_runs_it_on_the_boards_machine(standal
     assert result.returncode == 0, result.stderr
     assert "0 of 200 output bytes differ" in result.stdout
     assert "semihosting proof" in (out / "report.md").read_text()
+
+
+def test_the_tflm_sketch_on_the_emulated_m4_gives_the_host_tflm_bytes(short_demo_build, arduino_library):
+    """The exported sketch, unmodified, built against the Arduino library with the stand-in core's Serial
+    on UART0: every test sample through the protocol, as on a board."""
+    out = short_demo_build("tflm")
+    result = subprocess.run([sys.executable, "-m", "tinyprune", "device-eval", str(out), "--port", "qemu",
+                             "--arduino-library", str(arduino_library), "--json"],
+                            capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr
+    section = json.loads(result.stdout)
+    report = json.loads((out / "report.json").read_text())
+    assert section["samples"] == report["data"]["test_samples"] == 360
+    assert section["device"] == section["host_tflm"] == report["accuracy"]["tflm_int8"]
+    assert section["differing_bytes"] == 0 and section["rejected_requests"] == section["timeouts"] == 0
+    board = section["board"]
+    assert board["self_test"] == "pass" and board["timer"] == "microseconds"
+    assert 0 < board["arena_used"] <= board["arena_declared"] == report["memory"]["arena_firmware"]
+    assert section["latency_us"]["min"] > 0

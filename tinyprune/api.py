@@ -66,12 +66,12 @@ def flash(out: str, port: str, tool: str | None = None, timeout: float = 10.0) -
 
 
 def device_eval(out: str, port: str, data: str | None = None, samples: int | None = None, timeout: float = 10.0,
-                progress=None) -> dict:
+                progress=None, arduino_library: str | None = None) -> dict:
     """The build's test set run on the board at `port` (serial protocol, docs/protocol.md): on-device
     accuracy, output bytes differing from the host's TFLM, latency; also written into the build's report."""
     from tinyprune.device.evaluate import device_eval as run_on_board
 
-    return run_on_board(out, port, data, samples, timeout, progress)
+    return run_on_board(out, port, data, samples, timeout, progress, arduino_library)
 
 
 def boards() -> list:

@@ -164,10 +164,13 @@ def parser() -> argparse.ArgumentParser:
                                  help="run the test set on the board over its serial port: accuracy, bytes "
                                       "differing from the host's TFLM, latency")
     device.add_argument("out", help="the build's output folder (tinyprune build --out)")
-    device.add_argument("--port", "-p", required=True, help="the board's serial port (/dev/ttyACM0, COM3, a qemu pty)")
+    device.add_argument("--port", "-p", required=True,
+                        help="the board's serial port (/dev/ttyACM0, COM3), or qemu: the build's firmware on qemu")
     device.add_argument("--data", "-d", help="test set (default: the build's data set)")
     device.add_argument("--samples", "-n", type=int, help="only the first N test samples")
     device.add_argument("--timeout", type=float, default=10.0, help="seconds the board has to answer (default 10)")
+    device.add_argument("--arduino-library", metavar="PATH",
+                        help="--port qemu: the TFLM Arduino library's folder (default: where the IDE installs it)")
     return top
 
 
@@ -229,7 +232,8 @@ def _run(args: argparse.Namespace, out, err) -> int:
         from tinyprune.device.evaluate import describe_evaluation
 
         section = api.device_eval(args.out, args.port, args.data, args.samples, args.timeout,
-                                  lambda done, total: listener.progress("device", done, total, {}))
+                                  lambda done, total: listener.progress("device", done, total, {}),
+                                  args.arduino_library)
         listener.stage("device", describe_evaluation(section))
         if args.json:
             out.write(json.dumps(section, indent=2) + "\n")

@@ -85,21 +85,47 @@ EMULATED_PORT = "qemu"  # `device-eval --port qemu`: the build's firmware on qem
 
 
 @contextmanager
-def emulated_build(out_dir: str | Path, report: dict):
-    """The build's firmware, made for the board's qemu machine and running there; yields its port.
-    The standalone C runs as serial firmware (its UART on a pseudo-terminal)."""
-    from tinyprune.backends.standalone import generate_standalone
-    from tinyprune.backends.standalone.cortex_m import build_serial_firmware
+def emulated_build(out_dir: str | Path, report: dict, arduino_library: str | None = None):
+    """The build's firmware, made for the board's qemu machine with its Serial on UART0, running there;
+    yields its port. The standalone C runs as serial firmware; the TFLM sketch, unmodified, is built
+    against the installed Arduino library (or `arduino_library`) with the stand-in core."""
     from tinyprune.boards import load_board
-    from tinyprune.graph.reader import read_graph_file
 
+    out_dir = Path(out_dir)
     board = load_board(report["target"]["board"]["name"])
-    if report["firmware"]["backend"] != "standalone":
-        raise TinypruneError("--port qemu runs the standalone backend's firmware only",
-                             "build with --backend standalone, or give the port of a flashed board")
     with tempfile.TemporaryDirectory(prefix="tinyprune-firmware-") as folder:
-        model = generate_standalone(read_graph_file(Path(out_dir) / "model.tflite"), Path(folder) / "c",
-                                    report["model"]["name"])
-        elf = build_serial_firmware(model, board, Path(folder) / "firmware")
+        if report["firmware"]["backend"] == "standalone":
+            elf = _standalone_firmware(out_dir, report, board, Path(folder))
+        else:
+            elf = _sketch_firmware(out_dir, board, Path(folder), arduino_library)
         with emulated_board(elf, board.qemu_machine) as emulated:
             yield emulated.port
+
+
+def _standalone_firmware(out_dir: Path, report: dict, board, folder: Path) -> Path:
+    from tinyprune.backends.standalone import generate_standalone
+    from tinyprune.backends.standalone.cortex_m import build_serial_firmware
+    from tinyprune.graph.reader import read_graph_file
+
+    model = generate_standalone(read_graph_file(out_dir / "model.tflite"), folder / "c", report["model"]["name"])
+    return build_serial_firmware(model, board, folder / "firmware")
+
+
+def _sketch_firmware(out_dir: Path, board, folder: Path, arduino_library: str | None) -> Path:
+    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
+    from tinyprune.backends.tflm.qemu_proof import build_sketch_elf
+    from tinyprune.toolchains.arduino import find_library
+    from tinyprune.toolchains.gcc import CompileError
+
+    sketches = sorted(p for p in (out_dir / "arduino").glob("*") if p.is_dir())
+    if not sketches:
+        raise TinypruneError(f"{out_dir} holds no Arduino sketch to run on qemu",
+                             "build for the Arduino library (--runtime arduino, the default) or --backend standalone")
+    library = find_library(CHIRALE_TENSORFLOWLITE.name, CHIRALE_TENSORFLOWLITE.version, arduino_library)
+    try:
+        return build_sketch_elf(sketches[0], board, library, folder / "sketch", serial="uart")[0]
+    except CompileError as error:
+        raise TinypruneError(f"the sketch does not compile against {library.name} {library.version}: "
+                             f"{error.source.name}: {error.first_error}",
+                             "rebuild it with this tinyprune version, or give the library's folder with "
+                             "--arduino-library") from None

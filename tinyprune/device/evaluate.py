@@ -117,8 +117,10 @@ def _us(seconds: float) -> float:
 
 
 def device_eval(out_dir: str | Path, port: str, data: str | None = None, samples: int | None = None,
-                timeout: float = 10.0, progress=None) -> dict:
-    """Run the build's test set on the board at `port`; the device section, also written into the report."""
+                timeout: float = 10.0, progress=None, arduino_library: str | None = None) -> dict:
+    """Run the build's test set on the board at `port` ("qemu": the firmware on the board's qemu machine,
+    the TFLM sketch built against `arduino_library` or the installed one); the device section, also
+    written into the report."""
     from tinyprune.graph.reader import read_graph
     from tinyprune.report import add_device_section
     from tinyprune.verify.accuracy import tflm_outputs
@@ -129,7 +131,7 @@ def device_eval(out_dir: str | Path, port: str, data: str | None = None, samples
     host = tflm_outputs(model_bytes, inputs.reshape(len(inputs), *graph.input_tensors()[0].shape[1:]))
     with ExitStack() as stack:
         if port == EMULATED_PORT:
-            port_name = stack.enter_context(emulated_build(out_dir, report))
+            port_name = stack.enter_context(emulated_build(out_dir, report, arduino_library))
         else:
             port_name = port
         link = stack.enter_context(BoardLink.open(port_name, answer_seconds=timeout))

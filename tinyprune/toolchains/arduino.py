@@ -24,7 +24,7 @@ from tinyprune.errors import TinypruneError
 from tinyprune.backends.templates import render
 from tinyprune.resources import templates_dir
 from tinyprune.toolchains.gcc import CompileError, archive, compile_sources, gcc_version, link, target_flags
-from tinyprune.toolchains.qemu import CORE_CLOCK_HZ
+from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, uart_context
 
 ARDUINO_IDE_VERSION = "10607"  # what arduino-cli passes as -DARDUINO (runtime.ide.version)
 SOURCE_SUFFIXES = (".c", ".cpp", ".S")
@@ -117,14 +117,23 @@ def cache_root() -> Path:
     return Path(root) / "tinyprune" if root else Path.home() / ".cache" / "tinyprune"
 
 
-def write_core(folder: Path, board: Board, loop_turns: int = 1) -> Path:
-    """The stand-in core's files (Arduino.h, Wire.h, arduino_core.cpp) in `folder`."""
+def write_core(folder: Path, board: Board, loop_turns: int = 1, serial: str = "semihosting") -> list[Path]:
+    """The stand-in core's files (Arduino.h, Wire.h, arduino_core.cpp) in `folder`; its sources. Serial is
+    `serial`: "semihosting" (written only; loop() runs `loop_turns` times) or "uart" (the machine's UART0,
+    both ways, as tinyprune device-eval needs it; loop() runs for ever)."""
     folder.mkdir(parents=True, exist_ok=True)
+    uart = uart_context(board) if serial == "uart" else {}
     context = {"core_title": f"the {board.arduino_architecture} core of {board.title}", "loop_turns": loop_turns,
-               "ticks_per_microsecond": CORE_CLOCK_HZ[board.qemu_machine] // 1_000_000, "stuck_after_seconds": 10}
+               "ticks_per_microsecond": CORE_CLOCK_HZ[board.qemu_machine] // 1_000_000, "stuck_after_seconds": 10,
+               "serial": serial, **uart}
     for name in CORE_FILES:
         (folder / name).write_text(render(f"arduino_core/{name}.j2", **context), encoding="utf-8")
-    return folder / "arduino_core.cpp"
+    sources = [folder / "arduino_core.cpp"]
+    if uart:
+        for name in ("cmsdk_uart.c", "cmsdk_uart.h"):
+            (folder / name).write_text(render(f"cortex_m/{name}.j2", **uart), encoding="utf-8")
+        sources.append(folder / "cmsdk_uart.c")
+    return sources
 
 
 def library_cache(library: InstalledLibrary, board: Board) -> Path:

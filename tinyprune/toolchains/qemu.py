@@ -29,6 +29,16 @@ CORE_CLOCK_HZ = {"mps2-an385": 25_000_000, "mps2-an386": 25_000_000, "mps2-an500
                  "mps2-an505": 20_000_000}
 # UART0 of the MPS2 machines (a CMSDK APB UART): what `-serial` connects.
 UART0 = {"mps2-an385": 0x40004000, "mps2-an386": 0x40004000, "mps2-an500": 0x40004000}
+SERIAL_BAUD_RATE = 115200  # what a firmware's UART and the host's serial port agree on
+
+
+def uart_context(board: Board) -> dict:
+    """UART0's base address and baud-rate divisor on the board's machine (cortex_m/cmsdk_uart.c.j2)."""
+    if board.qemu_machine not in UART0:
+        raise TinypruneError(f"tinyprune knows no UART of qemu's {board.qemu_machine}",
+                             f"choose a board emulated by {', '.join(UART0)}, e.g. --board nano33ble")
+    return {"uart_base": UART0[board.qemu_machine],
+            "uart_divisor": round(CORE_CLOCK_HZ[board.qemu_machine] / SERIAL_BAUD_RATE)}
 CALIBRATION_ITERATIONS = 250_000  # the known loop: 2 instructions a turn
 
 

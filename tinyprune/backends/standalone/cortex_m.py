@@ -21,11 +21,10 @@ from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.codegen import StandaloneModel
 from tinyprune.backends.templates import render
 from tinyprune.toolchains.gcc import require_tool, section_sizes, symbol_size
-from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, UART0, run_firmware
+from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, run_firmware, uart_context
 from tinyprune.toolchains.runtime import runtime_context, write_runtime
 
 MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmware times
-SERIAL_BAUD_RATE = 115200
 COMMON_FILES = (
     ("cortex_m/Makefile.j2", "Makefile"),
     ("cortex_m/CMakeLists.txt.j2", "CMakeLists.txt"),
@@ -115,13 +114,8 @@ def write_serial_project(model: StandaloneModel, board: Board, project_dir: str 
     (`make run` names a pseudo-terminal to pass to `tinyprune device-eval --port`)."""
     from tinyprune.device.firmware import write_link_sources
 
-    if board.qemu_machine not in UART0:
-        raise TinypruneError(f"the serial firmware knows no UART of qemu's {board.qemu_machine}",
-                             f"choose a board emulated by {', '.join(UART0)}, e.g. --board nano33ble")
-    clock = CORE_CLOCK_HZ[board.qemu_machine]
     project_dir = _write_project(model, board, project_dir, SERIAL_FILES, ["tp_link.c", "cmsdk_uart.c", "main.c"],
-                                 serial="pty", uart_base=UART0[board.qemu_machine],
-                                 uart_divisor=round(clock / SERIAL_BAUD_RATE), timer_hz=clock)
+                                 serial="pty", timer_hz=CORE_CLOCK_HZ[board.qemu_machine], **uart_context(board))
     write_link_sources(project_dir, model.input_size)
     return project_dir
 

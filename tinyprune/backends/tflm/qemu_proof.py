@@ -93,19 +93,19 @@ def sketch_sources(sketch_dir: Path) -> list[Path]:
 
 
 def build_firmware(sources: list[Path], board: Board, library: InstalledLibrary, folder: Path,
-                   include_dirs: list[Path] = ()) -> tuple[Path, Sizes]:
+                   include_dirs: list[Path] = (), serial: str = "semihosting") -> tuple[Path, Sizes]:
     """`sources` (a sketch's, or any setup()/loop() program's) compiled as the IDE compiles a sketch (the
     .ino as C++ with Arduino.h included first, .cpp and .c files as they are), linked with the stand-in
     core, the bare-metal runtime and the library into folder/firmware.elf. Raises CompileError with the
-    first error."""
-    core_source = write_core(folder / "core", board)
+    first error. `serial`: the stand-in core's Serial (see write_core)."""
+    core_sources = write_core(folder / "core", board, serial=serial)
     runtime_sources = write_runtime(folder / "runtime", board)
     includes = [f"-I{path}" for path in (*include_dirs, library.path / "src", folder / "core", folder / "runtime")]
     warnings = ["-Wall", "-Wextra"]
     cxx = compile_flags(board, "c++") + includes + warnings
     groups = (([s for s in sources if s.suffix == ".ino"], cxx + ["-include", "Arduino.h"]),
-              ([s for s in sources if s.suffix == ".cpp"] + [core_source], cxx),
-              ([s for s in sources if s.suffix == ".c"] + runtime_sources,
+              ([s for s in sources + core_sources if s.suffix == ".cpp"], cxx),
+              ([s for s in sources + core_sources if s.suffix == ".c"] + runtime_sources,
                compile_flags(board, "c") + includes + warnings))
     objects = []
     for number, (group, flags) in enumerate(groups):
@@ -115,9 +115,11 @@ def build_firmware(sources: list[Path], board: Board, library: InstalledLibrary,
     return elf, section_sizes(elf)
 
 
-def build_sketch_elf(sketch_dir: Path, board: Board, library: InstalledLibrary, folder: Path) -> tuple[Path, Sizes]:
-    """The sketch folder, unmodified, as a firmware for the board's qemu machine (not run)."""
-    return build_firmware(sketch_sources(sketch_dir), board, library, folder, [sketch_dir])
+def build_sketch_elf(sketch_dir: Path, board: Board, library: InstalledLibrary, folder: Path,
+                     serial: str = "semihosting") -> tuple[Path, Sizes]:
+    """The sketch folder, unmodified, as a firmware for the board's qemu machine (not run); with
+    serial="uart" its Serial is the machine's UART0, for tinyprune device-eval."""
+    return build_firmware(sketch_sources(sketch_dir), board, library, folder, [sketch_dir], serial)
 
 
 def prove_sketch(sketch_dir: Path, board: Board, x_int8: np.ndarray, tflm: np.ndarray,
