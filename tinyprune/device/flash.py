@@ -135,7 +135,7 @@ def open_after_upload(port: str, timeout: float) -> BoardLink:
 
 def flash(out_dir: str | Path, port: str, tool: str | None = None, timeout: float = 10.0) -> dict:
     """Build and upload OUT's firmware to the board on `port`, read its INFO; the report's flash section."""
-    from tinyprune.device.evaluate import read_build
+    from tinyprune.device.build_folder import read_build
     from tinyprune.report import add_device_section
 
     out_dir = Path(out_dir)

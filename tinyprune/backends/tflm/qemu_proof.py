@@ -221,7 +221,7 @@ def prove_build(out: str | Path, library_path: str | Path | None = None, samples
     """`tinyprune prove OUT`: the build's sketch proven on qemu with the first `samples` inputs of its test
     set; the figures (with the emulated arena beside the measured one) go into report.json's `prove`."""
     from tinyprune.boards import load_board
-    from tinyprune.device.evaluate import read_build, test_set
+    from tinyprune.device.build_folder import read_build, test_set
     from tinyprune.graph.reader import read_graph
     from tinyprune.verify.accuracy import tflm_outputs
 
