@@ -77,15 +77,19 @@ def fake_point(base: dict, point: dict) -> dict:
     steps = options["sparsity"] * 4 + (options["method"] == "structured") + (options["clusters"] > 0)
     standalone = options["backend"] == "standalone"
     Path(options["out"]).mkdir(parents=True)
-    (Path(options["out"]) / "report.json").write_text("{}")
+    (Path(options["out"]) / "report.json").write_text(json.dumps({"config": options}))
     return {"flash_bytes": int((8_000 if standalone else 70_000) - 1_000 * steps), "model_bytes": 1, "arena_bytes": 1,
             "accuracy": 0.97 - 0.004 * steps, "float_accuracy": 0.97, "fits": True,
             "report": {"standalone": {"model": {"constant_bytes": int(2_000 - 100 * steps)}} if standalone else None}}
 
 
-def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path):
+def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path, monkeypatch):
     from tinyprune.config import load_config
     from tinyprune.fit import fit_builds
+
+    pages = []  # report.html needs a real build's report: the slow test renders it
+    monkeypatch.setattr("tinyprune.sweep.write_sweep_page", lambda folder, report, points, *rest: pages.append(
+        (report, points)))
 
     out = tmp_path / "fit"
     config = load_config(None, out=str(out))
@@ -97,11 +101,13 @@ def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path):
     assert [t["backend"] for t in result.tried].count("tflm") == 1  # the chosen settings rebuilt on tflm
     assert {"fit.md", "fit.csv", "fit.png", "fit.json"} <= set(result.files)
     assert (out / result.chosen_build / "report.json").is_file()
+    [(page_report, page_points)] = pages
+    assert page_report["config"]["out"].endswith(result.chosen_build) and page_points == result.tried
     saved = json.loads((out / "fit.json").read_text())
     assert saved["chosen"] == result.chosen and len(saved["tried"]) + len(saved["skipped"]) == 12 + 1
     assert len(saved["skipped"]) >= 3  # every combination with sparsity 0.75, which broke the budget alone
     table = (out / "fit.md").read_text()
-    assert "Smallest within budget: 6000 B" in table and "which broke the budget" in table
+    assert "Smallest within budget: 6000 B" in table and "r0.0_s0.5_k0_standalone" in table and "which broke the budget" in table
     assert not list(tmp_path.glob(".fit.*"))  # no staging folder left
 
 
@@ -121,9 +127,10 @@ def test_fit_on_digits_chooses_the_smallest_build_within_budget(tmp_path, capfd)
     assert chosen is not None and chosen in tried
     assert chosen["flash_bytes"] == min(t["flash_bytes"] for t in within)
     assert chosen["constant_bytes"] > 0
-    assert {"fit.md", "fit.csv", "fit.png", "fit.json"} <= set(result["files"])
+    assert {"fit.md", "fit.csv", "fit.png", "fit.json", "report.html"} <= set(result["files"])
     assert (out / "points" / result["chosen_build"].split("/")[-1] / "report.json").is_file()
     assert "Smallest within budget" in (out / "fit.md").read_text()
+    assert "accuracy against flash bytes over the sweep" in (out / "report.html").read_text()
 
 
 def test_fit_refuses_a_knob_it_searches_in_one_line(capfd):

@@ -146,7 +146,8 @@ class FitResult:
 
 
 def _label(settings: dict) -> str:
-    return "_".join(f"{k}{settings[k]}" for k in (*KNOBS, "backend"))
+    """Short enough for the plot, and a folder name: r(atio) s(parsity) k (clusters) backend."""
+    return f"r{settings['ratio']}_s{settings['sparsity']}_k{settings['clusters']}_{settings['backend']}"
 
 
 def _figures(point: dict) -> dict:
@@ -174,7 +175,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     from tinyprune.config import BuildConfig
     from tinyprune.io.tflite import takes_model_as_it_is
     from tinyprune.pipeline import prepare_output, publish
-    from tinyprune.sweep import sweep, sweep_point, write_table
+    from tinyprune.sweep import sweep, sweep_point, write_sweep_page, write_table
 
     listener = listener or Listener()
     ladders = {**DEFAULT_LADDERS, **(ladders or {})}
@@ -226,6 +227,9 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
         paths = write_table(rows, staging, reference, max_loss, board.flash_bytes,
                             title=f"{config.board}: TFLM accuracy vs flash, fit", stem="fit")
         _append_search_notes(paths["markdown"], searched, chosen, ladders, max_builds)
+        if chosen:
+            chosen_report = json.loads((staging / "points" / _label(chosen) / "report.json").read_text())
+            write_sweep_page(staging, chosen_report, rows, reference, max_loss, board.flash_bytes)
         (staging / "fit.json").write_text(json.dumps(
             {"reference_accuracy": reference, "max_loss": max_loss, "max_builds": max_builds,
              "ladders": ladders, "backends": list(backends), "tried": rows, "skipped": searched.skipped,
@@ -241,7 +245,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
                       + (f" ({chosen['constant_bytes']:,} B weights and constants)"
                          if chosen["constant_bytes"] is not None else "")
                       + f", accuracy {chosen['accuracy']:.2%}" if chosen else "none within budget")
-                   + f"; {out}/fit.md, fit.png, fit.json")
+                   + f"; {out}/fit.md, fit.png, fit.json" + (", report.html" if chosen else ""))
     return FitResult(out, rows, searched.skipped, chosen and {"label": _label(chosen), **chosen},
                      f"points/{_label(chosen)}" if chosen else None, files)
 

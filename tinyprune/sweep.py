@@ -158,12 +158,13 @@ def sweep_point(base: dict, point: dict) -> dict:
     }
 
 
-def _write_sweep_page(folder: Path, report: dict, option: str, results: list[dict], reference: float,
-                      max_loss: float, flash_limit: int) -> None:
-    """report.html for the sweep: the chosen point's build (`report`), with the accuracy-vs-flash section."""
+def write_sweep_page(folder: Path, report: dict, points: list[dict], reference: float, max_loss: float,
+                     flash_limit: int) -> None:
+    """report.html for a sweep (or a fit): the chosen point's build (`report`), with the accuracy-vs-flash
+    section over `points` (each with a label)."""
     from tinyprune.report.html import render_html
 
-    report = {**report, "sweep": {"points": [{"label": f"{option}={r[option]}", **r} for r in results],
+    report = {**report, "sweep": {"points": points,
                                   "board_flash_limit": flash_limit, "reference_accuracy": reference,
                                   "max_loss": max_loss}}
     (folder / "report.html").write_text(render_html(report))
@@ -208,7 +209,8 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
                     title=f"{config.board}: TFLM accuracy vs flash over {option}")
         best = smallest_within(results, reference, max_loss)
         chosen = results.index(best) if best else 0
-        _write_sweep_page(staging, reports[chosen], option, results, reference, max_loss, board.flash_bytes)
+        write_sweep_page(staging, reports[chosen], [{"label": f"{option}={r[option]}", **r} for r in results],
+                         reference, max_loss, board.flash_bytes)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
         publish(staging, out)
     except BaseException:
