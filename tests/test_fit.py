@@ -102,12 +102,13 @@ def test_fit_writes_every_build_and_marks_the_smallest_within_budget(tmp_path, m
     assert {"fit.md", "fit.csv", "fit.png", "fit.json"} <= set(result.files)
     assert (out / result.chosen_build / "report.json").is_file()
     [(page_report, page_points)] = pages
-    assert page_report["config"]["out"].endswith(result.chosen_build) and page_points == result.tried
+    assert page_report["config"]["out"].endswith(result.chosen_build)
+    assert page_points == [{k: v for k, v in t.items() if k != "label"} for t in result.tried]
     saved = json.loads((out / "fit.json").read_text())
     assert saved["chosen"] == result.chosen and len(saved["tried"]) + len(saved["skipped"]) == 12 + 1
     assert len(saved["skipped"]) >= 3  # every combination with sparsity 0.75, which broke the budget alone
     table = (out / "fit.md").read_text()
-    assert "Smallest within budget: 6000 B" in table and "r0.0_s0.5_k0_standalone" in table and "which broke the budget" in table
+    assert "Smallest within budget: 6000 B" in table and "`r0.0_s0.5_k0_standalone`" in table and "which broke the budget" in table
     assert not list(tmp_path.glob(".fit.*"))  # no staging folder left
 
 

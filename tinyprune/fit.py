@@ -223,13 +223,13 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
         fitting = [t for t in tried if t["within_budget"]]
         chosen = min(fitting, key=lambda t: (t["flash_bytes"], -t["accuracy"])) if fitting else None
         reference = tried[0]["float_accuracy"]
-        rows = [{"label": _label(t), **t} for t in tried]
-        paths = write_table(rows, staging, reference, max_loss, board.flash_bytes,
+        rows = [{"label": _label(t), **t} for t in tried]  # the table and plot show the settings, unlabelled
+        paths = write_table(tried, staging, reference, max_loss, board.flash_bytes,
                             title=f"{config.board}: TFLM accuracy vs flash, fit", stem="fit")
         _append_search_notes(paths["markdown"], searched, chosen, ladders, max_builds)
         if chosen:
             chosen_report = json.loads((staging / "points" / _label(chosen) / "report.json").read_text())
-            write_sweep_page(staging, chosen_report, rows, reference, max_loss, board.flash_bytes)
+            write_sweep_page(staging, chosen_report, tried, reference, max_loss, board.flash_bytes)
         (staging / "fit.json").write_text(json.dumps(
             {"reference_accuracy": reference, "max_loss": max_loss, "max_builds": max_builds,
              "ladders": ladders, "backends": list(backends), "tried": rows, "skipped": searched.skipped,
