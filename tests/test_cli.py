@@ -51,7 +51,18 @@ def build_args(inputs, out, *extra, model="small.keras", data="digits.npz"):
             "--fine-tune-epochs", "1", "--calibration-samples", "20", *extra]
 
 
-@pytest.mark.slow  # imports TensorFlow (a Keras model)
+def test_build_without_a_model_is_an_error_with_the_fix(capfd, tmp_path):
+    code, _, err = run_cli(capfd, "build", "--out", str(tmp_path / "out"))
+    assert_refused(code, err, tmp_path / "out", "needs a model", "tinyprune demo")
+
+
+def test_help_shows_the_defaults(capfd):
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capfd.readouterr().out.split())
+    assert "(default: 0.75)" in text and "(default: nano33ble)" in text and "(default: 16384)" in text
+
+
 def test_missing_model(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="nothing.keras"))
     assert_refused(code, err, tmp_path / "out", "does not exist")

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,14 @@ def test_text_output_names_every_figure(capfd, demo_file):
     for words in ("operators", "host (tflite-micro package, 64-bit)", "board (arm32)", "lower bound",
                   "uno_r4_minima: fits", "flash"):
         assert words in text
+
+
+def test_a_model_that_does_not_fit_exits_1_so_a_firmware_ci_can_gate_on_it(capfd, demo_file, tmp_path):
+    board = (tmp_path / "tiny.toml")
+    text = (Path(__file__).parents[1] / "boards" / "nano33ble.toml").read_text()
+    board.write_text(text.replace('name = "nano33ble"', 'name = "tiny"').replace("262_144", "8_192"))
+    assert main(["inspect", str(demo_file), "--board", str(board)]) == 1
+    assert "tiny: DOES NOT FIT" in capfd.readouterr().out
 
 
 def test_per_channel_model_is_marked_not_runnable_on_the_arduino_library(capfd, tmp_path, demo_int8_per_channel):

@@ -217,3 +217,19 @@ def test_lottery_ticket_build_reports_every_round(tmp_path):
     assert rounds[-1]["remaining_weights"] < 0.35
     assert "random_reinit_accuracy" in report["prune"]["details"]
     assert "Lottery ticket rounds" in (tmp_path / "t" / "report.md").read_text()
+
+
+def test_the_output_folder_gets_the_users_umask_not_mkdtemps_0700(tmp_path):
+    import os
+    import stat
+    import tempfile
+
+    from tinyprune.pipeline import publish
+
+    staging = Path(tempfile.mkdtemp(dir=tmp_path))
+    previous = os.umask(0o027)
+    try:
+        publish(staging, tmp_path / "out")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o750

@@ -40,7 +40,7 @@ def fit(config_file: str | None = None, ladders: dict[str, list] | None = None, 
                       max_builds, executor, workers, listener)
 
 
-def inspect(tflite: str, board: str | None = None, runtime: str = "arduino") -> dict:
+def inspect(tflite: str, board: str | None = None, runtime: str = BuildConfig.runtime) -> dict:
     """An int8 .tflite's operators, planned tensors, arena (host, board, lower bound), flash and board
     fit, without TensorFlow: the dictionary `tinyprune inspect --json` prints."""
     from tinyprune.inspection import inspect_model

@@ -7,8 +7,9 @@ import json
 import sys
 import traceback
 
-from tinyprune.backends import backend_names
-from tinyprune.config import option_names
+from dataclasses import MISSING, fields
+
+from tinyprune.config import BuildConfig, option_names
 from tinyprune.errors import TinypruneError
 
 
@@ -46,59 +47,40 @@ def _output_flags() -> argparse.ArgumentParser:
     return flags
 
 
-def _build_flags(demo: bool) -> argparse.ArgumentParser:
-    """Options that override the pipeline file; None means 'not given'."""
+SWEEP_OUT = "build/sweep"
+DEMO_OPTIONS = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "backend", "runtime", "prove",
+                "arduino_library")
+"""The options `tinyprune demo` takes; `build` and `sweep` take every option of BuildConfig."""
+
+
+def _build_flags(demo: bool, defaults: dict | None = None) -> argparse.ArgumentParser:
+    """A flag for each option of BuildConfig (tinyprune/config.py declares them, with their help and
+    defaults); None means 'not given', so the pipeline file's value stands. `defaults` overrides the
+    default shown in the help (the demo's output folder)."""
     flags = argparse.ArgumentParser(add_help=False)
-    flags.add_argument("--out", "-o", help="output folder (written atomically)")
-    flags.add_argument("--force", action="store_true", default=None, help="replace an existing output folder")
-    flags.add_argument("--board", "-b", help="board id (see `tinyprune boards`) or a board .toml file")
-    flags.add_argument("--sparsity", type=float, help="target sparsity of every prunable layer, in [0, 1)")
-    flags.add_argument("--fine-tune-epochs", type=int, help="epochs of fine-tuning while pruning")
-    flags.add_argument("--seed", type=int, help="seed of every random choice (same seed, same bytes)")
-    flags.add_argument("--backend", choices=backend_names(),
-                       help="firmware: tflm (the interpreter, default) or standalone (generated C, no interpreter)")
-    flags.add_argument("--runtime", help="TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
-    flags.add_argument("--prove", choices=("none", "qemu"),
-                       help="qemu: compile the firmware for the board's core (the sketch against the installed "
-                       "Arduino library) and run it on qemu; the measured arena goes into the firmware")
-    flags.add_argument("--arduino-library", metavar="PATH",
-                       help="the Arduino library's folder for --prove qemu (default: the IDE's libraries folder)")
-    if demo:
-        return flags
-    flags.add_argument("--data", "-d", help=".npz with x_train, y_train, x_test, y_test [, x_calib], a folder of "
-                       "images (one subfolder a class), a .csv table (with --target), or 'digits'")
-    flags.add_argument("--target", metavar="COLUMN", help="the label column of a .csv table given as --data")
-    flags.add_argument("--config", "-c", help="pipeline file (tinyprune.toml); flags override it")
-    flags.add_argument("--method", help="pruning method: magnitude (default), structured, lottery, lassonet")
-    flags.add_argument("--layer-sparsity", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
-                       help="sparsity of one layer (repeatable)")
-    flags.add_argument("--schedule", choices=("polynomial", "constant"), help="TF-MOT pruning schedule")
-    flags.add_argument("--m-by-n", metavar="M:N", help="magnitude: exactly M weights in every group of N (2:4)")
-    flags.add_argument("--ratio", type=float, help="structured: share of units / filters removed per layer")
-    flags.add_argument("--layer-ratio", type=_layer_sparsity, action="append", metavar="LAYER=FRACTION",
-                       help="structured: share removed in one layer (repeatable)")
-    flags.add_argument("--criterion", choices=("l1", "group_lasso"), help="structured: how units are ranked")
-    flags.add_argument("--sensitivity-scan", action="store_true", default=None,
-                       help="structured: prune robust layers harder, measured per layer")
-    flags.add_argument("--rounds", type=int, help="lottery: prune-retrain rounds")
-    flags.add_argument("--prune-fraction", type=float, help="lottery: share of remaining weights pruned a round")
-    flags.add_argument("--rewind-epoch", type=int, help="lottery: rewind survivors to this epoch (0: original ticket)")
-    flags.add_argument("--max-features", type=int, help="lassonet: keep at most this many input features")
-    flags.add_argument("--lassonet-m", type=float, help="lassonet: hierarchy coefficient M")
-    flags.add_argument("--train-epochs", type=int, help="train the float model first for this many epochs")
-    flags.add_argument("--batch-size", type=int)
-    flags.add_argument("--learning-rate", type=float)
-    flags.add_argument("--calibration-samples", type=int, help="representative samples for int8 calibration")
-    flags.add_argument("--clusters", type=int, help="cluster each kernel's weights into K values after pruning")
-    flags.add_argument("--quantize", choices=("ptq", "qat"),
-                       help="post-training (default) or quantization-aware fine-tuning keeping zeros and clusters")
-    flags.add_argument("--qat-epochs", type=int)
-    flags.add_argument("--tflm-compression", choices=("none", "lut", "prune", "auto"),
-                       help="store weights in TFLM's compressed formats, decoded at run time (needs --runtime tflm)")
-    flags.add_argument("--arena-margin", type=int, help="bytes added to the exact arena in the firmware")
-    flags.add_argument("--ram-headroom", type=int, help="RAM kept for stack and runtime in the fit check")
-    flags.add_argument("--name", help="model name in the firmware (a C identifier is derived from it)")
+    for option in fields(BuildConfig):
+        if option.name == "model" or (demo and option.name not in DEMO_OPTIONS):
+            continue
+        meta, default = option.metadata, (defaults or {}).get(option.name, _default(option))
+        names = [f"--{option.name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])
+        shown = f" (default: {default})" if default not in ("", {}, False) else ""
+        settings = {"help": meta["help"] + shown, "metavar": meta["metavar"]}
+        if isinstance(default, bool):
+            settings = {"help": meta["help"], "action": "store_true", "default": None}
+        elif isinstance(default, dict):
+            settings.update(type=_layer_sparsity, action="append")
+        elif meta["choices"]:
+            settings.update(choices=meta["choices"], metavar=None)
+        else:
+            settings["type"] = type(default)
+        flags.add_argument(*names, **settings)
+    if not demo:
+        flags.add_argument("--config", "-c", help="pipeline file (tinyprune.toml); flags override it")
     return flags
+
+
+def _default(option):
+    return option.default_factory() if option.default is MISSING else option.default
 
 
 def parser() -> argparse.ArgumentParser:
@@ -106,14 +88,14 @@ def parser() -> argparse.ArgumentParser:
                                   "prune, quantize to int8, verify with TFLM, export firmware.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = _output_flags()
-    demo = commands.add_parser("demo", parents=[output, _build_flags(demo=True)],
+    demo = commands.add_parser("demo", parents=[output, _build_flags(demo=True, defaults={"out": "build/demo"})],
                                help="build the built-in digits CNN for the Nano 33 BLE Sense")
     demo.set_defaults(out="build/demo")
     build = commands.add_parser("build", parents=[output, _build_flags(demo=False)],
                                 help="prune, quantize, verify and export a Keras model")
     build.add_argument("model", nargs="?", help=".keras/.h5 file (tf-keras or Keras 3), SavedModel folder, or an "
                        "int8 .tflite taken as it is (or set model in -c)")
-    sweep = commands.add_parser("sweep", parents=[output, _build_flags(demo=False)],
+    sweep = commands.add_parser("sweep", parents=[output, _build_flags(demo=False, defaults={"out": SWEEP_OUT})],
                                 help="build over a list of values and plot TFLM accuracy against flash")
     sweep.add_argument("model", nargs="?", help=".keras/.h5 file or SavedModel folder (default: the demo CNN)")
     sweep.add_argument("--over", required=True, type=_sweep_values, metavar="OPTION=V1,V2,...",
@@ -143,17 +125,14 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--workers", type=int, help="builds run at once (default: the CPU count)")
     commands.add_parser("boards", parents=[output], help="list the board database")
     inspect = commands.add_parser("inspect", parents=[output],
-                                  help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow)")
+                                  help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow); "
+                                       "exit code 1 when it does not fit --board",
+                                  epilog="exit codes: 0 it fits (or no --board), 1 it does not fit the board, "
+                                         "2 bad input")
     inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
     inspect.add_argument("--board", "-b", help="check the fit against this board")
-    inspect.add_argument("--runtime", default="arduino", help="TFLM the firmware runs: arduino or tflm")
-    prove = commands.add_parser("prove", parents=[output],
-                                help="build a TFLM build's sketch against the installed Arduino library and run it "
-                                     "on qemu: self-test, measured arena, instructions")
-    prove.add_argument("out", help="the build's output folder (tinyprune build --out)")
-    prove.add_argument("--arduino-library", metavar="PATH", help="the library's folder (default: the IDE's "
-                       "libraries folder)")
-    prove.add_argument("--samples", "-n", type=int, default=10, help="test inputs the firmware runs (default 10)")
+    inspect.add_argument("--runtime", default=BuildConfig.runtime,
+                         help=f"TFLM the firmware runs: arduino or tflm (default: {BuildConfig.runtime})")
     flash = commands.add_parser("flash", parents=[output],
                                 help="build and upload the firmware (arduino-cli or PlatformIO), then read its self-test")
     flash.add_argument("out", help="the build's output folder (tinyprune build --out)")
@@ -210,7 +189,7 @@ def _run(args: argparse.Namespace, out, err) -> int:
 
         result = api.inspect(args.tflite, args.board, args.runtime)
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
-        return 0
+        return 1 if not result.get("fit", {"fits": True})["fits"] else 0  # a firmware CI gates on it
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
     if args.command == "prove":
         from tinyprune.backends.tflm.qemu_proof import describe_prove_section
@@ -242,7 +221,7 @@ def _run(args: argparse.Namespace, out, err) -> int:
         result = api.demo(listener=listener, **{k: v for k, v in _overrides(args).items() if v is not None})
     elif args.command == "sweep":
         option, values = args.over
-        overrides = {**_overrides(args), "out": args.out or "build/sweep"}
+        overrides = {**_overrides(args), "out": args.out or SWEEP_OUT}
         sweep = api.sweep(option, values, args.config, args.max_loss, args.executor, args.workers, listener,
                           **overrides)
         if args.json:
@@ -264,6 +243,11 @@ def _run(args: argparse.Namespace, out, err) -> int:
                                   "chosen_build": fit.chosen_build, "files": fit.files}, indent=2) + "\n")
         return 0
     else:
+        if args.model is None and args.config is None:
+            raise TinypruneError("tinyprune build needs a model",
+                                 "give one (tinyprune build model.keras, or `demo` for the built-in model on --data) "
+                                 "or a pipeline file that names it (-c tinyprune.toml); `tinyprune demo` builds "
+                                 "the built-in digits CNN")
         result = api.build(args.config, listener=listener, **_overrides(args))
     if args.json:
         out.write(json.dumps(result.report, indent=2) + "\n")

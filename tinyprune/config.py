@@ -8,55 +8,79 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from tinyprune.backends import get_backend
+from tinyprune.backends import backend_names
 from tinyprune.errors import TinypruneError
 
 METHODS = ("magnitude", "structured", "lottery", "lassonet")
 QUANTIZATIONS = ("ptq", "qat")
 TFLM_COMPRESSIONS = ("none", "lut", "prune", "auto")
 PROOFS = ("none", "qemu")  # --prove: what the firmware is run on besides the host
+SCHEDULES = ("polynomial", "constant")
+CRITERIA = ("l1", "group_lasso")
+
+
+def option(default, help: str, *, choices=None, short: str | None = None, metavar: str | None = None):
+    """A build option: its default and the one-line help `tinyprune build --help` shows with it."""
+    metadata = {"help": help, "choices": choices, "short": short, "metavar": metavar}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class BuildConfig:
-    model: str = "demo"  # a .keras/.h5 file or SavedModel folder; "demo" is the built-in digits CNN
-    data: str = ""  # an .npz file, an image folder, a .csv table or a built-in set; digits unless a .tflite
-    target: str = ""  # the label column of a .csv table
-    board: str = "nano33ble"
-    out: str = "build/tinyprune"
-    force: bool = False  # replace an existing output folder
-    name: str = ""  # the firmware's model name; default: the model file's stem
-    method: str = "magnitude"
-    sparsity: float = 0.75
-    layer_sparsity: dict[str, float] = field(default_factory=dict)
-    schedule: str = "polynomial"  # TF-MOT PolynomialDecay or ConstantSparsity
-    m_by_n: str = ""  # magnitude: "2:4" keeps exactly 2 weights in every group of 4 (TF-MOT sparsity_m_by_n)
-    ratio: float = 0.5  # structured: share of units / filters removed in every prunable layer
-    layer_ratio: dict[str, float] = field(default_factory=dict)  # structured: per layer
-    criterion: str = "l1"  # structured: rank units by "l1" norm or by a trained-in "group_lasso" penalty
-    sensitivity_scan: bool = False  # structured: spread `ratio` over layers by their measured sensitivity
-    rounds: int = 4  # lottery: prune-retrain rounds
-    prune_fraction: float = 0.4  # lottery: share of the remaining weights pruned each round
-    rewind_epoch: int = 0  # lottery: survivors rewind to their weights at this epoch (0: the original ticket)
-    max_features: int = 0  # lassonet: keep at most this many input features (0: the path's best)
-    lassonet_m: float = 10.0  # lassonet: hierarchy coefficient M
-    train_epochs: int = 0  # float training before pruning (the demo trains from scratch)
-    fine_tune_epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    clusters: int = 0  # weight clustering after pruning (TF-MOT), k values per kernel; 0 = off
-    quantize: str = "ptq"  # post-training, or quantization-aware fine-tuning that keeps zeros/clusters
-    qat_epochs: int = 2
-    calibration_samples: int = 200  # representative samples for int8 calibration
-    tflm_compression: str = "none"  # TFLM's compressed tensors (DECODE): none, lut, prune or auto
-    runtime: str = "arduino"  # the TFLM the firmware runs on: "arduino" (Chirale 2.0.0) or "tflm"
-    backend: str = "tflm"
-    arena_margin: int = 1024  # bytes added to the exact arena in the firmware
-    prove: str = "none"  # "qemu": build the firmware for the board's core and run it on qemu (the TFLM sketch
-    # against the installed Arduino library); its measured arena then replaces the estimate
-    arduino_library: str = ""  # the Arduino library's folder for --prove qemu; default: where the IDE installs it
-    ram_headroom: int = 16384  # bytes of RAM kept for stack, runtime objects and the sketch
-    seed: int = 0
+    model: str = option("demo", ".keras/.h5 file (tf-keras or Keras 3), SavedModel folder, or an int8 .tflite "
+                        "taken as it is; demo: the built-in model for the data")
+    data: str = option("", ".npz with x_train, y_train, x_test, y_test [, x_calib], a folder of images (one "
+                       "subfolder a class), a .csv table (with --target), or a built-in set (default: digits; "
+                       "none for an int8 .tflite)", short="-d")
+    target: str = option("", "the label column of a .csv table given as --data", metavar="COLUMN")
+    board: str = option("nano33ble", "board id (see `tinyprune boards`) or a board .toml file", short="-b")
+    out: str = option("build/tinyprune", "output folder (written atomically)", short="-o")
+    force: bool = option(False, "replace an existing output folder")
+    name: str = option("", "model name in the firmware (a C identifier is derived from it; default: the "
+                       "model file's stem)")
+    method: str = option("magnitude", "pruning method", choices=METHODS)
+    sparsity: float = option(0.75, "target sparsity of every prunable layer, in [0, 1)")
+    layer_sparsity: dict[str, float] = option({}, "sparsity of one layer (repeatable)", metavar="LAYER=FRACTION")
+    schedule: str = option("polynomial", "TF-MOT pruning schedule: PolynomialDecay or ConstantSparsity",
+                           choices=SCHEDULES)
+    m_by_n: str = option("", "magnitude: exactly M weights kept in every group of N (2:4; TF-MOT sparsity_m_by_n)",
+                         metavar="M:N")
+    ratio: float = option(0.5, "structured: share of units / filters removed in every prunable layer")
+    layer_ratio: dict[str, float] = option({}, "structured: share removed in one layer (repeatable)",
+                                           metavar="LAYER=FRACTION")
+    criterion: str = option("l1", "structured: rank units by l1 norm or by a trained-in group_lasso penalty",
+                            choices=CRITERIA)
+    sensitivity_scan: bool = option(False, "structured: prune robust layers harder, measured per layer")
+    rounds: int = option(4, "lottery: prune-retrain rounds")
+    prune_fraction: float = option(0.4, "lottery: share of the remaining weights pruned each round")
+    rewind_epoch: int = option(0, "lottery: survivors rewind to their weights at this epoch (0: the original ticket)")
+    max_features: int = option(0, "lassonet: keep at most this many input features (0: the path's best)")
+    lassonet_m: float = option(10.0, "lassonet: hierarchy coefficient M")
+    train_epochs: int = option(0, "train the float model first for this many epochs (the built-in model: "
+                               "from scratch, unless given)")
+    fine_tune_epochs: int = option(10, "epochs of fine-tuning while pruning")
+    batch_size: int = option(32, "batch size of training and fine-tuning")
+    learning_rate: float = option(1e-3, "learning rate of training and fine-tuning")
+    clusters: int = option(0, "cluster each kernel's weights into K values after pruning (TF-MOT); 0: off")
+    quantize: str = option("ptq", "post-training quantization, or quantization-aware fine-tuning that keeps "
+                           "zeros and clusters", choices=QUANTIZATIONS)
+    qat_epochs: int = option(2, "epochs of quantization-aware fine-tuning")
+    calibration_samples: int = option(200, "representative samples for int8 calibration")
+    tflm_compression: str = option("none", "store weights in TFLM's compressed formats, decoded at run time "
+                                   "(needs --runtime tflm)", choices=TFLM_COMPRESSIONS)
+    runtime: str = option("arduino", "the TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
+    backend: str = option("tflm", "firmware: tflm (the interpreter) or standalone (generated C, no interpreter)",
+                          choices=backend_names())
+    arena_margin: int = option(1024, "bytes added to the exact arena in the firmware")
+    prove: str = option("none", "qemu: compile the firmware for the board's core (the TFLM sketch against the "
+                         "installed Arduino library) and run it on qemu; its measured arena replaces the estimate",
+                         choices=PROOFS)
+    arduino_library: str = option("", "the Arduino library's folder for --prove qemu (default: the IDE's libraries "
+                                  "folder)", metavar="PATH")
+    ram_headroom: int = option(16384, "bytes of RAM kept for stack, runtime objects and the sketch in the fit check")
+    seed: int = option(0, "seed of every random choice (same seed, same bytes)")
 
     def __post_init__(self):
         """A Keras build needs data (the digits unless told); an int8 .tflite builds without any."""
@@ -71,28 +95,25 @@ class BuildConfig:
         if self.m_by_n and not (len(parts := self.m_by_n.split(":")) == 2 and all(p.isdigit() for p in parts)
                                 and 0 < int(parts[0]) < int(parts[1])):
             raise TinypruneError(f"m_by_n {self.m_by_n!r} is not M:N with 0 < M < N", "give it as 2:4")
-        if self.criterion not in ("l1", "group_lasso"):
-            raise TinypruneError(f"unknown criterion {self.criterion!r}", "use l1 or group_lasso")
         if not 0.0 <= self.sparsity < 1.0:
             raise TinypruneError(f"sparsity {self.sparsity} is outside [0, 1)", "give a fraction such as 0.75")
         for layer, value in self.layer_sparsity.items():
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise TinypruneError(f"layer sparsity {layer}={value} is outside [0, 1)",
                                      "give a fraction such as dense_1=0.9")
-        if self.method not in METHODS:
-            raise TinypruneError(f"unknown pruning method {self.method!r}", f"use one of: {', '.join(METHODS)}")
         if self.layer_sparsity and (self.method not in ("magnitude", "structured") or self.m_by_n):
             how = f"--m-by-n {self.m_by_n}" if self.m_by_n else f"--method {self.method}"
             raise TinypruneError(f"--layer-sparsity does not apply with {how}",
                                  "drop --layer-sparsity, or use --method magnitude (or structured) without --m-by-n")
-        for name, allowed in (("quantize", QUANTIZATIONS), ("tflm_compression", TFLM_COMPRESSIONS),
-                              ("prove", PROOFS)):
-            if getattr(self, name) not in allowed:
-                raise TinypruneError(f"unknown {name} {getattr(self, name)!r}", f"use one of: {', '.join(allowed)}")
+        for option_field in fields(self):
+            allowed = option_field.metadata["choices"]
+            if allowed and getattr(self, option_field.name) not in allowed:
+                what = "pruning method" if option_field.name == "method" else option_field.name
+                raise TinypruneError(f"unknown {what} {getattr(self, option_field.name)!r}",
+                                     f"use one of: {', '.join(allowed)}")
         if self.clusters and not 2 <= self.clusters <= 128:
             raise TinypruneError(f"clusters is {self.clusters}, outside 2..128",
                                  "give 4 to 32 clusters (16 keeps a 4-bit LUT index), or 0 for none")
-        get_backend(self.backend)  # refuses an unknown name
         if self.backend == "standalone" and self.tflm_compression != "none":
             raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
                                  "drop --tflm-compression: the standalone C stores sparse and clustered weights "

@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from tinyprune.config import BuildConfig
 from tinyprune.errors import TinypruneError
 
 
-def inspect_model(path: str | Path, board_name: str | None = None, runtime_name: str = "arduino",
-                  ram_headroom: int = 16384, arena_margin: int = 1024) -> dict:
+def inspect_model(path: str | Path, board_name: str | None = None, runtime_name: str = BuildConfig.runtime,
+                  ram_headroom: int = BuildConfig.ram_headroom, arena_margin: int = BuildConfig.arena_margin) -> dict:
     """Everything `inspect` prints, as a JSON-serialisable dictionary."""
     from tinyprune.boards import load_board
     from tinyprune.graph.check import check_graph

@@ -5,6 +5,7 @@ them, tells a listener what each did, and writes the outputs atomically: everyth
 temporary folder beside the output, renamed into place only when every stage has succeeded."""
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -57,7 +58,9 @@ def prepare_output(out: Path, force: bool) -> None:
 
 
 def publish(staging: Path, out: Path) -> None:
-    """Swap the finished staging folder into place; an old output is removed only after that."""
+    """Swap the finished staging folder into place; an old output is removed only after that. The
+    staging folder was made private (mkdtemp: 0700); the output gets the mode the user's umask gives."""
+    staging.chmod(0o777 & ~_umask())
     previous = None
     if out.exists():
         previous = out.with_name(f".{out.name}.previous")
@@ -66,6 +69,12 @@ def publish(staging: Path, out: Path) -> None:
     staging.rename(out)
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:

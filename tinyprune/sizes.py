@@ -1,5 +1,5 @@
-"""Byte arithmetic every stage shares: rounding up to an alignment, and the deterministic gzip size the
-report and the stage lines quote. A leaf: it imports nothing of tinyprune."""
+"""Figures every stage shares: rounding up to an alignment, the deterministic gzip size the report and
+the stage lines quote, and counts written as people read them. A leaf: it imports nothing of tinyprune."""
 from __future__ import annotations
 
 import gzip
@@ -13,3 +13,8 @@ def align_up(value: int, alignment: int) -> int:
 def gzip_size(data: bytes) -> int:
     """Deterministic gzip size (no timestamp in the header)."""
     return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """"1 kind", "3 kinds", "12,500 weights": the count with its separators and the noun in agreement."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

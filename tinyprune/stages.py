@@ -264,7 +264,9 @@ def check(quantized: Quantized, target: Target) -> Checked:
 
 
 def describe_check(checked: Checked) -> str:
-    return (f"{len(checked.graph.operators)} operators, {len(checked.graph.op_names)} kinds "
+    from tinyprune.sizes import counted
+
+    return (f"{counted(len(checked.graph.operators), 'operator')}, {counted(len(checked.graph.op_names), 'kind')} "
             f"({', '.join(checked.graph.op_names)}), all supported by {checked.ops.runtime.title}")
 
 
@@ -356,7 +358,7 @@ def describe_verify(verified: Verified, target: Target) -> str:
     a = verified.agreement
     line = (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
             if "tflm_int8" in by_stage else "no data, no accuracy (LiteRT vs TFLM on the self-test inputs: ")
-    line += f"{a.differing_bytes} of {a.total_bytes:,} output bytes differ); "
+    line += f"{a.differing_bytes:,} of {a.total_bytes:,} output bytes differ); "
     if verified.proof is None:
         line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.memory.board_arena_bytes:,} B "
                  "on the board; ")

@@ -92,12 +92,6 @@ def decode_pruned(bitmask: bytes, ancillary: bytes, shape: Sequence[int], dtype,
     return out.reshape(shape)
 
 
-def pruned_size(values: np.ndarray, zero_points: Sequence[int] = (0,), axis: int | None = None) -> int:
-    """Bytes of the encoded and ancillary tensors' data, without the flatbuffer's own overhead."""
-    bitmask, ancillary = encode_pruned(values, zero_points, axis)
-    return len(bitmask) + len(ancillary)
-
-
 class PrunedCompressor:
     """TFLM compression plugin (the `compressor.Compressor` protocol) for `spec.PruningCompression`:
     what upstream's stub `pruning.PruningCompressor` will be."""

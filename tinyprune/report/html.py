@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from tinyprune.report import plots
+from tinyprune.sizes import counted
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 _SCALARS = (str, int, float, bool, type(None))
@@ -33,10 +34,6 @@ def data_uri(png: bytes) -> Markup:
 
 def _score(value: float, metric: str) -> str:
     return f"{value * 100:.2f} %" if metric == "accuracy" else f"{value:.5g}"
-
-
-def _kib(value: int) -> str:
-    return f"{value / 1024:,.1f} KiB"
 
 
 def stage_rows(r: dict) -> list[dict]:
@@ -53,7 +50,7 @@ def stage_rows(r: dict) -> list[dict]:
         "quantize": f"full-int8 TFLite {q['model_bytes']:,} B (gzip {q['model_bytes_gzip']:,} B; dense "
                     f"{q['dense_model_bytes']:,} B), {'per-channel' if q['per_channel_dense'] else 'per-tensor'} "
                     f"FULLY_CONNECTED, {r['data']['calibration_samples']} calibration samples",
-        "check": f"{sum(op['count'] for op in ops)} operators of {len(ops)} kinds, "
+        "check": f"{counted(sum(op['count'] for op in ops), 'operator')} of {counted(len(ops), 'kind')}, "
                  + ("all supported" if all(op["supported"] for op in ops) else "SOME UNSUPPORTED")
                  + f" by {r['target']['runtime']['title']}",
         "verify": f"TFLM int8 {_score(acc['tflm_int8'], metric)}; arena {mem['arena_aligned16']:,} B on the host, "
@@ -128,7 +125,6 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(_TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["bytes"] = lambda v: f"{v:,} B"
-    env.filters["kib"] = _kib
     env.filters["cell"] = _format_cell
     env.filters["percent"] = lambda v: f"{v * 100:.2f} %"
     return env

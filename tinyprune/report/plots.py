@@ -189,7 +189,7 @@ def confusion(matrix: list[list[int]], rows: str = "float Keras", columns: str =
         for spine in axes.spines.values():
             spine.set_visible(False)
         disagree = int(counts.sum() - np.trace(counts))
-        axes.set_title(f"{rows} vs {columns}: {disagree} of {int(counts.sum())} differ")
+        axes.set_title(f"{rows} vs {columns}: {disagree:,} of {int(counts.sum()):,} differ")
 
     side = min(6.0, max(3.4, 0.3 * classes + 1.6))
     return _render(side, side, draw)
