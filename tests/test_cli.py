@@ -121,7 +121,8 @@ def test_unknown_board_lists_near_names(capfd, small_inputs, tmp_path):
 
 @pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_board_the_arduino_library_does_not_build_for(capfd, small_inputs, tmp_path):
-    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "uno_r4_minima"))
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", "uno_r4_minima",
+                                              "--backend", "tflm"))
     assert_refused(code, err, tmp_path / "out", "renesas_uno", "mbed_nano")
 
 

@@ -53,8 +53,7 @@ def test_demo_model_is_per_tensor_for_the_arduino_library(demo_build):
     assert report["quantize"]["per_channel_dense"] is False
     assert [p["name"] for p in report["quantize"]["passes"]] == ["per-tensor FULLY_CONNECTED"]
     assert "Graph passes: **per-tensor FULLY_CONNECTED** (" in (out / "report.md").read_text()
-    assert "Chirale_TensorFlowLite" in report["target"]["runtime"]["title"]
-    assert "January 2023" in report["target"]["runtime"]["tflm_revision"]
+    assert "Chirale_TensorFlowLite" in report["quantize"]["passes"][0]["why"]  # converted so TFLM runs it too
 
 
 @pytest.mark.slow
@@ -78,13 +77,38 @@ def test_demo_memory_and_firmware(demo_build):
         memory["arena_aligned16"], memory["arena_exact"])
     # the 32-bit board build needs less than the 64-bit host: smaller pointers and structs
     assert memory["lower_bound"] < memory["board_aligned16"] < memory["arena_aligned16"]
-    assert memory["arena_firmware"] == memory["board_aligned16"] + memory["arena_margin"]
-    sketch = out / "arduino" / "digits_cnn" / "digits_cnn.ino"
-    assert f"{memory['arena_firmware']}" in sketch.read_text()
-    assert (out / "model_data" / "model_data.cpp").is_file()
-    assert report["fit"]["fits"] and report["fit"]["flash_needed"] > report["quantize"]["model_bytes"]
+    standalone, tflm = report["builds"]  # --backend auto: the standalone C, and TFLM beside it
+    assert memory["arena_firmware"] == standalone["arena_firmware"] == report["standalone"]["model"]["arena_bytes"]
+    assert tflm["arena_firmware"] == memory["board_aligned16"] + memory["arena_margin"]
+    sketch = out / "tflm" / "arduino" / "digits_cnn" / "digits_cnn.ino"
+    assert f"{tflm['arena_firmware']}" in sketch.read_text()
+    assert (out / "tflm" / "model_data" / "model_data.cpp").is_file()
+    assert (out / "arduino" / "digits_cnn" / "digits_cnn.ino").is_file() and (out / "cortex_m" / "main.c").is_file()
+    assert report["fit"]["fits"] and tflm["flash_needed"] > report["quantize"]["model_bytes"]
     assert sorted(report["firmware"]["files"]) == sorted(
         str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_demo_defaults_to_the_standalone_c_with_tflm_beside_it(demo_build):
+    """--backend auto: the standalone C is the firmware, measured on qemu's Cortex-M4 at most a quarter of the
+    TFLM sketch's flash, proven byte for byte against TFLM; the TFLM sketch is exported beside it."""
+    out, stdout = demo_build
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["backend"] == "auto" and report["firmware"]["backend"] == "standalone"
+    standalone, tflm = report["builds"]
+    assert (standalone["folder"], tflm["folder"]) == (".", "tflm")
+    assert standalone["differing_bytes"] == 0 and standalone["instructions_per_inference"] > 0
+    assert standalone["flash_basis"].startswith("measured") and standalone["not_proven"] == []
+    assert 4 * standalone["flash_needed"] <= tflm["flash_needed"]
+    assert standalone["arena_firmware"] < tflm["arena_firmware"]
+    assert tflm["differing_bytes"] is None and tflm["not_proven"]  # nothing claimed that did not run
+    model = report["standalone"]["model"]
+    assert model["weight_bytes_stored"] < 0.5 * model["weight_bytes_dense"]  # pruned weights stored sparse
+    check_line = next(line for line in stdout.splitlines() if line.startswith("check"))
+    assert "standalone (--backend auto)" in check_line and "tflm: built beside it" in check_line
+    text = (out / "report.md").read_text()
+    assert "## Firmware by backend" in text and f"{model['weight_bytes_stored']:,} B" in text
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:
@@ -170,16 +194,18 @@ def test_pruning_clustering_and_tflm_compression_compose(tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_over_sparsity_with_the_standalone_backend_shrinks_flash(tmp_path, capfd):
+def test_sweep_over_sparsity_with_the_defaults_shrinks_flash(tmp_path, capfd):
+    """The default backend (auto: the standalone C on the Nano 33 BLE) stores only the kept weights, so the
+    measured flash falls strictly with sparsity."""
     from tinyprune.cli import main
 
     out = tmp_path / "sweep"
-    assert main(["sweep", "--over", "sparsity=0.5,0.9", "--out", str(out), "--backend", "standalone",
-                 "--train-epochs", "4", "--fine-tune-epochs", "2", "--workers", "2", "--json"]) == 0
+    assert main(["sweep", "--over", "sparsity=0.5,0.75,0.9", "--out", str(out), "--train-epochs", "4",
+                 "--fine-tune-epochs", "2", "--workers", "2", "--json"]) == 0
     result = json.loads(capfd.readouterr().out)
     points = result["points"]
-    assert [p["sparsity"] for p in points] == [0.5, 0.9]
-    assert points[1]["flash_bytes"] < points[0]["flash_bytes"]  # the standalone C stores only the kept weights
+    assert [p["sparsity"] for p in points] == [0.5, 0.75, 0.9]
+    assert points[0]["flash_bytes"] > points[1]["flash_bytes"] > points[2]["flash_bytes"]
     assert {"sweep.csv", "sweep.md", "sweep.png", "report.html"} <= set(result["files"])
     assert "accuracy against flash bytes over the sweep" in (out / "report.html").read_text()
     assert (out / "points" / "sparsity_0.9" / "report.json").is_file()

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from tinyprune.backends import backend_names
+from tinyprune.backends import backend_choices
 from tinyprune.errors import TinypruneError
 
 METHODS = ("magnitude", "structured", "lottery", "lassonet")
@@ -71,8 +71,9 @@ class BuildConfig:
     tflm_compression: str = option("none", "store weights in TFLM's compressed formats, decoded at run time "
                                    "(needs --runtime tflm)", choices=TFLM_COMPRESSIONS)
     runtime: str = option("arduino", "the TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
-    backend: str = option("tflm", "firmware: tflm (the interpreter) or standalone (generated C, no interpreter)",
-                          choices=backend_names())
+    backend: str = option("auto", "firmware: standalone (generated C, no interpreter), tflm (the interpreter), "
+                          "or auto: standalone where it has a kernel for every operator, TFLM otherwise, "
+                          "and both where both build", choices=backend_choices())
     arena_margin: int = option(1024, "bytes added to the exact arena in the firmware")
     prove: str = option("none", "qemu: compile the firmware for the board's core (the TFLM sketch against the "
                          "installed Arduino library) and run it on qemu; its measured arena replaces the estimate",
@@ -114,10 +115,6 @@ class BuildConfig:
         if self.clusters and not 2 <= self.clusters <= 128:
             raise TinypruneError(f"clusters is {self.clusters}, outside 2..128",
                                  "give 4 to 32 clusters (16 keeps a 4-bit LUT index), or 0 for none")
-        if self.backend == "standalone" and self.tflm_compression != "none":
-            raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
-                                 "drop --tflm-compression: the standalone C stores sparse and clustered weights "
-                                 "compressed by itself")
         for name in ("train_epochs", "fine_tune_epochs", "qat_epochs", "arena_margin", "ram_headroom", "seed",
                      "rounds", "rewind_epoch", "max_features"):
             if getattr(self, name) < 0:

@@ -104,7 +104,7 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
     try:
         verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name,
                                                              staging),
-                             lambda v: stages.describe_verify(v, target))
+                             stages.describe_verify)
         files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
         report = write_reports(staging, config, target, loaded, trained, pruned, verified, files, timer.seconds)
         publish(staging, out)
@@ -133,7 +133,7 @@ def build_as_it_is(config: BuildConfig, target, out: Path, timer: _Timer) -> Bui
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
     try:
         verified = timer.run("verify", lambda: tflite.verify_tflite(checked, prebuilt, config, target, staging),
-                             lambda v: stages.describe_verify(v, target))
+                             stages.describe_verify)
         files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
         report = write_tflite_reports(staging, config, target, prebuilt, verified, files, timer.seconds)
         publish(staging, out)

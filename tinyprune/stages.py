@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from tinyprune.config import BuildConfig
-from tinyprune.backends.base import Generated, Memory, Target
+from tinyprune.backends.base import Build, Target
+from tinyprune.errors import TinypruneError
 from tinyprune.io.data import Dataset
 from tinyprune.graph.ir import Graph
 from tinyprune.prune.result import PruneResult
@@ -63,7 +64,13 @@ class Quantized:
 class Checked:
     quantized: Quantized
     graph: Graph
-    ops: object  # tinyprune.graph.check.OpCheck
+    builds: list[Build]  # the firmware first, then the builds beside it for comparison
+    refused: dict[str, str]  # backend name -> why it builds no firmware here
+
+    @property
+    def ops(self):
+        """The op check (tinyprune.graph.check.OpCheck) against the firmware's runtime."""
+        return self.builds[0].ops
 
 
 @dataclass
@@ -71,25 +78,48 @@ class Verified:
     checked: Checked
     arena: object  # tinyprune.verify.arena.ArenaSearch: the host arena found by running TFLM
     host_arena: object  # tinyprune.memory.ArenaEstimate: the same figure, emulated
-    memory: Memory  # the backend's arena figures: TFLM's on the board, and what the firmware declares
     scores: list[Score]
     agreement: Agreement
-    fit: object  # tinyprune.verify.fit.BoardFit
-    generated: Generated  # the firmware files the backend wrote and proved
-    proof: object | None  # what the backend's proof measured (None: nothing it could run)
     confusion: list[list[int]] | None  # classification: float model's class (rows) vs TFLM's (columns)
+
+    @property
+    def builds(self) -> list[Build]:
+        """Every backend's firmware, written, proven and fitted; the first is the recommended one."""
+        return self.checked.builds
+
+    @property
+    def memory(self):
+        return self.builds[0].memory
+
+    @property
+    def fit(self):
+        return self.builds[0].fit
 
 
 def resolve_target(config: BuildConfig) -> Target:
-    """The board, runtime and backend, checked against each other before anything is trained."""
-    from tinyprune.backends import get_backend
+    """The board and the backends that can build for it, checked before anything is trained."""
+    from tinyprune.backends import AUTO, backend_names, get_backend
+    from tinyprune.backends.base import Candidate
     from tinyprune.boards import load_board
 
     board = load_board(config.board)
-    backend = get_backend(config.backend)
-    runtime = backend.runtime(config)
-    backend.check_target(board, runtime, config)
-    return Target(board, runtime, backend)
+    candidates, refusals = [], {}
+    for name in backend_names() if config.backend == AUTO else (config.backend,):
+        backend = get_backend(name)
+        runtime = backend.runtime(config)
+        try:
+            backend.check_target(board, runtime, config)
+        except TinypruneError as exc:
+            if config.backend != AUTO:
+                raise
+            refusals[name] = exc
+            continue
+        candidates.append(Candidate(backend, runtime))
+    if not candidates:
+        raise TinypruneError(f"no backend builds for {board.title}: "
+                             + "; ".join(f"{name}: {exc.problem}" for name, exc in refusals.items()),
+                             "; ".join(f"{name}: {exc.fix}" for name, exc in refusals.items()))
+    return Target(board, candidates, {name: exc.problem for name, exc in refusals.items()}, config.backend == AUTO)
 
 
 # -- load ---------------------------------------------------------------------------------------------
@@ -251,77 +281,103 @@ def describe_quantize(quantized: Quantized) -> str:
 
 
 def check(quantized: Quantized, target: Target) -> Checked:
+    """The int8 graph against each candidate backend: the first that has a kernel for every operator
+    builds the firmware, the others that can are built beside it for comparison."""
+    from tinyprune.compress import check_compression_support
     from tinyprune.graph.check import check_graph
     from tinyprune.graph.reader import read_graph
 
-    from tinyprune.compress import check_compression_support
-
     graph = read_graph(quantized.model_bytes)
-    check_compression_support(graph, target.runtime)
-    ops = check_graph(graph, target.runtime)
-    target.backend.check(graph)
-    return Checked(quantized, graph, ops)
+    builds, refused, errors = [], dict(target.refused), {}
+    for candidate in target.candidates:
+        try:
+            check_compression_support(graph, candidate.runtime)
+            ops = check_graph(graph, candidate.runtime)
+            candidate.backend.check(graph)
+        except TinypruneError as exc:
+            if len(target.candidates) == 1:
+                raise
+            refused[candidate.backend.name], errors[candidate.backend.name] = exc.problem, exc
+            continue
+        builds.append(Build(candidate.backend, target.board, candidate.runtime, ops, "", folder=candidate.backend.name))
+    if not builds:
+        raise TinypruneError(f"no backend can run this model on {target.board.title}: "
+                             + "; ".join(f"{name}: {exc.problem}" for name, exc in errors.items()),
+                             "; ".join(f"{name}: {exc.fix}" for name, exc in errors.items()))
+    firmware = builds[0]
+    firmware.folder = ""
+    if not target.auto:
+        firmware.why = f"{firmware.backend.name} (as --backend asks)"
+    else:
+        firmware.why = (f"{firmware.backend.name} (--backend auto): it has a kernel for every operator of the model "
+                        f"and builds for {target.board.title}'s {target.board.core}"
+                        + "".join(f"; not {name}: {why}" for name, why in refused.items()))
+    for other in builds[1:]:
+        other.why = f"{other.backend.name}: built beside it for comparison, in {other.folder}/"
+    return Checked(quantized, graph, builds, refused)
 
 
 def describe_check(checked: Checked) -> str:
     from tinyprune.sizes import counted
 
     return (f"{counted(len(checked.graph.operators), 'operator')}, {counted(len(checked.graph.op_names), 'kind')} "
-            f"({', '.join(checked.graph.op_names)}), all supported by {checked.ops.runtime.title}")
+            f"({', '.join(checked.graph.op_names)}), all supported by {checked.ops.runtime.title}; firmware "
+            + "; ".join(build.why for build in checked.builds))
 
 
 # -- verify -------------------------------------------------------------------------------------------
 
 @dataclass
 class Int8Run:
-    """What running the int8 model on its test inputs established: the arena, TFLM's and LiteRT's outputs,
-    the backend's firmware written and proven, the board fit."""
+    """What running the int8 model on its test inputs established: the arena and TFLM's and LiteRT's
+    outputs; each backend's build (checked.builds) written, proven and fitted on the way."""
 
     arena: object  # tinyprune.verify.arena.ArenaSearch
     host_arena: object  # tinyprune.memory.ArenaEstimate
-    memory: Memory
     tflm: np.ndarray
     litert: np.ndarray
-    generated: Generated
-    proof: object | None
-    fit: object  # tinyprune.verify.fit.BoardFit
 
 
 def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: Target, name: str,
              folder: Path) -> Int8Run:
-    """The exact arena, TFLM's and LiteRT's outputs on x_int8; the backend's firmware written into `folder`
-    (its self-test: the first inputs and TFLM's outputs), proven against TFLM and fitted to the board."""
+    """The exact arena, TFLM's and LiteRT's outputs on x_int8; each backend's firmware written into `folder`
+    (its self-test: the first inputs and TFLM's outputs), proven against TFLM and fitted to the board (the
+    recommended one must fit)."""
     from tinyprune.backends.base import TEST_VECTORS, Job
     from tinyprune.memory import emulate_arena
     from tinyprune.verify.accuracy import litert_outputs, tflm_outputs
     from tinyprune.verify.arena import find_arena
     from tinyprune.verify.fit import require_fit
 
-    graph, backend = checked.graph, target.backend
+    graph = checked.graph
     model_bytes = checked.quantized.model_bytes
     arena = find_arena(model_bytes)  # the real interpreter's figure: cross-checks the emulation
     host_arena = emulate_arena(graph, "host")
-    memory = backend.memory(graph, target, arena, config)
     tflm = tflm_outputs(model_bytes, x_int8, arena.aligned16)
     job = Job(graph, model_bytes, name, x_int8[:TEST_VECTORS], tflm[:TEST_VECTORS])
-    generated = backend.generate(job, target, memory, folder)
-    require_fit(backend.fit(graph, target, memory, generated, None, config))  # before the slower proof
+    for build in checked.builds:
+        build.memory = build.backend.memory(graph, build, arena, config)
+        build.generated = build.backend.generate(job, build, build.memory, folder / build.folder)
+        estimate = build.backend.fit(graph, build, build.memory, build.generated, None, config)
+        if build is checked.builds[0]:
+            require_fit(estimate)  # before the slower proof
     litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
-    proof = backend.prove(generated, target, x_int8, tflm, config)
-    measured = backend.measured_memory(memory, proof, config)
-    if measured is not None:  # the firmware declares the measured arena, not the estimate
-        memory = measured
-        for part in generated.folders.values():
-            shutil.rmtree(part)
-        generated = backend.generate(job, target, memory, folder)
-    fit = backend.fit(graph, target, memory, generated, proof, config)
-    require_fit(fit)
-    return Int8Run(arena, host_arena, memory, tflm, litert, generated, proof, fit)
+    for build in checked.builds:
+        build.proof = build.backend.prove(build.generated, build, x_int8, tflm, config)
+        measured = build.backend.measured_memory(build.memory, build.proof, config)
+        if measured is not None:  # the firmware declares the measured arena, not the estimate
+            build.memory = measured
+            for part in build.generated.folders.values():
+                shutil.rmtree(part)
+            build.generated = build.backend.generate(job, build, build.memory, folder / build.folder)
+        build.fit = build.backend.fit(graph, build, build.memory, build.generated, build.proof, config)
+    require_fit(checked.builds[0].fit, checked.builds[0].backend.shrinks(config))
+    return Int8Run(arena, host_arena, tflm, litert)
 
 
 def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConfig, target: Target,
            name: str, folder: Path) -> Verified:
-    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; the backend's firmware written into
+    """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; each backend's firmware written into
     `folder`, proven against TFLM and fitted to the board."""
     from tinyprune.verify.accuracy import agreement, confusion_matrix, int8_inputs, int8_outputs_to_float, score
 
@@ -340,8 +396,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
     agreed = agreement(run.litert, run.tflm)
     if agreed.differing_bytes:
         agreed = replace(agreed, first_difference=layer_divergence(checked, x_int8, run))
-    return Verified(checked, run.arena, run.host_arena, run.memory, scores, agreed, run.fit, run.generated,
-                    run.proof, confusion)
+    return Verified(checked, run.arena, run.host_arena, scores, agreed, confusion)
 
 
 def layer_divergence(checked: Checked, x_int8: np.ndarray, run: Int8Run) -> str:
@@ -353,27 +408,27 @@ def layer_divergence(checked: Checked, x_int8: np.ndarray, run: Int8Run) -> str:
     return divergence.describe() if divergence else "every operator's output agrees when all are outputs"
 
 
-def describe_verify(verified: Verified, target: Target) -> str:
+def describe_verify(verified: Verified) -> str:
     by_stage = {s.stage: s for s in verified.scores}
     a = verified.agreement
     line = (f"TFLM int8 {describe_score(by_stage['tflm_int8'])} (LiteRT {describe_score(by_stage['litert_int8'])}; "
             if "tflm_int8" in by_stage else "no data, no accuracy (LiteRT vs TFLM on the self-test inputs: ")
-    line += f"{a.differing_bytes:,} of {a.total_bytes:,} output bytes differ); "
-    if verified.proof is None:
-        line += (f"arena {verified.arena.aligned16:,} B on the host, {verified.memory.board_arena_bytes:,} B "
-                 "on the board; ")
-    else:
-        line += (f"{target.backend.describe_proof(verified.proof)}; arena {verified.memory.arena_firmware:,} B; ")
-    return line + (f"flash {verified.fit.flash_needed:,} / {verified.fit.flash_limit:,} B, "
-                   f"RAM {verified.fit.ram_needed:,} / {verified.fit.ram_limit:,} B")
+    line += f"{a.differing_bytes:,} of {a.total_bytes:,} output bytes differ); arena {verified.arena.aligned16:,} B on the host"
+    for build in verified.builds:
+        proven = build.backend.describe_proof(build.proof) if build.proof is not None else ""
+        line += (f"; {build.backend.name}{' (beside it)' if build.folder else ''}: {proven + ', ' if proven else ''}"
+                 f"arena {build.memory.arena_firmware:,} B, flash {build.fit.flash_needed:,} / "
+                 f"{build.fit.flash_limit:,} B, RAM {build.fit.ram_needed:,} / {build.fit.ram_limit:,} B")
+    return line
 
 
 # -- export / report ----------------------------------------------------------------------------------
 
 def export(verified: Verified, staging: Path) -> list[str]:
-    """model.tflite beside the firmware verify generated and proved; paths relative to the output folder."""
+    """model.tflite beside the firmware verify generated and proved (each backend's); paths relative to the
+    output folder."""
     (staging / "model.tflite").write_bytes(verified.checked.quantized.model_bytes)
-    written = [staging / "model.tflite", *verified.generated.files()]
+    written = [staging / "model.tflite", *(p for build in verified.builds for p in build.generated.files())]
     return sorted(str(p.relative_to(staging)) for p in written)
 
 

@@ -7,15 +7,22 @@ import importlib
 from tinyprune.errors import TinypruneError
 
 REGISTRY = {
-    "tflm": "tinyprune.backends.tflm.backend",
     "standalone": "tinyprune.backends.standalone.backend",
+    "tflm": "tinyprune.backends.tflm.backend",
 }
-"""name (what users type: --backend NAME) -> the module holding its BACKEND. Imported on first use, so
-the registry itself is a leaf any module may import."""
+"""name (what users type: --backend NAME) -> the module holding its BACKEND, in the order `--backend auto`
+prefers them: the first that can build the model for the board is the firmware, the others are built
+beside it for comparison. Imported on first use, so the registry itself is a leaf any module may import."""
+AUTO = "auto"
 
 
 def backend_names() -> tuple[str, ...]:
     return tuple(REGISTRY)
+
+
+def backend_choices() -> tuple[str, ...]:
+    """What --backend accepts: auto, then every registered backend."""
+    return (AUTO, *REGISTRY)
 
 
 def get_backend(name: str):

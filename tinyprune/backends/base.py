@@ -19,13 +19,45 @@ TEST_VECTORS = 16  # test inputs (with TFLM's outputs) handed to generate; a fir
 
 
 @dataclass
+class Candidate:
+    """A backend that can target the board, with the runtime whose operator table it checks against."""
+
+    backend: "Backend"
+    runtime: object  # tinyprune.graph.runtimes.Runtime
+
+
+@dataclass
 class Target:
-    """Where the model will run: the board, the runtime whose operator table the model is checked
-    against, and the backend that writes and proves its firmware."""
+    """Where the model will run: the board and the backends that can build for it, in order of preference
+    (one, or with --backend auto every registered one the board allows); `refused` says why not the others."""
 
     board: object  # tinyprune.boards.Board
-    runtime: object  # tinyprune.graph.runtimes.Runtime
+    candidates: list[Candidate]
+    refused: dict[str, str]  # backend name -> why it cannot target this board
+    auto: bool = False  # --backend auto: the first candidate that builds the model is the firmware
+
+    @property
+    def runtime(self):
+        """The runtime the int8 model is converted for: one model runs on every candidate, so the one
+        that computes per-channel FULLY_CONNECTED wrong decides."""
+        strict = [c.runtime for c in self.candidates if not c.runtime.per_channel_fully_connected]
+        return (strict or [self.candidates[0].runtime])[0]
+
+
+@dataclass
+class Build:
+    """One backend's firmware for the model: chosen at the check stage, filled in by verify."""
+
     backend: "Backend"
+    board: object  # tinyprune.boards.Board
+    runtime: object  # tinyprune.graph.runtimes.Runtime
+    ops: object  # tinyprune.graph.check.OpCheck against that runtime
+    why: str  # why this backend is the firmware, or why it is built beside it
+    folder: str = ""  # under the output folder: "" for the recommended firmware, the backend's name for others
+    memory: "Memory | None" = None
+    generated: "Generated | None" = None
+    proof: object = None
+    fit: object = None  # tinyprune.verify.fit.BoardFit
 
 
 @dataclass
@@ -80,18 +112,18 @@ class Backend:
     def check(self, graph: Graph) -> None:
         """Refuse a graph this backend cannot compile beyond the runtime's operator table."""
 
-    def memory(self, graph: Graph, target: Target, host_search, config) -> Memory:
+    def memory(self, graph: Graph, build: "Build", host_search, config) -> Memory:
         raise NotImplementedError
 
-    def fit(self, graph: Graph, target: Target, memory: Memory, generated: Generated, proof, config):
+    def fit(self, graph: Graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         """tinyprune.verify.fit.BoardFit: estimated when proof is None, else from what prove measured."""
         raise NotImplementedError
 
-    def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
+    def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         """Write every file of the firmware into `folder` (the output folder being built)."""
         raise NotImplementedError
 
-    def prove(self, generated: Generated, target: Target, x_int8: np.ndarray, tflm: np.ndarray, config):
+    def prove(self, generated: Generated, build: "Build", x_int8: np.ndarray, tflm: np.ndarray, config):
         """Build and run what generate wrote against TFLM's outputs `tflm`; measured figures, or None
         when this backend has nothing it can run here."""
         return None
@@ -108,3 +140,9 @@ class Backend:
     def report_figures(self, proof) -> dict | None:
         """The proof's figures for report.json."""
         return None
+
+    def figures(self, proof) -> dict:
+        """What the proof measured, for the report's side-by-side table: instructions per inference and
+        output bytes differing from TFLM (None where nothing ran), and what could not be proven here."""
+        return {"instructions_per_inference": None, "differing_bytes": None,
+                "not_proven": ["this firmware was not run: only its figures are estimated"]}

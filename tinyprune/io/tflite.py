@@ -186,5 +186,4 @@ def verify_tflite(checked, prebuilt: Prebuilt, config, target, folder: Path):
     scores = [] if data is None else [*prebuilt.scores, *(
         score(int8_outputs_to_float(graph, outputs), data.y_test, data.task, stage)
         for stage, outputs in (("litert_int8", run.litert), ("tflm_int8", run.tflm)))]
-    return Verified(checked, run.arena, run.host_arena, run.memory, scores, agreement(run.litert, run.tflm),
-                    run.fit, run.generated, run.proof, None)
+    return Verified(checked, run.arena, run.host_arena, scores, agreement(run.litert, run.tflm), None)

@@ -14,8 +14,9 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
     from tinyprune.sizes import gzip_size
 
     graph, data, scores = prebuilt.graph, prebuilt.data, verified.scores
+    runtime = verified.builds[0].runtime  # the recommended firmware's
     return {
-        **header_sections(config, target),
+        **header_sections(config, target, verified),
         "model": {"name": prebuilt.name, "source": prebuilt.source,
                   "input": "int8 .tflite, as it is" if "quantize" in prebuilt.not_applied
                   else "exported SavedModel, converted to int8",
@@ -25,13 +26,13 @@ def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> d
         "data": None if data is None else {"name": data.name, "test_samples": len(data.x_test), "task": data.task},
         "self_test": "the first test samples and TFLM's outputs" if data is not None
         else "deterministic int8 inputs (seeded) and TFLM's outputs",
-        "check": {"runtime": target.runtime.name, "ops": [asdict(op) for op in verified.checked.ops.ops]},
+        "check": {"runtime": runtime.name, "ops": [asdict(op) for op in verified.checked.ops.ops]},
         "accuracy": None if not scores else {"metric": scores[0].metric, "samples": scores[0].samples,
                                              **{s.stage: s.value for s in scores}},
         "agreement": asdict(verified.agreement),
         "memory": memory_section(verified, config),
         "fit": fit_section(verified),
-        **closing_sections(config, target, verified, files, stage_seconds),
+        **closing_sections(verified, files, stage_seconds),
     }
 
 

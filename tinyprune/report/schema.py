@@ -24,7 +24,11 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
   the planner's overhead above it, the margin and the arena the firmware declares (board + margin),
   the recorder's sections
 - fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
-- firmware: the backend and the files written, relative to the output folder
+- firmware: the recommended backend, why it (with --backend auto) and why not the others, the files written
+  (relative to the output folder)
+- builds: every backend built, the recommended first, side by side: folder, flash and RAM needed (and what
+  they rest on), the arena, instructions per inference and output bytes differing from TFLM where a proof
+  measured them (null where none ran), and what could not be proven here
 - standalone (--backend standalone, else null): per-layer storage formats, bytes saved and MACs skipped;
   output bytes differing from TFLM on the host (whole test set) and under qemu; arm-none-eabi-size
   figures; instructions per inference and per MAC on the emulated core
@@ -51,7 +55,7 @@ LIBRARIES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge
              "numpy", "jinja2")
 TOP_LEVEL_KEYS = ("schema", "schema_version", "tinyprune_version", "config", "seed", "versions", "target",
                   "model", "data", "prune", "quantize", "check", "accuracy", "agreement", "memory", "fit",
-                  "firmware", "standalone", "prove", "device", "run")
+                  "firmware", "builds", "standalone", "prove", "device", "run")
 
 
 def library_versions() -> dict[str, str]:
@@ -74,8 +78,9 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
     quantized = checked.quantized
     data = loaded.data
     nonzero, total = kernel_weight_counts(pruned.result.model)
+    runtime = verified.builds[0].runtime  # the recommended firmware's
     return {
-        **header_sections(config, target),
+        **header_sections(config, target, verified),
         "model": {
             "name": loaded.name,
             "source": loaded.source,
@@ -112,7 +117,7 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
             "passes": [p.as_dict() for p in quantized.passes],
         },
         "check": {
-            "runtime": target.runtime.name,
+            "runtime": runtime.name,
             "ops": [asdict(op) for op in checked.ops.ops],
         },
         "accuracy": {
@@ -124,15 +129,8 @@ def build_report(config, target, loaded, trained, pruned, verified, files, stage
         "agreement": asdict(verified.agreement),
         "memory": memory_section(verified, config),
         "fit": fit_section(verified),
-        **closing_sections(config, target, verified, files, stage_seconds),
+        **closing_sections(verified, files, stage_seconds),
     }
-
-
-def proof_sections(verified, target, config) -> dict:
-    """The backend's proof: the standalone C's, or the TFLM sketch's on qemu (--prove qemu)."""
-    figures = target.backend.report_figures(verified.proof)
-    standalone = config.backend == "standalone"
-    return {"standalone": figures if standalone else None, "prove": None if standalone else figures}
 
 
 def memory_section(verified, config) -> dict:
@@ -180,12 +178,14 @@ def fit_section(verified) -> dict:
     }
 
 
-def header_sections(config, target) -> dict:
-    """What every report opens with: the schema, the versions, the resolved configuration, the target."""
+def header_sections(config, target, verified) -> dict:
+    """What every report opens with: the schema, the versions, the resolved configuration, the target (the
+    board, and the runtime of the recommended firmware)."""
     from dataclasses import asdict
 
     from tinyprune import __version__
 
+    runtime = verified.builds[0].runtime
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -195,17 +195,37 @@ def header_sections(config, target) -> dict:
         "versions": library_versions(),
         "target": {
             "board": asdict(target.board),
-            "runtime": {"name": target.runtime.name, "title": target.runtime.title,
-                        "tflm_revision": target.runtime.tflm_revision},
+            "runtime": {"name": runtime.name, "title": runtime.title, "tflm_revision": runtime.tflm_revision},
         },
     }
 
 
-def closing_sections(config, target, verified, files, stage_seconds) -> dict:
-    """What every report closes with: the firmware files, the backend's figures, the run's times."""
+def closing_sections(verified, files, stage_seconds) -> dict:
+    """What every report closes with: the firmware files and every backend's figures, the run's times."""
     return {
-        "firmware": {"files": files, "target_runtime": target.runtime.title, "backend": config.backend},
-        **proof_sections(verified, target, config),
+        **firmware_sections(verified, files),
         "device": None,
         "run": {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "stage_seconds": stage_seconds},
+    }
+
+
+def _build_figures(build) -> dict:
+    """One backend's firmware for the side-by-side table."""
+    return {"backend": build.backend.name, "title": build.backend.title, "folder": build.folder or ".",
+            "why": build.why, "flash_needed": build.fit.flash_needed, "flash_basis": build.fit.flash_basis,
+            "ram_needed": build.fit.ram_needed, "arena_firmware": build.memory.arena_firmware,
+            "fits": build.fit.fits, **build.backend.figures(build.proof)}
+
+
+def firmware_sections(verified, files: list[str]) -> dict:
+    """The firmware written (the recommended backend, why, why not the others), every backend's build side
+    by side, and the proofs: the standalone C's, and the TFLM sketch's on qemu (--prove qemu)."""
+    firmware = verified.builds[0]
+    proofs = {build.backend.name: build.backend.report_figures(build.proof) for build in verified.builds}
+    return {
+        "firmware": {"files": files, "target_runtime": firmware.runtime.title, "backend": firmware.backend.name,
+                     "why": firmware.why, "refused": verified.checked.refused},
+        "builds": [_build_figures(build) for build in verified.builds],
+        "standalone": proofs.get("standalone"),
+        "prove": proofs.get("tflm"),
     }

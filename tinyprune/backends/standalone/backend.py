@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinyprune.backends.base import Backend, Generated, Job, Memory, Target
+from tinyprune.backends.base import Backend, Build, Generated, Job, Memory
 from tinyprune.backends.standalone.codegen import check_supported, lower, write_standalone
 from tinyprune.backends.standalone.cortex_m import write_cortex_m_project
+from tinyprune.errors import TinypruneError
 from tinyprune.toolchains.qemu import has_machine
 from tinyprune.backends.standalone.proof import (STANDALONE_RUNTIME, prove_standalone,
                                                  standalone_fit)
@@ -22,36 +23,51 @@ class StandaloneBackend(Backend):
     def runtime(self, config):
         return STANDALONE_RUNTIME
 
+    def check_target(self, board, runtime, config) -> None:
+        """Any core with a C99 compiler; but TFLM's compressed tensors are the interpreter's format."""
+        if config.tflm_compression != "none":
+            raise TinypruneError("--tflm-compression applies to the TFLM interpreter, not the standalone backend",
+                                 "drop --tflm-compression: the standalone C stores sparse and clustered weights "
+                                 "compressed by itself")
+
     def check(self, graph) -> None:
         check_supported(graph)  # the kernels' own limits (broadcasting, grouped convolutions, ...)
 
-    def memory(self, graph, target: Target, host_search, config) -> Memory:
+    def memory(self, graph, build: "Build", host_search, config) -> Memory:
         """The C's static arena plan; TFLM's arena for the Arduino library alongside, for comparison."""
         board_arena, board_bytes = tflm_board_arena(graph, "arduino", host_search)
         plan = lower(graph)
         return Memory(board_arena, board_bytes, plan.arena_bytes, plan=plan)
 
-    def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
+    def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         model = write_standalone(memory.plan, folder / "standalone", job.name)
         sketch = write_arduino_sketch(model, folder / "arduino" / job.name, job.test_inputs[0],
                                       job.expected_outputs[0]).parent
         folders = {"standalone": folder / "standalone", "arduino": sketch}
-        if has_machine(target.board):
-            folders["cortex_m"] = write_cortex_m_project(model, target.board, folder / "cortex_m", job.test_inputs)
+        if has_machine(build.board):
+            folders["cortex_m"] = write_cortex_m_project(model, build.board, folder / "cortex_m", job.test_inputs)
         return Generated(model=model, folders=folders, test_vectors=len(job.test_inputs))
 
-    def prove(self, generated: Generated, target: Target, x_int8, tflm, config):
-        return prove_standalone(generated.model, target.board, x_int8, tflm, generated.folders.get("cortex_m"),
+    def prove(self, generated: Generated, build: "Build", x_int8, tflm, config):
+        return prove_standalone(generated.model, build.board, x_int8, tflm, generated.folders.get("cortex_m"),
                                 generated.test_vectors)
 
-    def fit(self, graph, target: Target, memory: Memory, generated: Generated, proof, config):
-        return standalone_fit(generated.model, proof, target.board, config.ram_headroom)
+    def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
+        return standalone_fit(generated.model, proof, build.board, config.ram_headroom)
 
     def describe_proof(self, proof) -> str:
         qemu = proof.qemu
-        return (f"standalone C = TFLM on {proof.host_samples} inputs (host)"
-                + (f" and {qemu['samples']} ({qemu['machine']}, {qemu['instructions_per_inference']:,} "
-                   "instructions each)" if qemu else ""))
+        line = " and ".join(([f"{proof.host_samples} inputs (host)"] if proof.host_samples else [])
+                            + ([f"{qemu['samples']} ({qemu['machine']}, {qemu['instructions_per_inference']:,} "
+                                "instructions each)"] if qemu else []))
+        line = f"C = TFLM on {line}" if line else "C NOT run against TFLM"
+        return line + "".join(f"; NOT proven: {what}" for what in proof.not_proven)
+
+    def figures(self, proof) -> dict:
+        ran = proof.host_samples or proof.qemu
+        return {"instructions_per_inference": proof.qemu.get("instructions_per_inference"),
+                "differing_bytes": proof.host_differing_bytes + proof.qemu.get("differing_bytes", 0) if ran else None,
+                "not_proven": list(proof.not_proven)}
 
     def report_figures(self, proof) -> dict:
         from dataclasses import asdict

@@ -18,6 +18,7 @@ from tinyprune.backends.templates import render
 WARNING_FLAGS = ("-Wall", "-Wextra", "-Werror")
 STRICT_FLAGS = ("-Wpedantic",)
 SANITIZE_FLAGS = ("-fsanitize=undefined,address", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
+HOST_COMPILER = "gcc"
 
 
 @dataclass
@@ -39,7 +40,7 @@ def _require_compiler(compiler: str) -> None:
 
 
 def build_host_library(model: StandaloneModel, build_dir: str | Path | None = None,
-                       compiler: str = "gcc") -> HostLibrary:
+                       compiler: str = HOST_COMPILER) -> HostLibrary:
     """Compile the model's C with warnings as errors into a shared library and load it."""
     _require_compiler(compiler)
     build_dir = Path(build_dir) if build_dir is not None else model.out_dir

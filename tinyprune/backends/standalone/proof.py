@@ -13,10 +13,12 @@ import numpy as np
 
 from tinyprune.backends.standalone.codegen import StandaloneModel
 from tinyprune.backends.standalone.cortex_m import build_project, run_qemu
-from tinyprune.backends.standalone.host import build_host_library, build_host_runner, run_host, run_host_runner
+from tinyprune.backends.standalone.host import (HOST_COMPILER, build_host_library, build_host_runner, run_host,
+                                               run_host_runner)
 from tinyprune.backends.standalone.ops import STANDALONE_OPS
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.runtimes import Runtime
+from tinyprune.toolchains.gcc import GCC, INSTALL_HINT
 
 STANDALONE_RUNTIME = Runtime(
     name="standalone",
@@ -34,6 +36,7 @@ class StandaloneProof:
     host_differing_bytes: int  # against TFLM: must be 0
     firmware: dict | None = None  # arm-none-eabi-size figures, None when the core has no qemu machine
     qemu: dict = field(default_factory=dict)  # samples, differing bytes, instructions per inference
+    not_proven: list[str] = field(default_factory=list)  # what could not run here, and how to make it run
 
 
 def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np.ndarray,
@@ -41,14 +44,29 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
                      sanitize: bool = False) -> StandaloneProof:
     """Run the model's C on the host for every input of `x_int8`, and the written bare-metal project (its
     `project_samples` inputs are the first of `x_int8`) under qemu, against TFLM's outputs `tflm`. With
-    `sanitize` the host build runs under AddressSanitizer and UBSan, stopping at the first report."""
+    `sanitize` the host build runs under AddressSanitizer and UBSan, stopping at the first report. What
+    cannot run here (no host compiler, no cross toolchain, no qemu machine for the core) is listed in
+    not_proven with how to make it run, never claimed."""
+    proof = StandaloneProof(model.summary(), 0, 0)
+    missing_cross = [tool for tool in (GCC, "arm-none-eabi-size", "make", "qemu-system-arm") if not shutil.which(tool)]
+    if cortex_m_project is None:
+        proof.not_proven.append(f"{board.core}: no qemu machine models it, so flash, RAM and instructions per "
+                                "inference are the model's constants and arena, not a measured firmware")
+    elif missing_cross:
+        proof.not_proven.append(f"the firmware under qemu ({board.qemu_machine}): {', '.join(missing_cross)} not "
+                                f"installed, so flash, RAM and instructions are not measured; {INSTALL_HINT}")
+        cortex_m_project = None
     with tempfile.TemporaryDirectory(prefix="tinyprune-standalone-") as folder:
-        if sanitize:
-            runner = build_host_runner([model], Path(folder) / "host", sanitize=True)
-            host = run_host_runner(runner, model.name, x_int8).reshape(tflm.shape)
+        if not shutil.which(HOST_COMPILER):
+            proof.not_proven.append(f"the C against TFLM on this host's {len(x_int8)} test inputs: no host C "
+                                    f"compiler ({HOST_COMPILER}); install it (Debian: apt-get install gcc)")
         else:
-            host = run_host(build_host_library(model, Path(folder) / "host"), x_int8).reshape(tflm.shape)
-        proof = StandaloneProof(model.summary(), len(x_int8), int(np.count_nonzero(host != tflm)))
+            if sanitize:
+                runner = build_host_runner([model], Path(folder) / "host", sanitize=True)
+                host = run_host_runner(runner, model.name, x_int8).reshape(tflm.shape)
+            else:
+                host = run_host(build_host_library(model, Path(folder) / "host"), x_int8).reshape(tflm.shape)
+            proof.host_samples, proof.host_differing_bytes = len(x_int8), int(np.count_nonzero(host != tflm))
         if cortex_m_project is not None:
             project = Path(shutil.copytree(cortex_m_project, Path(folder) / "cortex_m"))
             firmware = build_project(project, model, board, project_samples)
@@ -77,6 +95,6 @@ def standalone_fit(model: StandaloneModel, proof: StandaloneProof | None, board,
     else:
         flash = {"model constants": model.constant_bytes}
         ram = {"arena": model.arena_bytes}
-        basis = f"the model's constants only: no cross compiler here for {board.core}, code size not measured"
+        basis = f"the model's constants and arena only: no firmware measured for {board.core}, code size not included"
     return BoardFit(board.name, flash, board.flash_bytes, {**ram, "headroom": ram_headroom}, board.ram_bytes,
                     flash_basis=basis)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tinyprune.backends.base import Backend, Generated, Job, Memory, Target
+from tinyprune.backends.base import Backend, Build, Generated, Job, Memory
 from tinyprune.backends.tflm.arduino import check_architecture, write_arduino_sketch
 from tinyprune.backends.tflm.c_array import write_model_data
 from tinyprune.backends.tflm.memory import tflm_board_arena
@@ -41,32 +41,32 @@ class TflmBackend(Backend):
                                  f"{runtime.title} lacks", "add --runtime tflm (a current TFLM build), or drop "
                                  "--tflm-compression")
 
-    def memory(self, graph, target: Target, host_search, config) -> Memory:
+    def memory(self, graph, build: "Build", host_search, config) -> Memory:
         """The emulated arena of the runtime's build plus the margin the firmware declares."""
-        board_arena, board_bytes = tflm_board_arena(graph, target.runtime.name, host_search)
+        board_arena, board_bytes = tflm_board_arena(graph, build.runtime.name, host_search)
         return Memory(board_arena, board_bytes, board_bytes + config.arena_margin)
 
-    def generate(self, job: Job, target: Target, memory: Memory, folder: Path) -> Generated:
+    def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         """The C array of the flatbuffer, and for an Arduino library the sketch and PlatformIO project."""
         folders = {"model_data": folder / "model_data"}
         write_model_data(folders["model_data"], job.model_bytes, job.name)
-        if target.runtime.arduino_architectures:
-            firmware_args = (job.model_bytes, job.graph, target.runtime, memory.arena_firmware,
-                             job.test_inputs[0], job.expected_outputs[0], target.board)
+        if build.runtime.arduino_architectures:
+            firmware_args = (job.model_bytes, job.graph, build.runtime, memory.arena_firmware,
+                             job.test_inputs[0], job.expected_outputs[0], build.board)
             arena = {"exact_arena_bytes": memory.board_arena_bytes, "arena_source": memory.board_arena_source}
             folders["arduino"] = write_arduino_sketch(folder / "arduino", job.name, *firmware_args, **arena)
             folders["platformio"] = write_platformio_project(folder / "platformio", job.name, *firmware_args,
                                                              **arena)
         return Generated(folders=folders, test_vectors=1)
 
-    def prove(self, generated: Generated, target: Target, x_int8, tflm, config):
+    def prove(self, generated: Generated, build: "Build", x_int8, tflm, config):
         """With --prove qemu: the sketch built against the installed Arduino library and run on the board's
         qemu machine (backends/tflm/qemu_proof.py)."""
         if config.prove != "qemu":
             return None
         from tinyprune.backends.tflm.qemu_proof import prove_sketch
 
-        proof = prove_sketch(generated.folders["arduino"], target.board, x_int8, tflm,
+        proof = prove_sketch(generated.folders["arduino"], build.board, x_int8, tflm,
                              config.arduino_library or None)
         if not proof.compiled:
             raise TinypruneError(f"the sketch does not compile against {proof.library}: {proof.first_error}",
@@ -93,10 +93,19 @@ class TflmBackend(Backend):
     def report_figures(self, proof) -> dict | None:
         return None if proof is None else proof.summary()
 
-    def fit(self, graph, target: Target, memory: Memory, generated: Generated, proof, config):
+    def figures(self, proof) -> dict:
+        if proof is not None:
+            return {"instructions_per_inference": proof.instructions_per_inference,
+                    "differing_bytes": proof.differing_bytes, "not_proven": []}
+        return {"instructions_per_inference": None, "differing_bytes": None,
+                "not_proven": ["the sketch was neither compiled against the Arduino library nor run on the board's "
+                               "core here (--prove qemu does): its flash is the model plus the runtime's estimated "
+                               "code, its arena emulated"]}
+
+    def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         from tinyprune.verify.fit import board_fit
 
-        return board_fit(graph, target.board, target.runtime.name, memory.arena_firmware, config.ram_headroom)
+        return board_fit(graph, build.board, build.runtime.name, memory.arena_firmware, config.ram_headroom)
 
 
 BACKEND = TflmBackend()
