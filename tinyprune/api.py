@@ -80,5 +80,12 @@ def boards() -> list:
     return all_boards()
 
 
-__all__ = ["BuildConfig", "BuildResult", "FitResult", "Listener", "SweepResult", "boards", "build", "demo", "device_eval",
+def board_support(board) -> dict[str, str | None]:
+    """Which backends and runtimes build for `board` with the default options, and why not the others."""
+    from tinyprune.backends import board_support as support
+
+    return support(board, BuildConfig())
+
+
+__all__ = ["BuildConfig", "BuildResult", "FitResult", "Listener", "SweepResult", "board_support", "boards", "build", "demo", "device_eval",
            "fit", "flash", "inspect", "sweep"]

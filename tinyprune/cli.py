@@ -162,13 +162,17 @@ def _overrides(args: argparse.Namespace) -> dict:
     return values
 
 
-def _board_table(boards) -> str:
-    header = ("board", "MCU", "core", "MHz", "flash KiB", "RAM KiB", "Arduino FQBN", "qemu")
+def _board_table(boards, support: dict[str, dict]) -> str:
+    """The board database, each board with the backends that build for it; then why not the others."""
+    header = ("board", "MCU", "core", "MHz", "flash KiB", "RAM KiB", "Arduino FQBN", "qemu", "builds with")
     rows = [(b.name, b.mcu, b.core, f"{b.clock_hz / 1e6:g}", f"{b.flash_bytes // 1024:,}",
-             f"{b.ram_bytes // 1024:,}", b.arduino_fqbn, b.qemu_machine or "-") for b in boards]
+             f"{b.ram_bytes // 1024:,}", b.arduino_fqbn, b.qemu_machine or "-",
+             ", ".join(label for label, why in support[b.name].items() if why is None)) for b in boards]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip()
-                     for row in [header, *rows])
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    refusals = [f"  {name}: not {label}: {why}" for name, labels in support.items()
+                for label, why in labels.items() if why is not None]
+    return "\n".join(lines + (["", "why not:", *refusals] if refusals else []))
 
 
 def _run(args: argparse.Namespace, out, err) -> int:
@@ -177,12 +181,13 @@ def _run(args: argparse.Namespace, out, err) -> int:
 
     if args.command == "boards":
         boards = api.boards()
+        support = {b.name: api.board_support(b) for b in boards}
         if args.json:
             from dataclasses import asdict
 
-            out.write(json.dumps([asdict(b) for b in boards], indent=2) + "\n")
+            out.write(json.dumps([{**asdict(b), "backends": support[b.name]} for b in boards], indent=2) + "\n")
             return 0
-        out.write(_board_table(boards) + "\n")
+        out.write(_board_table(boards, support) + "\n")
         return 0
     if args.command == "inspect":
         from tinyprune.inspection import format_inspection

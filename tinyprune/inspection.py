@@ -51,7 +51,7 @@ def inspect_model(path: str | Path, board_name: str | None = None, runtime_name:
                   "basis": flash.basis},
     }
     if board_name is not None:
-        fit = board_fit(graph, load_board(board_name), runtime.name, board.aligned16 + arena_margin, ram_headroom)
+        fit = board_fit(graph, load_board(board_name), runtime.name, board.aligned16, ram_headroom, arena_margin)
         result["fit"] = {"board": fit.board, "flash_needed": fit.flash_needed, "flash_limit": fit.flash_limit,
                          "ram_needed": fit.ram_needed, "ram_limit": fit.ram_limit, "fits": fit.fits,
                          "ram_items": fit.ram_items}

@@ -360,7 +360,7 @@ def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: 
         build.generated = build.backend.generate(job, build, build.memory, folder / build.folder)
         estimate = build.backend.fit(graph, build, build.memory, build.generated, None, config)
         if build is checked.builds[0]:
-            require_fit(estimate)  # before the slower proof
+            require_fit(estimate, build.backend.shrinks(config))  # before the slower proof
     litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
     for build in checked.builds:
         build.proof = build.backend.prove(build.generated, build, x_int8, tflm, config)

@@ -30,3 +30,20 @@ def get_backend(name: str):
     if name not in REGISTRY:
         raise TinypruneError(f"unknown backend {name!r}", f"use one of: {', '.join(REGISTRY)}")
     return importlib.import_module(REGISTRY[name]).BACKEND
+
+
+def board_support(board, config) -> dict[str, str | None]:
+    """For each backend and runtime ("standalone", "tflm --runtime arduino", ...): None where it can build
+    for `board` with the options of `config` (a BuildConfig), else why not."""
+    support = {}
+    for name in REGISTRY:
+        backend = get_backend(name)
+        runtimes = backend.runtimes()
+        for runtime in runtimes:
+            label = name if len(runtimes) == 1 else f"{name} --runtime {runtime.name}"
+            try:
+                backend.check_target(board, runtime, config)
+                support[label] = None
+            except TinypruneError as exc:
+                support[label] = exc.problem
+    return support

@@ -106,6 +106,10 @@ class Backend:
         """The operator table the model is checked against (tinyprune.graph.runtimes.Runtime)."""
         raise NotImplementedError
 
+    def runtimes(self) -> list:
+        """Every runtime this backend can build for (what --runtime may choose)."""
+        raise NotImplementedError
+
     def check_target(self, board, runtime, config) -> None:
         """Refuse, before any training, a board or option this backend cannot build for."""
 
@@ -118,6 +122,11 @@ class Backend:
     def fit(self, graph: Graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         """tinyprune.verify.fit.BoardFit: estimated when proof is None, else from what prove measured."""
         raise NotImplementedError
+
+    def shrinks(self, config) -> dict[str, str]:
+        """For each part of the fit (an item of BoardFit's flash or RAM), what makes it smaller on this
+        backend: the only advice a "does not fit" error gives."""
+        return {}
 
     def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         """Write every file of the firmware into `folder` (the output folder being built)."""

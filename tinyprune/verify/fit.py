@@ -29,9 +29,9 @@ class BoardFit:
         return self.flash_needed <= self.flash_limit and self.ram_needed <= self.ram_limit
 
 
-def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int) -> BoardFit:
-    """The model's flash (its bytes plus the runtime's code for its operators) and RAM (the arena the
-    firmware declares plus headroom) against the board."""
+def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int, arena_margin: int = 0) -> BoardFit:
+    """The model's flash (its bytes plus the runtime's code for its operators) and RAM (the arena, the
+    margin the firmware declares above it, and headroom) against the board."""
     from tinyprune.memory import estimate_flash
 
     flash = estimate_flash(graph, runtime_name)
@@ -41,28 +41,28 @@ def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: i
                      "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
                      "application": flash.application_bytes},
         flash_limit=board.flash_bytes,
-        ram_items={"arena": arena_bytes, "headroom": ram_headroom},
+        ram_items={"arena": arena_bytes, "arena margin": arena_margin, "headroom": ram_headroom},
         ram_limit=board.ram_bytes,
         flash_basis=flash.basis,
     )
 
 
 def _itemised(items: dict[str, int]) -> str:
-    return " + ".join(f"{name} {value:,}" for name, value in items.items())
+    return " + ".join(f"{name} {value:,}" for name, value in items.items() if value)
 
 
-def require_fit(fit: BoardFit) -> None:
-    """Raise with the figures when the model does not fit the board."""
-    problems = []
-    if fit.flash_needed > fit.flash_limit:
-        problems.append(f"flash {fit.flash_needed:,} B ({_itemised(fit.flash_items)}) > "
-                        f"{fit.board}'s {fit.flash_limit:,} B")
-    if fit.ram_needed > fit.ram_limit:
-        problems.append(f"RAM {fit.ram_needed:,} B ({_itemised(fit.ram_items)}) > "
-                        f"{fit.board}'s {fit.ram_limit:,} B")
+def require_fit(fit: BoardFit, shrinks: dict[str, str] | None = None) -> None:
+    """Raise with the figures, part by part, when the model does not fit the board. `shrinks` maps a part
+    (an item of the fit) to what makes it smaller on this backend; the fix offers only those, for the
+    parts of the memory that overflows, and never an option that saves nothing there."""
+    problems, parts = [], []
+    for memory, needed, limit, items in (("flash", fit.flash_needed, fit.flash_limit, fit.flash_items),
+                                         ("RAM", fit.ram_needed, fit.ram_limit, fit.ram_items)):
+        if needed > limit:
+            problems.append(f"{memory} {needed:,} B = {_itemised(items)} > {fit.board}'s {limit:,} B "
+                            f"(over by {needed - limit:,} B)")
+            parts += [name for name, value in items.items() if value and name in (shrinks or {})]
     if problems:
-        raise TinypruneError(
-            "the model does not fit the board: " + "; ".join(problems),
-            "prune harder (--sparsity, --method structured), shrink the model, or choose a larger board "
-            "(tinyprune boards)",
-        )
+        advice = [f"for the {part}: {shrinks[part]}" for part in dict.fromkeys(parts)]
+        raise TinypruneError("the model does not fit the board: " + "; ".join(problems),
+                             "; ".join(advice + ["or choose a board with more memory (tinyprune boards)"]))

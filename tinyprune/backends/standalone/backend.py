@@ -23,6 +23,9 @@ class StandaloneBackend(Backend):
     def runtime(self, config):
         return STANDALONE_RUNTIME
 
+    def runtimes(self) -> list:
+        return [STANDALONE_RUNTIME]
+
     def check_target(self, board, runtime, config) -> None:
         """Any core with a C99 compiler; but TFLM's compressed tensors are the interpreter's format."""
         if config.tflm_compression != "none":
@@ -38,6 +41,16 @@ class StandaloneBackend(Backend):
         board_arena, board_bytes = tflm_board_arena(graph, "arduino", host_search)
         plan = lower(graph)
         return Memory(board_arena, board_bytes, plan.arena_bytes, plan=plan)
+
+    def shrinks(self, config) -> dict[str, str]:
+        """What makes each part of the standalone firmware smaller: its weights are stored sparse or
+        clustered, so sparsity pays here."""
+        return {
+            "model constants": "a higher --sparsity (zero weights are not stored), --clusters 16 (4-bit indices), "
+                               "or --method structured",
+            "arena": "--method structured (smaller activations)",
+            "headroom": f"a smaller --ram-headroom (now {config.ram_headroom:,} B), if your sketch needs less",
+        }
 
     def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         model = write_standalone(memory.plan, folder / "standalone", job.name)

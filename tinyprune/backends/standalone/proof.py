@@ -89,9 +89,11 @@ def standalone_fit(model: StandaloneModel, proof: StandaloneProof | None, board,
     from tinyprune.verify.fit import BoardFit
 
     if proof is not None and proof.firmware is not None:
-        flash = {"firmware text + data (arm-none-eabi-size, test inputs excluded)": proof.firmware["flash_bytes"]}
-        ram = {"firmware data + bss (arena included)": proof.firmware["ram_bytes"]}
-        basis = f"measured: a bare-metal build for {board.core} with arm-none-eabi-gcc"
+        flash = {"model constants": model.constant_bytes,
+                 "code and other data": proof.firmware["flash_bytes"] - model.constant_bytes}
+        ram = {"arena": model.arena_bytes, "other data and bss": proof.firmware["ram_bytes"] - model.arena_bytes}
+        basis = (f"measured: a bare-metal build for {board.core} with arm-none-eabi-gcc (text + data, test inputs "
+                 "excluded; RAM data + bss)")
     else:
         flash = {"model constants": model.constant_bytes}
         ram = {"arena": model.arena_bytes}

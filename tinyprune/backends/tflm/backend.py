@@ -22,6 +22,11 @@ class TflmBackend(Backend):
 
         return get_runtime(config.runtime)
 
+    def runtimes(self) -> list:
+        from tinyprune.graph.runtimes import get_runtime, runtime_names
+
+        return [get_runtime(name) for name in runtime_names()]
+
     def check_target(self, board, runtime, config) -> None:
         from tinyprune.compress import DECODE_OPCODE
 
@@ -45,6 +50,20 @@ class TflmBackend(Backend):
         """The emulated arena of the runtime's build plus the margin the firmware declares."""
         board_arena, board_bytes = tflm_board_arena(graph, build.runtime.name, host_search)
         return Memory(board_arena, board_bytes, board_bytes + config.arena_margin)
+
+    def shrinks(self, config) -> dict[str, str]:
+        """What makes each part of a TFLM firmware smaller (magnitude sparsity alone shrinks none of them:
+        the flatbuffer stores zeros as it stores any weight)."""
+        compression = ("--tflm-compression prune or lut with --runtime tflm (stores pruned or clustered weights "
+                       "compressed), " if config.tflm_compression == "none" else "")
+        return {
+            "model": f"--method structured (removes whole units), {compression}or --backend standalone (stores "
+                     "pruned weights sparse)",
+            "TFLM runtime and kernels": "--backend standalone (no interpreter: only the kernels the model calls)",
+            "arena": "--method structured (smaller activations) or --backend standalone (its own static plan)",
+            "arena margin": f"a smaller --arena-margin (now {config.arena_margin:,} B above the exact arena)",
+            "headroom": f"a smaller --ram-headroom (now {config.ram_headroom:,} B), if your sketch needs less",
+        }
 
     def generate(self, job: Job, build: "Build", memory: Memory, folder: Path) -> Generated:
         """The C array of the flatbuffer, and for an Arduino library the sketch and PlatformIO project."""
@@ -105,7 +124,8 @@ class TflmBackend(Backend):
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         from tinyprune.verify.fit import board_fit
 
-        return board_fit(graph, build.board, build.runtime.name, memory.arena_firmware, config.ram_headroom)
+        return board_fit(graph, build.board, build.runtime.name, memory.board_arena_bytes, config.ram_headroom,
+                         memory.arena_firmware - memory.board_arena_bytes)
 
 
 BACKEND = TflmBackend()
