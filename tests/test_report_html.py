@@ -81,8 +81,10 @@ def test_page_states_the_report_figures(demo_report):
     memory = demo_report["memory"]
     for key in ("arena_exact", "arena_aligned16", "arena_firmware", "board_aligned16", "lower_bound"):
         assert key not in memory or f"{memory[key]:,} B</td>" in page
-    for op in demo_report["check"]["ops"]:
-        assert f"{op['resolver_method']}()" in page
+    for op in demo_report["check"]["ops"]:  # the standalone C (the default firmware) has no op resolver
+        assert f"{op['resolver_method']}()" in page if op["resolver_method"] else "<code>—</code>" in page
+    for build in demo_report["builds"]:  # the backends side by side
+        assert f"{build['flash_needed']:,} B" in page and f"<code>{build['folder']}</code>" in page
     for layer, achieved in demo_report["prune"]["details"]["achieved_sparsity"].items():
         assert re.search(rf"<td>{layer}</td><td class=\"num\">[^<]*</td><td class=\"num\">{achieved * 100:.2f} %",
                          page)

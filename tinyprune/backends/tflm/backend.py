@@ -13,6 +13,9 @@ from tinyprune.backends.tflm.platformio import write_platformio_project
 from tinyprune.errors import TinypruneError
 
 
+MEASURED_CORE = "cortex-m4"  # the core the TFLM code size estimate was measured on (memory/flash.py)
+
+
 class TflmBackend(Backend):
     name = "tflm"
     title = "TFLM interpreter"
@@ -124,8 +127,11 @@ class TflmBackend(Backend):
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         from tinyprune.verify.fit import board_fit
 
-        return board_fit(graph, build.board, build.runtime.name, memory.board_arena_bytes, config.ram_headroom,
-                         memory.arena_firmware - memory.board_arena_bytes)
+        fit = board_fit(graph, build.board, build.runtime.name, memory.board_arena_bytes, config.ram_headroom,
+                        memory.arena_firmware - memory.board_arena_bytes)
+        if not build.board.core.startswith(MEASURED_CORE):  # say so rather than pass one core's code off as another's
+            fit.flash_basis += f"; the runtime's code was measured on a {MEASURED_CORE}, not on {build.board.core}"
+        return fit
 
 
 BACKEND = TflmBackend()
