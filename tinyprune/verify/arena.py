@@ -14,6 +14,7 @@ allocator grows the tail down from the unaligned end, so the figure depends on t
 emulation (tinyprune.memory) is tested against."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -132,7 +133,13 @@ def _smallest_running(server: _ProbeServer, fails: int, runs: int, step: int) ->
 
 
 def find_arena(model_bytes: bytes) -> ArenaSearch:
-    """The smallest arena the real TFLM interpreter runs `model_bytes` with, at 16- and 1-byte resolution."""
+    """The smallest arena the real TFLM interpreter runs `model_bytes` with, at 16- and 1-byte resolution.
+    Searched once per model in a process: the quantize stage's TFLM compression and verify both ask."""
+    return _find_arena(bytes(model_bytes))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_arena(model_bytes: bytes) -> ArenaSearch:
     if len(model_bytes) < 8 or model_bytes[4:8] != b"TFL3":
         raise TinypruneError("the arena search needs a TFLite flatbuffer (file identifier TFL3)",
                              "pass the .tflite bytes the converter wrote")
