@@ -146,8 +146,13 @@ def test_existing_output_folder_is_refused_without_force(capfd, small_inputs, tm
 def test_model_too_big_for_the_board(capfd, small_inputs, tmp_path):
     board = (boards_dir() / "nano33ble.toml").read_text().replace("flash_bytes = 1_048_576", "flash_bytes = 20_000")
     (tmp_path / "tiny.toml").write_text(board.replace('name = "nano33ble"', 'name = "tiny"'))
-    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", str(tmp_path / "tiny.toml")))
-    assert_refused(code, err, tmp_path / "out", "does not fit", "20,000 B")
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", "--board", str(tmp_path / "tiny.toml"),
+                                              "--backend", "tflm"))
+    assert_refused(code, err, tmp_path / "out", "does not fit", "20,000 B", "TFLM runtime and kernels",
+                   "--backend standalone")
+    assert "--sparsity" not in err  # magnitude sparsity shrinks no part of a TFLM firmware
+    code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "auto", "--board", str(tmp_path / "tiny.toml")))
+    assert code == 0, err  # the default (--backend auto: the standalone C) fits where the interpreter cannot
 
 
 @pytest.mark.slow
