@@ -63,6 +63,7 @@ def test_help_shows_the_defaults(capfd):
     assert "(default: 0.75)" in text and "(default: nano33ble)" in text and "(default: 16384)" in text
 
 
+@pytest.mark.slow  # imports TensorFlow (a Keras model)
 def test_missing_model(capfd, small_inputs, tmp_path):
     code, _, err = run_cli(capfd, *build_args(small_inputs, tmp_path / "out", model="nothing.keras"))
     assert_refused(code, err, tmp_path / "out", "does not exist")
