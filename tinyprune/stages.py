@@ -401,10 +401,12 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
 
 def layer_divergence(checked: Checked, x_int8: np.ndarray, run: Int8Run) -> str:
     """Where LiteRT and TFLM part ways, on the inputs whose outputs differ (at most 32 of them)."""
+    from tinyprune.graph.reader import read_graph
     from tinyprune.verify.layers import first_divergence
 
     differing = np.flatnonzero((run.litert != run.tflm).reshape(len(run.tflm), -1).any(axis=1))[:32]
-    divergence = first_divergence(checked.quantized.uncompressed_bytes, checked.graph, x_int8[differing])
+    uncompressed = checked.quantized.uncompressed_bytes  # what LiteRT ran: its own graph, not the DECODE one
+    divergence = first_divergence(uncompressed, read_graph(uncompressed), x_int8[differing])
     return divergence.describe() if divergence else "every operator's output agrees when all are outputs"
 
 
