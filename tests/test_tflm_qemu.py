@@ -164,7 +164,8 @@ def test_build_prove_qemu_declares_the_measured_arena_and_prove_out_remeasures(d
     np.savez(tmp_path / "digits.npz", x_train=d.x_train, y_train=d.y_train, x_test=d.x_test, y_test=d.y_test)
     out = tmp_path / "out"
     code = main(["build", str(tmp_path / "digits.tflite"), "--data", str(tmp_path / "digits.npz"), "--out", str(out),
-                 "--prove", "qemu", "--arduino-library", str(arduino_library), "--arena-margin", "0"])
+                 "--prove", "qemu", "--arduino-library", str(arduino_library), "--arena-margin", "0",
+                 "--backend", "tflm"])
     captured = capfd.readouterr()
     assert code == 0, captured.err
     report = json.loads((out / "report.json").read_text())
