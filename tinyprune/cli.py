@@ -133,6 +133,13 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("--board", "-b", help="check the fit against this board")
     inspect.add_argument("--runtime", default=BuildConfig.runtime,
                          help=f"TFLM the firmware runs: arduino or tflm (default: {BuildConfig.runtime})")
+    prove = commands.add_parser("prove", parents=[output],
+                                help="build a TFLM build's sketch against the installed Arduino library and run it "
+                                     "on qemu: self-test, measured arena, instructions")
+    prove.add_argument("out", help="the build's output folder (tinyprune build --out)")
+    prove.add_argument("--arduino-library", metavar="PATH", help="the library's folder (default: the IDE's "
+                       "libraries folder)")
+    prove.add_argument("--samples", "-n", type=int, default=10, help="test inputs the firmware runs (default 10)")
     flash = commands.add_parser("flash", parents=[output],
                                 help="build and upload the firmware (arduino-cli or PlatformIO), then read its self-test")
     flash.add_argument("out", help="the build's output folder (tinyprune build --out)")
