@@ -110,7 +110,8 @@ def test_float_model_rejected():
     for runtime_name in runtime_names():
         with pytest.raises(TinypruneError, match="input .* is float32, not int8") as error:
             check_graph(graph, get_runtime(runtime_name))
-        assert error.value.fix.startswith("full-integer int8 quantization needed")
+        assert error.value.fix.startswith("convert with full-integer quantization")
+        assert "tinyprune targets full-integer" in error.value.problem
 
 
 @pytest.mark.slow
