@@ -113,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
                      help="points of TFLM accuracy the model may lose against the float model (0.01 = 1 point)")
     fit.add_argument("--max-builds", type=int, default=12, help="builds the search may run (default 12)")
     fit.add_argument("--ratio-values", type=_values, metavar="R1,R2,...",
-                     help="structured ratios, gentlest first (default 0,0.25,0.5; 0 = no structured pruning)")
+                     help="structured ratios, gentlest first (default 0,0.25,0.375,0.5; 0 = no structured pruning)")
     fit.add_argument("--sparsity-values", type=_values, metavar="S1,S2,...",
                      help="sparsities, gentlest first (default 0,0.5,0.75,0.9)")
     fit.add_argument("--cluster-values", type=_values, metavar="K1,K2,...",

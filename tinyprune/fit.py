@@ -30,7 +30,7 @@ from tinyprune.errors import TinypruneError
 from tinyprune.listener import Listener
 
 KNOBS = ("ratio", "sparsity", "clusters")
-DEFAULT_LADDERS = {"ratio": [0.0, 0.25, 0.5], "sparsity": [0.0, 0.5, 0.75, 0.9], "clusters": [0, 16, 8, 4]}
+DEFAULT_LADDERS = {"ratio": [0.0, 0.25, 0.375, 0.5], "sparsity": [0.0, 0.5, 0.75, 0.9], "clusters": [0, 16, 8, 4]}
 DEFAULT_BACKENDS = ("standalone", "tflm")
 
 
