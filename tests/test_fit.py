@@ -65,6 +65,8 @@ def test_fit_refuses_too_few_builds_for_its_backends(tmp_path):
 
     with pytest.raises(TinypruneError, match="leaves no build for the search"):
         fit_builds(load_config(None, out=str(tmp_path / "fit")), backends=("standalone", "tflm"), max_builds=1)
+    with pytest.raises(TinypruneError, match="not whole numbers"):
+        fit_builds(load_config(None, out=str(tmp_path / "fit")), {"clusters": [0, 2.5]})
     with pytest.raises(TinypruneError, match="built as it is"):
         fit_builds(load_config(None, model="kws.tflite", out=str(tmp_path / "fit")))
     assert not (tmp_path / "fit").exists()

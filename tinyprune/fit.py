@@ -145,6 +145,14 @@ class FitResult:
     files: list[str]
 
 
+def _typed(ladders: dict[str, list]) -> dict[str, list]:
+    """Fractions as floats and cluster counts as integers, so labels and tables read the same however given."""
+    if any(float(k) != int(k) for k in ladders["clusters"]):
+        raise TinypruneError(f"cluster values {ladders['clusters']} are not whole numbers", "give them as 0,16,8,4")
+    return {"ratio": [float(v) for v in ladders["ratio"]], "sparsity": [float(v) for v in ladders["sparsity"]],
+            "clusters": [int(k) for k in ladders["clusters"]]}
+
+
 def _label(settings: dict) -> str:
     """Short enough for the plot, and a folder name: r(atio) s(parsity) k (clusters) backend."""
     return f"r{settings['ratio']}_s{settings['sparsity']}_k{settings['clusters']}_{settings['backend']}"
@@ -178,7 +186,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     from tinyprune.sweep import sweep, sweep_point, write_sweep_page, write_table
 
     listener = listener or Listener()
-    ladders = {**DEFAULT_LADDERS, **(ladders or {})}
+    ladders = _typed({**DEFAULT_LADDERS, **(ladders or {})})
     if not backends:
         raise TinypruneError("no backend to fit", "give --backends standalone,tflm (or one of them)")
     for backend in backends:

@@ -116,6 +116,8 @@ def write_table(results: list[dict], folder: Path, reference_accuracy: float, ma
 
 
 def _cell(value) -> str:
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "**yes**" if value else ""
     if isinstance(value, float):
