@@ -20,8 +20,6 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,7 +180,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig
     from tinyprune.io.tflite import takes_model_as_it_is
-    from tinyprune.pipeline import prepare_output, publish
+    from tinyprune.pipeline import prepare_output, staged_output
     from tinyprune.sweep import sweep, sweep_point, write_sweep_page, write_table
 
     listener = listener or Listener()
@@ -202,23 +200,22 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     prepare_output(out, config.force)
     board = load_board(config.board)
     workers = max(1, workers or os.cpu_count() or 1)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    built = 0
+    with staged_output(out) as staging:
+        built = 0
 
-    def build_wave(wave: list[dict]) -> list[dict]:
-        nonlocal built
-        points = []
-        for settings in wave:
-            options = {**build_options(settings), "out": str(staging / "points" / _label(settings)), "force": False}
-            BuildConfig(**{**config.to_dict(), **options}).validate()  # refuse a bad value before any build
-            points.append({"label": _label(settings), "options": options})
-        results = sweep(points, functools.partial(build_point or sweep_point, config.to_dict()), executor, workers,
-                        lambda done, total, point: listener.progress("fit", built + done, max_builds,
-                                                                     {"point": point["label"]}))
-        built += len(wave)
-        return [_figures(r) for r in results]
+        def build_wave(wave: list[dict]) -> list[dict]:
+            nonlocal built
+            points = []
+            for settings in wave:
+                options = {**build_options(settings), "out": str(staging / "points" / _label(settings)), "force": False}
+                BuildConfig(**{**config.to_dict(), **options}).validate()  # refuse a bad value before any build
+                points.append({"label": _label(settings), "options": options})
+            results = sweep(points, functools.partial(build_point or sweep_point, config.to_dict()), executor, workers,
+                            lambda done, total, point: listener.progress("fit", built + done, max_builds,
+                                                                         {"point": point["label"]}))
+            built += len(wave)
+            return [_figures(r) for r in results]
 
-    try:
         first, *others = backends
         searched = search(ladders, lambda wave: build_wave([{**s, "backend": first} for s in wave]),
                           max_loss, max_builds - len(others), workers)
@@ -244,10 +241,6 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
              "chosen": {"label": _label(chosen), **chosen} if chosen else None,
              "chosen_build": f"points/{_label(chosen)}" if chosen else None}, indent=2) + "\n")
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     listener.stage("fit", f"{len(tried)} builds, {len(searched.skipped)} grid points decided without one; "
                    + (f"smallest within {max_loss:.1%}: {_label(chosen)}, {chosen['flash_bytes']:,} B flash"
                       + (f" ({chosen['constant_bytes']:,} B weights and constants)"

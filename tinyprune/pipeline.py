@@ -5,6 +5,7 @@ them, tells a listener what each did, and writes the outputs atomically: everyth
 temporary folder beside the output, renamed into place only when every stage has succeeded."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -71,6 +72,19 @@ def publish(staging: Path, out: Path) -> None:
         shutil.rmtree(previous, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_output(out: Path):
+    """A private folder beside `out` to write everything into: renamed into place when the block ends,
+    removed when it fails or is interrupted, so no half-written output is ever left."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
+    try:
+        yield staging
+        publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -100,17 +114,12 @@ def build(config: BuildConfig, listener: Listener | None = None) -> BuildResult:
                           stages.describe_quantize)
     checked = timer.run("check", lambda: stages.check(quantized, target), stages.describe_check)
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
+    with staged_output(out) as staging:
         verified = timer.run("verify", lambda: stages.verify(checked, pruned, trained, config, target, loaded.name,
                                                              staging),
                              stages.describe_verify)
         files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
         report = write_reports(staging, config, target, loaded, trained, pruned, verified, files, timer.seconds)
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     listener.stage("report", f"{out}/report.html, report.md, report.json")
     return BuildResult(out=out, report=report, files=files)
 
@@ -130,16 +139,11 @@ def build_as_it_is(config: BuildConfig, target, out: Path, timer: _Timer) -> Bui
         prebuilt = timer.run("quantize", lambda: tflite.convert_saved_model(prebuilt, config, target),
                              tflite.describe_convert)
     checked = timer.run("check", lambda: stages.check(tflite.as_quantized(prebuilt), target), stages.describe_check)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
+    with staged_output(out) as staging:
         verified = timer.run("verify", lambda: tflite.verify_tflite(checked, prebuilt, config, target, staging),
                              stages.describe_verify)
         files = timer.run("export", lambda: stages.export(verified, staging), stages.describe_export)
         report = write_tflite_reports(staging, config, target, prebuilt, verified, files, timer.seconds)
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     timer.listener.stage("report", f"{out}/report.html, report.md, report.json")
     return BuildResult(out=out, report=report, files=files)
 

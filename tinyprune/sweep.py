@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -181,7 +179,7 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
     from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig, option_names
     from tinyprune.io.tflite import takes_model_as_it_is
-    from tinyprune.pipeline import prepare_output, publish
+    from tinyprune.pipeline import prepare_output, staged_output
 
     listener = listener or Listener()
     if option not in option_names() or option in ("out", "force", "model", "data", "board"):
@@ -193,8 +191,7 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
     out = Path(config.out)
     prepare_output(out, config.force)
     board = load_board(config.board)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.resolve().parent))
-    try:
+    with staged_output(out) as staging:
         points = []
         for value in values:
             label = f"{option}_{value}"
@@ -214,10 +211,6 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
         write_sweep_page(staging, reports[chosen], [{"label": f"{option}={r[option]}", **r} for r in results],
                          reference, max_loss, board.flash_bytes)
         files = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     listener.stage("sweep", f"{len(results)} builds; smallest within {max_loss:.1%} of the float accuracy: "
                    + (f"{option}={best[option]}, {best['flash_bytes']:,} B flash, accuracy {best['accuracy']:.2%}"
                       if best else "none") + f"; {out}/report.html, sweep.md, sweep.png")
