@@ -157,7 +157,7 @@ def load(config: BuildConfig) -> Loaded:
 def describe_load(loaded: Loaded) -> str:
     data = loaded.data
     return (f"{loaded.source}: {loaded.model.count_params():,} parameters; {data.name}: "
-            f"{len(data.x_train)} train / {len(data.x_test)} test samples, {data.task}"
+            f"{len(data.x_train):,} train / {len(data.x_test):,} test samples, {data.task}"
             + "".join(f"; {note}" for note in data.notes))
 
 
