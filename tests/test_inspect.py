@@ -54,8 +54,52 @@ def test_a_model_that_does_not_fit_exits_1_so_a_firmware_ci_can_gate_on_it(capfd
 def test_per_channel_model_is_marked_not_runnable_on_the_arduino_library(capfd, tmp_path, demo_int8_per_channel):
     path = tmp_path / "pc.tflite"
     path.write_bytes(demo_int8_per_channel)
-    assert main(["inspect", str(path)]) == 0
+    assert main(["inspect", str(path)]) == 1  # what it prints and its exit code say the same
     assert "NOT RUNNABLE there: layer 'dense_1' has per-channel FULLY_CONNECTED" in capfd.readouterr().out
+    assert main(["inspect", str(path), "--runtime", "tflm"]) == 0
+
+
+def test_board_gets_the_firmware_build_would_choose(capfd, tmp_path, demo_int8_per_channel):
+    """The Pico: the Arduino library does not build for it and the model's per-channel dense layer is wrong
+    there anyway; the standalone C runs it, so that is the firmware, and its fit is the verdict."""
+    from tinyprune.backends.standalone.codegen import lower
+    from tinyprune.graph.reader import read_graph
+
+    path = tmp_path / "pc.tflite"
+    path.write_bytes(demo_int8_per_channel)
+    assert main(["inspect", str(path), "--board", "pico", "--json"]) == 0
+    result = json.loads(capfd.readouterr().out)
+    firmware = result["firmware"]
+    assert firmware["backend"] == "standalone" and [b["backend"] for b in firmware["builds"]] == ["standalone"]
+    assert "'mbed_rp2040' is not among" in firmware["refused"]["tflm"]
+    plan = lower(read_graph(demo_int8_per_channel))
+    assert result["fit"]["backend"] == "standalone" and result["fit"]["fits"]
+    assert result["fit"]["flash_items"] == {"model constants": plan.constant_bytes}
+    assert result["fit"]["ram_items"] == {"arena": plan.arena_bytes, "headroom": 16384}
+    assert main(["inspect", str(path), "--board", "pico"]) == 0
+    text = capfd.readouterr().out
+    assert "NOT RUNNABLE" not in text and "pico: fits with the standalone firmware" in text
+    assert "firmware for Raspberry Pi Pico: standalone (--backend auto)" in text
+
+
+def test_no_backend_runs_it_exits_1(capfd, tmp_path, demo_int8_per_channel):
+    path = tmp_path / "pc.tflite"
+    path.write_bytes(demo_int8_per_channel)
+    assert main(["inspect", str(path), "--board", "nano33ble", "--backend", "tflm", "--json"]) == 1
+    result = json.loads(capfd.readouterr().out)
+    assert result["firmware"]["builds"] == [] and "fit" not in result
+    assert "per-channel FULLY_CONNECTED" in result["firmware"]["refused"]["tflm"]
+    assert main(["inspect", str(path), "--board", "nano33ble", "--backend", "tflm"]) == 1
+    assert "nano33ble: CANNOT RUN" in capfd.readouterr().out
+    assert main(["inspect", str(path), "--board", "nano33ble", "--backend", "tflm", "--runtime", "tflm"]) == 0
+    assert "nano33ble: fits with the tflm firmware" in capfd.readouterr().out
+
+
+def test_a_backend_that_cannot_target_the_board_is_bad_input(capfd, demo_file):
+    """As in build: the option cannot work on that board whatever the model, so exit 2, one line."""
+    assert main(["inspect", str(demo_file), "--board", "pico", "--backend", "tflm"]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "does not build for Raspberry Pi Pico" in err
 
 
 @pytest.mark.parametrize("content, words", [

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "zoo"
 WITHOUT_TENSORFLOW = """
@@ -72,3 +74,19 @@ def test_sweep_over_a_tflite_is_refused(tmp_path):
     run = run_without_tensorflow("sweep", str(FIXTURES / "mlp.tflite"), "--over", "sparsity=0.5,0.8",
                                  "--out", str(tmp_path / "sweep"))
     assert run.returncode == 2 and "built as it is" in run.stderr and not (tmp_path / "sweep").exists()
+
+
+@pytest.mark.parametrize("name, board", [
+    ("digits_demo_int8_per_channel", "pico"),  # no Arduino library for the Pico: the standalone C alone
+    ("mlp", "nano33ble"),  # the standalone C, and TFLM beside it
+])
+def test_inspect_chooses_the_firmware_build_chooses(tmp_path, name, board):
+    model = FIXTURES / f"{name}.tflite"
+    run = run_without_tensorflow("build", str(model), "--board", board, "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    built = json.loads((tmp_path / "out" / "report.json").read_text())["builds"]
+    inspected = run_without_tensorflow("inspect", str(model), "--board", board, "--json")
+    assert inspected.returncode == 0, inspected.stderr
+    chosen = json.loads(inspected.stdout)["firmware"]["builds"]
+    assert [(b["backend"], b["why"], b["arena_firmware"]) for b in built] == [
+        (b["backend"], b["why"], b["arena_bytes"]) for b in chosen]

@@ -40,12 +40,14 @@ def fit(config_file: str | None = None, ladders: dict[str, list] | None = None, 
                       max_builds, executor, workers, listener)
 
 
-def inspect(tflite: str, board: str | None = None, runtime: str = BuildConfig.runtime) -> dict:
-    """An int8 .tflite's operators, planned tensors, arena (host, board, lower bound), flash and board
-    fit, without TensorFlow: the dictionary `tinyprune inspect --json` prints."""
+def inspect(tflite: str, board: str | None = None, runtime: str = BuildConfig.runtime,
+            backend: str = BuildConfig.backend) -> dict:
+    """An int8 .tflite's operators, planned tensors, TFLM arena (host, board, lower bound) and flash, and
+    with a board the firmware `build` would choose there (`backend`) and its fit, without TensorFlow: the
+    dictionary `tinyprune inspect --json` prints (tinyprune.inspection.exit_code gives its exit code)."""
     from tinyprune.inspection import inspect_model
 
-    return inspect_model(tflite, board, runtime)
+    return inspect_model(tflite, board, runtime, backend=backend)
 
 
 def prove(out: str, arduino_library: str | None = None, samples: int = 10) -> dict:

@@ -9,6 +9,7 @@ import traceback
 
 from dataclasses import MISSING, fields
 
+from tinyprune.backends import backend_choices
 from tinyprune.config import BuildConfig, option_names
 from tinyprune.errors import TinypruneError
 
@@ -126,13 +127,17 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("boards", parents=[output], help="list the board database")
     inspect = commands.add_parser("inspect", parents=[output],
                                   help="operators, tensors, arena and flash of an int8 .tflite (no TensorFlow); "
-                                       "exit code 1 when it does not fit --board",
-                                  epilog="exit codes: 0 it fits (or no --board), 1 it does not fit the board, "
-                                         "2 bad input")
+                                       "with --board, the firmware build would choose and its fit (exit code 1 "
+                                       "when it cannot run or does not fit)",
+                                  epilog="exit codes: 0 it runs and fits (without --board: the runtime runs it), "
+                                         "1 no firmware runs it on the board or it does not fit (without --board: "
+                                         "the runtime cannot run it), 2 bad input")
     inspect.add_argument("tflite", help="a full-integer int8 .tflite file")
-    inspect.add_argument("--board", "-b", help="check the fit against this board")
+    inspect.add_argument("--board", "-b", help="choose the firmware for this board and check its fit")
     inspect.add_argument("--runtime", default=BuildConfig.runtime,
                          help=f"TFLM the firmware runs: arduino or tflm (default: {BuildConfig.runtime})")
+    inspect.add_argument("--backend", default=BuildConfig.backend, choices=backend_choices(),
+                         help=f"with --board: the firmware, chosen as build chooses it (default: {BuildConfig.backend})")
     prove = commands.add_parser("prove", parents=[output],
                                 help="build a TFLM build's sketch against the installed Arduino library and run it "
                                      "on qemu: self-test, measured arena, instructions")
@@ -197,11 +202,11 @@ def _run(args: argparse.Namespace, out, err) -> int:
         out.write(_board_table(boards, support) + "\n")
         return 0
     if args.command == "inspect":
-        from tinyprune.inspection import format_inspection
+        from tinyprune.inspection import exit_code, format_inspection
 
-        result = api.inspect(args.tflite, args.board, args.runtime)
+        result = api.inspect(args.tflite, args.board, args.runtime, args.backend)
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
-        return 1 if not result.get("fit", {"fits": True})["fits"] else 0  # a firmware CI gates on it
+        return exit_code(result)  # a firmware's CI gates on it
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
     if args.command == "prove":
         from tinyprune.backends.tflm.qemu_proof import describe_prove_section

@@ -280,40 +280,56 @@ def describe_quantize(quantized: Quantized) -> str:
     return line
 
 
-def check(quantized: Quantized, target: Target) -> Checked:
-    """The int8 graph against each candidate backend: the first that has a kernel for every operator
-    builds the firmware, the others that can are built beside it for comparison."""
+def firmware_builds(graph: Graph, target: Target) -> tuple[list[Build], dict[str, str], dict[str, TinypruneError]]:
+    """The candidate backends that have a kernel for every operator of `graph`, as builds in order of
+    preference: the first is the firmware (at the output root), the others are built beside it for
+    comparison. Also why each other backend builds nothing (target refusals too), and the check errors."""
     from tinyprune.compress import check_compression_support
     from tinyprune.graph.check import check_graph
-    from tinyprune.graph.reader import read_graph
 
-    graph = read_graph(quantized.model_bytes)
-    builds, refused, errors = [], dict(target.refused), {}
+    builds, errors = [], {}
     for candidate in target.candidates:
         try:
             check_compression_support(graph, candidate.runtime)
             ops = check_graph(graph, candidate.runtime)
             candidate.backend.check(graph)
         except TinypruneError as exc:
-            if len(target.candidates) == 1:
-                raise
-            refused[candidate.backend.name], errors[candidate.backend.name] = exc.problem, exc
+            errors[candidate.backend.name] = exc
             continue
         builds.append(Build(candidate.backend, target.board, candidate.runtime, ops, "", folder=candidate.backend.name))
+    refused = {**target.refused, **{name: exc.problem for name, exc in errors.items()}}
+    if builds:
+        firmware = builds[0]
+        firmware.folder = ""
+        if not target.auto:
+            firmware.why = f"{firmware.backend.name} (as --backend asks)"
+        else:
+            firmware.why = (f"{firmware.backend.name} (--backend auto): it has a kernel for every operator of the "
+                            f"model and builds for {target.board.title}'s {target.board.core}"
+                            + "".join(f"; not {name}: {why}" for name, why in refused.items()))
+        for other in builds[1:]:
+            other.why = f"{other.backend.name}: built beside it for comparison, in {other.folder}/"
+    return builds, refused, errors
+
+
+def no_firmware_error(errors: dict[str, TinypruneError], board) -> TinypruneError:
+    """Why no candidate backend can run the model: the one backend's own error, or each one's."""
+    if len(errors) == 1:
+        return next(iter(errors.values()))
+    return TinypruneError(f"no backend can run this model on {board.title}: "
+                          + "; ".join(f"{name}: {exc.problem}" for name, exc in errors.items()),
+                          "; ".join(f"{name}: {exc.fix}" for name, exc in errors.items()))
+
+
+def check(quantized: Quantized, target: Target) -> Checked:
+    """The int8 graph against each candidate backend: the first that has a kernel for every operator
+    builds the firmware, the others that can are built beside it for comparison."""
+    from tinyprune.graph.reader import read_graph
+
+    graph = read_graph(quantized.model_bytes)
+    builds, refused, errors = firmware_builds(graph, target)
     if not builds:
-        raise TinypruneError(f"no backend can run this model on {target.board.title}: "
-                             + "; ".join(f"{name}: {exc.problem}" for name, exc in errors.items()),
-                             "; ".join(f"{name}: {exc.fix}" for name, exc in errors.items()))
-    firmware = builds[0]
-    firmware.folder = ""
-    if not target.auto:
-        firmware.why = f"{firmware.backend.name} (as --backend asks)"
-    else:
-        firmware.why = (f"{firmware.backend.name} (--backend auto): it has a kernel for every operator of the model "
-                        f"and builds for {target.board.title}'s {target.board.core}"
-                        + "".join(f"; not {name}: {why}" for name, why in refused.items()))
-    for other in builds[1:]:
-        other.why = f"{other.backend.name}: built beside it for comparison, in {other.folder}/"
+        raise no_firmware_error(errors, target.board)
     return Checked(quantized, graph, builds, refused)
 
 

@@ -120,7 +120,8 @@ class Backend:
         raise NotImplementedError
 
     def fit(self, graph: Graph, build: "Build", memory: Memory, generated: Generated, proof, config):
-        """tinyprune.verify.fit.BoardFit: estimated when proof is None, else from what prove measured."""
+        """tinyprune.verify.fit.BoardFit: estimated when proof is None, else from what prove measured;
+        `generated` is None when nothing was written (`tinyprune inspect` estimates from the graph alone)."""
         raise NotImplementedError
 
     def shrinks(self, config) -> dict[str, str]:

@@ -47,7 +47,8 @@ def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: i
     )
 
 
-def _itemised(items: dict[str, int]) -> str:
+def itemised(items: dict[str, int]) -> str:
+    """'name 1,234 + other 56': the parts of a figure that are not zero."""
     return " + ".join(f"{name} {value:,}" for name, value in items.items() if value)
 
 
@@ -59,7 +60,7 @@ def require_fit(fit: BoardFit, shrinks: dict[str, str] | None = None) -> None:
     for memory, needed, limit, items in (("flash", fit.flash_needed, fit.flash_limit, fit.flash_items),
                                          ("RAM", fit.ram_needed, fit.ram_limit, fit.ram_items)):
         if needed > limit:
-            problems.append(f"{memory} {needed:,} B = {_itemised(items)} > {fit.board}'s {limit:,} B "
+            problems.append(f"{memory} {needed:,} B = {itemised(items)} > {fit.board}'s {limit:,} B "
                             f"(over by {needed - limit:,} B)")
             parts += [name for name, value in items.items() if value and name in (shrinks or {})]
     if problems:

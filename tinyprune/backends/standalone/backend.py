@@ -66,7 +66,7 @@ class StandaloneBackend(Backend):
                                 generated.test_vectors)
 
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
-        return standalone_fit(generated.model, proof, build.board, config.ram_headroom)
+        return standalone_fit(memory.plan, proof, build.board, config.ram_headroom)
 
     def describe_proof(self, proof) -> str:
         qemu = proof.qemu

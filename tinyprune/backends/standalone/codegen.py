@@ -20,6 +20,7 @@ from tinyprune.graph.ir import Graph, Operator, Tensor
 from tinyprune.resources import templates_dir
 
 KERNEL_DIR = "standalone/kernels"
+ELEMENT_BYTES = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
 SHARED_HEADERS = ("tp_arith.h", "tp_fixedpoint.h", "tp_kernels.h", "tp_simd.h", "tp_weights.h")
 
 
@@ -247,6 +248,11 @@ class Lowered:
     def arena_bytes(self) -> int:
         return self.plan.size
 
+    @property
+    def constant_bytes(self) -> int:
+        """Every const array model.c will define (weights, biases, multipliers, tables)."""
+        return sum(ELEMENT_BYTES[array.ctype] * len(array.values) for step in self.steps for array in step.arrays)
+
 
 def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
@@ -310,12 +316,11 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
         files.append(target)
         if file_name.endswith(".c"):
             sources.append(target)
-    element_sizes = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
     return StandaloneModel(
         name=context["name"], out_dir=out_dir, files=files, sources=sources, layers=lowered.layers,
         ops=graph.op_names, arena_bytes=arena_bytes, arena_lower_bound=lowered.plan.lower_bound,
         input_shape=source.shape, output_shape=output.shape,
         input_quantization=(context["input_scale"], context["input_zero_point"]),
         output_quantization=(context["output_scale"], context["output_zero_point"]),
-        constant_bytes=sum(element_sizes[a.ctype] * len(a.values) for a in arrays), steps=steps,
+        constant_bytes=lowered.constant_bytes, steps=steps,
     )

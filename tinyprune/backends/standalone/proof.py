@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyprune.backends.standalone.codegen import StandaloneModel
+from tinyprune.backends.standalone.codegen import Lowered, StandaloneModel
 from tinyprune.backends.standalone.cortex_m import build_project, run_qemu
 from tinyprune.backends.standalone.host import (HOST_COMPILER, build_host_library, build_host_runner, run_host,
                                                run_host_runner)
@@ -84,8 +84,9 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
     return proof
 
 
-def standalone_fit(model: StandaloneModel, proof: StandaloneProof | None, board, ram_headroom: int):
-    """Flash and RAM of the real firmware where it was built, else the model's constants and arena."""
+def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | None, board, ram_headroom: int):
+    """Flash and RAM of the real firmware where it was built, else the model's constants and arena (known
+    once the graph is lowered: nothing need be written to estimate them)."""
     from tinyprune.verify.fit import BoardFit
 
     if proof is not None and proof.firmware is not None:
