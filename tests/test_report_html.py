@@ -98,6 +98,23 @@ def test_page_states_the_report_figures(demo_report):
 
 
 @pytest.mark.slow
+def test_model_card_is_what_the_recommended_firmware_stores(demo_report):
+    """The demo's firmware is the standalone C: its card is the weights it stores (sparse), not the
+    flatbuffer, which is named beside it; the markdown says the same."""
+    from tinyprune.report.markdown import render_markdown
+
+    stored = demo_report["builds"][0]["stored_model"]
+    assert demo_report["builds"][0]["backend"] == "standalone"
+    assert stored["weight_bytes"] == demo_report["standalone"]["model"]["weight_bytes_stored"]
+    assert stored["weight_bytes"] < demo_report["quantize"]["model_bytes"]
+    page = render_html(demo_report)
+    assert re.search(rf'model in the firmware</div>\s*<div class="value">{stored["weight_bytes"]:,} B</div>\s*'
+                     rf'<div class="note">weights as the standalone firmware stores them \({stored["model_bytes"]:,} '
+                     rf'B of constants in all\); TFLite flatbuffer {demo_report["quantize"]["model_bytes"]:,} B', page)
+    assert f"| model in the firmware | {stored['weight_bytes']:,} B: weights" in render_markdown(demo_report)
+
+
+@pytest.mark.slow
 def test_text_is_escaped(demo_report):
     hostile = "<script>alert('x')</script>"
     page = render_html(variant(demo_report, **{"model.name": hostile, "prune.details.note": hostile,

@@ -90,3 +90,25 @@ def test_inspect_chooses_the_firmware_build_chooses(tmp_path, name, board):
     chosen = json.loads(inspected.stdout)["firmware"]["builds"]
     assert [(b["backend"], b["why"], b["arena_firmware"]) for b in built] == [
         (b["backend"], b["why"], b["arena_bytes"]) for b in chosen]
+
+
+@pytest.mark.parametrize("backend", ["auto", "tflm"])
+def test_model_card_shows_what_the_recommended_firmware_stores(tmp_path, backend):
+    """The standalone C stores weights sparse or clustered where smaller, so its card is its stored weights
+    (the flatbuffer beside it); a TFLM firmware stores the flatbuffer itself."""
+    model = FIXTURES / "digits_cnn_clustered.tflite"
+    run = run_without_tensorflow("build", str(model), "--board", "nano33ble", "--backend", backend,
+                                 "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    stored, flatbuffer = report["builds"][0]["stored_model"], model.stat().st_size
+    page = (tmp_path / "out" / "report.md").read_text()
+    if backend == "auto":
+        summary = report["standalone"]["model"]
+        assert stored["weight_bytes"] == summary["weight_bytes_stored"] < summary["weight_bytes_dense"]
+        assert stored["model_bytes"] == summary["constant_bytes"] == report["fit"]["flash_items"]["model constants"]
+        assert (f"model in the firmware | {stored['weight_bytes']:,} B: weights as the standalone firmware stores "
+                f"them ({stored['model_bytes']:,} B of constants in all); TFLite flatbuffer {flatbuffer:,} B") in page
+    else:
+        assert stored["weight_bytes"] is None and stored["model_bytes"] == flatbuffer
+        assert f"model in the firmware | {flatbuffer:,} B: the TFLite flatbuffer the tflm firmware stores" in page

@@ -111,8 +111,8 @@ def format_inspection(result: dict) -> str:
             fit = build["fit"]
             lines.append(f"  {build['backend']}{' (beside it)' if build['folder'] else ''}: "
                          f"{'fits' if fit['fits'] else 'does not fit'}: flash {fit['flash_needed']:,} B "
-                         f"({itemised(fit['flash_items'])}), RAM {fit['ram_needed']:,} B ({itemised(fit['ram_items'])});"
-                         f" {fit['flash_basis']}")
+                         f"({itemised(fit['flash_items'])}), RAM {fit['ram_needed']:,} B "
+                         f"({itemised(fit['ram_items'])}); {fit['flash_basis']}")
     lines.append(f"\noperators (TFLM: {result['runtime']['title']})")
     for op in result["operators"]:
         mark = "" if op["supported"] else "   <- not in this runtime"

@@ -89,7 +89,7 @@ class Generated:
     """What generate wrote into the output folder, by part, and the backend's own handle on it."""
 
     folders: dict[str, Path]  # named parts: "model_data", "arduino", "cortex_m", ...
-    model: object = None  # e.g. the standalone C's StandaloneModel
+    model: object = None  # e.g. the standalone C's StandaloneModel, the TFLM backend's flatbuffer bytes
     test_vectors: int = 0  # test inputs the firmware carries
 
     def files(self) -> list[Path]:
@@ -150,6 +150,12 @@ class Backend:
     def report_figures(self, proof) -> dict | None:
         """The proof's figures for report.json."""
         return None
+
+    def stored_model(self, build: "Build") -> dict:
+        """What the written firmware keeps of the model in flash, for the report's model card: model_bytes
+        (all of it), weight_bytes (the weights alone, None where its format does not keep them apart) and
+        form (in words)."""
+        raise NotImplementedError
 
     def figures(self, proof) -> dict:
         """What the proof measured, for the report's side-by-side table: instructions per inference and

@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from tinyprune.report import plots
+from tinyprune.report.schema import model_card
 from tinyprune.sizes import counted
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -150,7 +151,8 @@ def render_html(report: dict) -> str:
     }
     disagreements = sum(sum(row) for row in confusion) - sum(row[i] for i, row in enumerate(confusion)) \
         if confusion else None
+    model_bytes, model_words = model_card(r)
     return environment().get_template("report.html.j2").render(
-        r=r, metric=metric, score=lambda v: _score(v, metric), stages=stage_rows(r), figures=figures,
+        r=r, model_bytes=model_bytes, model_words=model_words, metric=metric, score=lambda v: _score(v, metric), stages=stage_rows(r), figures=figures,
         layers=layers, detail_scalars=scalars, detail_structures=structures, disagreements=disagreements,
         sweep=_sweep(r))

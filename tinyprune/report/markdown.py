@@ -5,6 +5,8 @@ from pathlib import Path
 
 import jinja2
 
+from tinyprune.report.schema import model_card
+
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -25,4 +27,6 @@ def environment() -> jinja2.Environment:
 
 
 def render_markdown(report: dict) -> str:
-    return environment().get_template("report.md.j2").render(r=report)
+    model_bytes, model_words = model_card(report)
+    return environment().get_template("report.md.j2").render(r=report, model_bytes=model_bytes,
+                                                            model_words=model_words)

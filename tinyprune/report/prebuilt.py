@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from tinyprune.report.schema import closing_sections, fit_section, header_sections, memory_section
+from tinyprune.report.schema import closing_sections, fit_section, header_sections, memory_section, model_card
 
 
 def tflite_report(config, target, prebuilt, verified, files, stage_seconds) -> dict:
@@ -50,6 +50,8 @@ def rows(report: dict) -> list[tuple[str, str]]:
     table.append(("arena", f"host {memory['arena_aligned16']:,} B (search = emulation: "
                            f"{memory['emulation_matches_search']}), board {memory['board_aligned16']:,} B, firmware "
                            f"{memory['arena_firmware']:,} B"))
+    stored, words = model_card(report)
+    table.append(("model in the firmware", f"{stored:,} B: {words}"))
     table.append(("fit", f"flash {fit['flash_needed']:,} / {fit['flash_limit']:,} B, RAM {fit['ram_needed']:,} / "
                          f"{fit['ram_limit']:,} B: {'fits' if fit['fits'] else 'does not fit'}"))
     table += [(f"device {part}", "measured on the board: see report.json") for part in (report["device"] or {})]

@@ -27,8 +27,10 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - firmware: the recommended backend, why it (with --backend auto) and why not the others, the files written
   (relative to the output folder)
 - builds: every backend built, the recommended first, side by side: folder, flash and RAM needed (and what
-  they rest on), the arena, instructions per inference and output bytes differing from TFLM where a proof
-  measured them (null where none ran), and what could not be proven here
+  they rest on), stored_model (what the firmware keeps of the model: model_bytes, weight_bytes where its
+  format keeps the weights apart, form; the report's model card shows the recommended one's), the arena,
+  instructions per inference and output bytes differing from TFLM where a proof measured them (null where
+  none ran), and what could not be proven here
 - standalone (--backend standalone, else null): per-layer storage formats, bytes saved and MACs skipped;
   output bytes differing from TFLM on the host (whole test set) and under qemu; arm-none-eabi-size
   figures; instructions per inference and per MAC on the emulated core
@@ -214,7 +216,21 @@ def _build_figures(build) -> dict:
     return {"backend": build.backend.name, "title": build.backend.title, "folder": build.folder or ".",
             "why": build.why, "flash_needed": build.fit.flash_needed, "flash_basis": build.fit.flash_basis,
             "ram_needed": build.fit.ram_needed, "arena_firmware": build.memory.arena_firmware,
-            "fits": build.fit.fits, **build.backend.figures(build.proof)}
+            "fits": build.fit.fits, "stored_model": build.backend.stored_model(build),
+            **build.backend.figures(build.proof)}
+
+
+def model_card(report: dict) -> tuple[int, str]:
+    """The model's bytes as the recommended firmware stores them (its weights, where it keeps them apart
+    from the rest) and what that figure is, the flatbuffer beside it: the model card of every page."""
+    firmware = report["builds"][0]
+    stored = firmware["stored_model"]
+    flatbuffer = (report["quantize"] if "quantize" in report else report["model"])["model_bytes"]
+    if stored["weight_bytes"] is None:
+        return stored["model_bytes"], f"the TFLite flatbuffer the {firmware['backend']} firmware stores"
+    return stored["weight_bytes"], (f"weights as the {firmware['backend']} firmware stores them "
+                                    f"({stored['model_bytes']:,} B of constants in all); TFLite flatbuffer "
+                                    f"{flatbuffer:,} B")
 
 
 def firmware_sections(verified, files: list[str]) -> dict:

@@ -68,6 +68,12 @@ class StandaloneBackend(Backend):
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         return standalone_fit(memory.plan, proof, build.board, config.ram_headroom)
 
+    def stored_model(self, build: "Build") -> dict:
+        model = build.generated.model
+        return {"model_bytes": model.constant_bytes, "weight_bytes": model.weight_bytes_stored,
+                "form": "const C arrays: weights (each layer dense, sparse or clustered, whichever is smallest), "
+                        "biases, multipliers and tables"}
+
     def describe_proof(self, proof) -> str:
         qemu = proof.qemu
         line = " and ".join(([f"{proof.host_samples} inputs (host)"] if proof.host_samples else [])

@@ -79,7 +79,7 @@ class TflmBackend(Backend):
             folders["arduino"] = write_arduino_sketch(folder / "arduino", job.name, *firmware_args, **arena)
             folders["platformio"] = write_platformio_project(folder / "platformio", job.name, *firmware_args,
                                                              **arena)
-        return Generated(folders=folders, test_vectors=1)
+        return Generated(folders=folders, model=job.model_bytes, test_vectors=1)
 
     def prove(self, generated: Generated, build: "Build", x_int8, tflm, config):
         """With --prove qemu: the sketch built against the installed Arduino library and run on the board's
@@ -106,6 +106,10 @@ class TflmBackend(Backend):
         proof.estimated_arena_bytes = memory.board_arena.exact
         return replace(memory, board_arena_bytes=proof.arena_bytes, arena_firmware=proof.arena_bytes + config.arena_margin,
                        board_arena_measured=proof.arena_bytes, board_arena_source=proof.arena_source)
+
+    def stored_model(self, build: "Build") -> dict:
+        return {"model_bytes": len(build.generated.model), "weight_bytes": None,
+                "form": "the TFLite flatbuffer as a C array: weights, biases, scales and the graph"}
 
     def describe_proof(self, proof) -> str:
         from tinyprune.backends.tflm.qemu_proof import describe_prove_section
