@@ -1,6 +1,7 @@
 """tinyprune flash with stand-ins for arduino-cli and PlatformIO on PATH that record their arguments and
 fail on request; the board behind the port is the Python stand-in or, for the standalone build, the
 serial firmware on qemu's Cortex-M4. The error paths need no TensorFlow."""
+import dataclasses
 import json
 import os
 import sys
@@ -96,6 +97,26 @@ def test_a_board_silent_after_the_upload_is_one_line(tmp_path, tools, capfd):
         err = error_line(capfd, ["flash", str(minimal_build(tmp_path / "b")), "--port", board.port,
                                   "--timeout", "1"])
     assert "did not answer in 1 s" in err
+
+
+@pytest.mark.parametrize("backend, fix", [("tflm", "build with --backend standalone"),
+                                          ("standalone", "please report it")])
+def test_a_failing_self_test_is_one_line_and_kept_in_the_report(tmp_path, tools, capfd, backend, fix):
+    """The upload went fine but the firmware's boot self-test differs from the host's TFLM: exit 2 with the
+    figure and where to look, not exit 0 with a FAIL inside the line."""
+    out = tmp_path / "b"
+    model = Path(__file__).parent / "data" / "zoo" / "digits_demo_int8.tflite"
+    assert main(["build", str(model), "--board", "nano33ble", "--backend", backend, "--out", str(out), "-q"]) == 0
+    calls = tools("arduino-cli")
+    with FakeBoard(argmax_board(10), 64, 10) as board:
+        board.info = dataclasses.replace(board.info, self_test_differing=3)
+        err = error_line(capfd, ["flash", str(out), "--port", board.port])
+    assert "self-test FAILED after the upload: 3 of 10 output bytes differ from the host's TFLM" in err
+    assert f"tinyprune device-eval {out} --port {board.port}" in err and fix in err
+    assert calls()[-1][1] == "upload"
+    report = json.loads((out / "report.json").read_text())
+    assert report["device"]["flash"]["board"]["self_test"] == "fail"
+    assert "device flash" in (out / "report.md").read_text()
 
 
 @pytest.mark.slow

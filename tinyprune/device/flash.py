@@ -154,7 +154,27 @@ def flash(out_dir: str | Path, port: str, tool: str | None = None, timeout: floa
                "fqbn": firmware.fqbn, "library": firmware.library, "board": info.to_dict(),
                "boot_lines": [line.strip() for line in boot_lines if line.strip()]}
     add_device_section(out_dir, "flash", section)
+    if info.self_test == "fail":
+        raise self_test_failure(section, out_dir, report)
     return section
+
+
+def self_test_failure(section: dict, out_dir: Path, report: dict) -> TinypruneError:
+    """The board ran the uploaded firmware and its boot self-test differs from the host's TFLM: the
+    firmware on the board is wrong, whatever the upload's own exit code said. The report keeps the
+    measurement; the fix says where to look next, for the backend that built it."""
+    board, port = section["board"], section["port"]
+    evaluate = f"`tinyprune device-eval {out_dir} --port {port}` shows which inputs differ"
+    if report["firmware"]["backend"] == "standalone":
+        fix = (f"{evaluate}; the standalone C must equal TFLM on every core, so please report it with the build "
+               "folder, and build with --backend tflm meanwhile")
+    else:
+        fix = (f"{evaluate}; the board's TFLM ({section['library'] or 'its runtime'}) computes this model differently "
+               f"from the host's: check it with `tinyprune inspect {out_dir}/model.tflite --board "
+               f"{report['target']['board']['name']}`, or build with --backend standalone")
+    return TinypruneError(f"the board's self-test FAILED after the upload: {board['self_test_differing_bytes']} of "
+                          f"{board['output_size']} output bytes differ from the host's TFLM (recorded in "
+                          f"{out_dir}/report.json)", fix)
 
 
 def describe_flash(section: dict) -> str:
