@@ -83,3 +83,29 @@ def test_unknown_executor_is_refused():
 
     with pytest.raises(TinypruneError, match="dask"):
         sweep([{"a": 1}], dict, executor="dask")
+
+
+@pytest.mark.parametrize("command", ["sweep", "fit"])
+def test_sweep_and_fit_refuse_the_same_inputs_before_any_build(tmp_path, command):
+    """One preamble (sweep.prepare_search): bad options, a model taken as it is and an existing output
+    folder are refused, each in words naming the command, and nothing is written."""
+    from tinyprune.config import BuildConfig, load_config
+    from tinyprune.errors import TinypruneError
+    from tinyprune.fit import fit_builds
+    from tinyprune.sweep import sweep_builds
+
+    def run(config):
+        return sweep_builds(config, "sparsity", [0.5]) if command == "sweep" else fit_builds(config)
+
+    out = tmp_path / command
+    consequence = "sparsity changes nothing to sweep" if command == "sweep" else "fit has nothing to search"
+    with pytest.raises(TinypruneError, match=f"built as it is .*: {consequence} — fix: {command} the Keras model"):
+        run(load_config(None, model="kws.tflite", out=str(out)))
+    with pytest.raises(TinypruneError, match="sparsity 1.5 is outside"):
+        run(BuildConfig(sparsity=1.5, out=str(out)))
+    assert not out.exists()
+    out.mkdir()
+    with pytest.raises(TinypruneError, match="already exists"):
+        run(load_config(None, out=str(out)))
+    with pytest.raises(TinypruneError, match="unknown board"):
+        run(load_config(None, board="no_such_board", out=str(tmp_path / "other")))

@@ -177,11 +177,9 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     import os
 
     from tinyprune.backends import get_backend
-    from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig
-    from tinyprune.io.tflite import takes_model_as_it_is
-    from tinyprune.pipeline import prepare_output, staged_output
-    from tinyprune.sweep import sweep, sweep_point, write_sweep_page, write_table
+    from tinyprune.pipeline import staged_output
+    from tinyprune.sweep import prepare_search, sweep, sweep_point, write_sweep_page, write_table
 
     listener = listener or Listener()
     ladders = _typed({**DEFAULT_LADDERS, **(ladders or {})})
@@ -192,13 +190,7 @@ def fit_builds(config, ladders: dict[str, list] | None = None, backends: tuple[s
     if max_builds <= len(backends) - 1:
         raise TinypruneError(f"max_builds {max_builds} leaves no build for the search after one per other backend",
                              f"allow more than {len(backends) - 1} builds, or give fewer --backends")
-    config.validate()
-    if takes_model_as_it_is(config.model):
-        raise TinypruneError(f"{config.model} is built as it is (no pruning or quantization): fit has nothing to "
-                             "search", "fit the Keras model, or build the model once with build")
-    out = Path(config.out)
-    prepare_output(out, config.force)
-    board = load_board(config.board)
+    out, board = prepare_search(config, "fit", "fit has nothing to search")
     workers = max(1, workers or os.cpu_count() or 1)
     with staged_output(out) as staging:
         built = 0

@@ -140,6 +140,23 @@ class SweepResult:
     files: list[str]
 
 
+def prepare_search(config, command: str, consequence: str):
+    """What `sweep` and `fit` check before their first build: valid options, a model whose pruning and
+    quantization they can vary (not one built as it is: then `consequence`, and `command` the Keras model
+    instead), an output folder they may write; the output path and the board."""
+    from tinyprune.boards import load_board
+    from tinyprune.io.tflite import takes_model_as_it_is
+    from tinyprune.pipeline import prepare_output
+
+    config.validate()
+    if takes_model_as_it_is(config.model):
+        raise TinypruneError(f"{config.model} is built as it is (no pruning or quantization): {consequence}",
+                             f"{command} the Keras model, or build the model once with build")
+    out = Path(config.out)
+    prepare_output(out, config.force)
+    return out, load_board(config.board)
+
+
 def sweep_point(base: dict, point: dict) -> dict:
     """One point of a sweep: a whole build with the point's option, its figures and its report;
     module-level, so the executor's worker processes can run it."""
@@ -176,21 +193,13 @@ def sweep_builds(config, option: str, values: list, max_loss: float = 0.01, exec
     table and plot with the board's flash limit, marking the smallest model within `max_loss`."""
     import functools
 
-    from tinyprune.boards import load_board
     from tinyprune.config import BuildConfig, option_names
-    from tinyprune.io.tflite import takes_model_as_it_is
-    from tinyprune.pipeline import prepare_output, staged_output
+    from tinyprune.pipeline import staged_output
 
     listener = listener or Listener()
     if option not in option_names() or option in ("out", "force", "model", "data", "board"):
         raise TinypruneError(f"cannot sweep over {option!r}", "sweep a numeric option: sparsity, clusters, ...")
-    config.validate()
-    if takes_model_as_it_is(config.model):
-        raise TinypruneError(f"{config.model} is built as it is (no pruning or quantization), so {option} changes "
-                             "nothing to sweep", "sweep the Keras model, or build the model once with build")
-    out = Path(config.out)
-    prepare_output(out, config.force)
-    board = load_board(config.board)
+    out, board = prepare_search(config, "sweep", f"{option} changes nothing to sweep")
     with staged_output(out) as staging:
         points = []
         for value in values:
