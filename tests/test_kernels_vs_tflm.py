@@ -141,3 +141,24 @@ def test_every_shift_a_kernel_takes_has_a_checked_range(built):
     shifts = {path for model in generated.values() for step in model.steps for path, _ in step.fields
               if "shift" in path}
     assert shifts and shifts <= set(SHIFT_FIELDS)
+
+
+def test_a_kernel_compiles_only_the_weight_formats_its_model_uses(built, tmp_path):
+    """tp_config.h lists, per weighted kernel, the formats its steps store; the kernel built with it is
+    smaller than the one keeping every format's path (the host runner's build)."""
+    import re
+    import subprocess
+
+    _, generated, _ = built
+    model = generated["conv_sparse_0"]
+    config = (model.out_dir / "tp_config.h").read_text()
+    assert re.findall(r"#define (TP_\w+_FORMATS) (.*)", config) == [("TP_CONV2D_FORMATS", "((1u << TP_BITMASK))")]
+
+    def text_bytes(*flags: str) -> int:
+        obj = tmp_path / "tp_conv2d.o"
+        subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *flags, "-c",
+                        str(model.out_dir / "tp_conv2d.c"), "-o", str(obj)], check=True)
+        sizes = subprocess.run(["size", str(obj)], capture_output=True, text=True, check=True).stdout
+        return int(sizes.splitlines()[1].split()[0])
+
+    assert text_bytes() < 0.7 * text_bytes("-DTP_EVERY_FORMAT")

@@ -1,5 +1,6 @@
 /* CONV_2D, int8, per-channel: TFLM's reference ConvPerChannel on an input already padded with its
  * zero point (so every tap is inside and the input offset folds into the bias). */
+#define TP_KERNEL_FORMATS TP_CONV2D_FORMATS
 #include "tp_weights.h"
 
 /* Dense rows: kernel rows of kernel_w x in_c contiguous bytes (one run when dilation_w is 1). */
@@ -42,13 +43,13 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
     const int out_c = p->out_c;
     const int out_w = p->out_w;
     /* four neighbouring output pixels at a time: each weight read (or nonzero found) once for four */
-    const int block_end = weights.format == TP_LUT ? 0 : out_w - out_w % 4;
+    const int block_end = TP_IS(&weights, LUT) ? 0 : out_w - out_w % 4;
     const int8_t *nonzeros = weights.values;
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&requant, oc);
         const int32_t bias = p->bias[oc];
         /* a dense row; the compressed forms find their rows through mask, indices or `nonzeros` */
-        const int8_t *row = weights.format == TP_DENSE ? weights.values + (uint32_t)oc * weights.row_len
+        const int8_t *row = TP_IS(&weights, DENSE) ? weights.values + (uint32_t)oc * weights.row_len
                                                        : weights.values;
         const int8_t *row_nonzeros = nonzeros;
         for (int oy = 0; oy < p->out_h; ++oy) {
@@ -59,7 +60,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 int32_t acc[4] = {bias, bias, bias, bias};
                 nonzeros = row_nonzeros;
-                if (weights.format == TP_BITMASK) {
+                if (TP_IS(&weights, BITMASK)) {
                     tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
                 } else if (p->taps) {
                     tp_dense_taps_dot4(row, weights.row_len, window, column_step, p->taps, acc);
@@ -73,7 +74,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             for (; ox < out_w; ++ox) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 nonzeros = row_nonzeros;
-                const int32_t acc = weights.format == TP_DENSE && !p->taps
+                const int32_t acc = TP_IS(&weights, DENSE) && !p->taps
                                         ? dense_window_dot(p, window, row)
                                         : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
                 out[(uint32_t)ox * out_c] = tp_scale(&scale, bias + acc);

@@ -11,7 +11,8 @@
  * their nonzero taps: staged the same way a block at a time, else pixel by pixel. */
 #include <string.h>
 
-#include "tp_kernels.h"
+#define TP_KERNEL_FORMATS TP_DEPTHWISE_CONV2D_FORMATS
+#include "tp_weights.h"
 
 /* Output pixels whose accumulators are kept before they are requantized, a channel at a time. */
 #define TP_DEPTHWISE_CHUNK 16
@@ -183,7 +184,7 @@ static int32_t sparse_channel(const tp_depthwise_conv2d_params *p, int oc, const
     const int kernel_w = p->kernel_w;
     int32_t acc = 0;
     int ky = 0, kx = 0, at = 0; /* (ky, kx) is row position `at` */
-    if (w->format == TP_BITMASK) {
+    if (TP_IS(w, BITMASK)) {
         const uint32_t *mask = w->mask + (uint32_t)oc * w->row_stride;
         const int8_t *value = *nonzeros;
         for (int word = 0; word < w->row_stride; ++word) {
@@ -276,13 +277,13 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
         const int8_t *nonzeros = p->weights.values;
         for (int oc = 0; oc < out_c; oc += 4) {
             stage_block(p, input, oc, scratch);
-            if (p->weights.format == TP_DENSE) {
+            if (TP_IS(&p->weights, DENSE)) {
                 block4(p, &requant, scratch, oc, p->weights.values + (uint32_t)oc / 4 * block_weights, output + oc);
             } else {
                 sparse_block4(p, &requant, scratch, oc, &nonzeros, output);
             }
         }
-    } else if (p->weights.format != TP_DENSE) {
+    } else if (!TP_IS(&p->weights, DENSE)) {
         sparse_depthwise(p, input, output);
     } else {
         for (int oc = 0; oc < out_c; ++oc) {

@@ -1,5 +1,6 @@
 /* FULLY_CONNECTED, int8, per-tensor or per-channel: TFLM's reference FullyConnected with the input
  * offset folded into the bias. */
+#define TP_KERNEL_FORMATS TP_FULLY_CONNECTED_FORMATS
 #include "tp_weights.h"
 
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output)

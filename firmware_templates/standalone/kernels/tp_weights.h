@@ -6,12 +6,27 @@
 
 #include "tp_kernels.h"
 
+/* The formats the including kernel meets, as bits (1 << TP_DENSE ...): the kernel defines
+ * TP_KERNEL_FORMATS as its line of the generated tp_config.h before including this file, so that code
+ * for a format its model never uses is not compiled. A build of several models' kernels at once (the
+ * tests' host runner) defines TP_EVERY_FORMAT instead. */
+#ifdef TP_EVERY_FORMAT
+#define TP_FORMATS 0xFFu
+#else
+#include "tp_config.h"
+#define TP_FORMATS (TP_KERNEL_FORMATS)
+#endif
+
+/* Whether weights `w` are stored in format F (DENSE, BITMASK, LUT): a constant when the kernel meets
+ * F never or only F. */
+#define TP_IS(w, F) (((TP_FORMATS >> TP_##F) & 1u) && (TP_FORMATS == (1u << TP_##F) || (w)->format == TP_##F))
+
 /* The row's dot product; `*nonzeros` walks the bitmask form's values row after row. */
 static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **nonzeros,
                                  const int8_t *x, const uint16_t *taps)
 {
     int32_t acc = 0;
-    if (w->format == TP_BITMASK) {
+    if (TP_IS(w, BITMASK)) {
         const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
         const int8_t *value = *nonzeros;
         for (int word = 0; word < w->row_stride; ++word) {
@@ -36,7 +51,7 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, const int8_t **no
             }
         }
         *nonzeros = value;
-    } else if (w->format == TP_LUT) {
+    } else if (TP_IS(w, LUT)) {
         const uint8_t *indices = w->indices + (uint32_t)row * w->row_stride;
         for (int position = 0; position < w->row_len; ++position) {
             const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,

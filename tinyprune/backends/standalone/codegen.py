@@ -289,6 +289,17 @@ def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
     return write_standalone(lower(graph, formats), out_dir, name)
 
 
+def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
+    """(macro, format enums) per weighted kernel, e.g. ("TP_CONV2D_FORMATS", ["TP_BITMASK"]): the formats
+    its steps store weights in, the only ones tp_weights.h compiles code for."""
+    found: dict[str, set[str]] = {}
+    for step in steps:
+        form = dict(step.fields).get("weights.format")
+        if form is not None:
+            found.setdefault(f"TP_{step.kernel.removeprefix('tp_').upper()}_FORMATS", set()).add(form)
+    return [(macro, sorted(forms)) for macro, forms in sorted(found.items())]
+
+
 def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model") -> StandaloneModel:
     """Render a lowered graph as model.c / model.h and copy the kernels its steps call into `out_dir`."""
     graph, steps, arena_bytes = lowered.graph, lowered.steps, lowered.arena_bytes
@@ -303,8 +314,10 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
         "input_scale": source.quantization.scale[0], "input_zero_point": source.quantization.zero_point[0],
         "output_scale": output.quantization.scale[0], "output_zero_point": output.quantization.zero_point[0],
     }
+    context["kernel_formats"] = kernel_formats(steps)
     files = []
-    for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c")):
+    for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c"),
+                             ("standalone/tp_config.h.j2", "tp_config.h")):
         path = out_dir / target
         path.write_text(render(template, **context), encoding="utf-8")
         files.append(path)

@@ -89,7 +89,9 @@ def build_host_runner(models: list[StandaloneModel], build_dir: str | Path, sani
         sources.append(unit)
         kernels.update({path.name: path for path in model.sources if path.name != "model.c"})
     runner = build_dir / "host_runner"
-    command = [compiler, "-std=c99", "-O1", *WARNING_FLAGS, *STRICT_FLAGS, *(SANITIZE_FLAGS if sanitize else ()),
+    # one build of the kernels for every model: each keeps the code of every weight format (tp_weights.h)
+    command = [compiler, "-std=c99", "-O1", *WARNING_FLAGS, *STRICT_FLAGS, "-DTP_EVERY_FORMAT",
+               *(SANITIZE_FLAGS if sanitize else ()),
                *map(str, sources + sorted(kernels.values())), "-o", str(runner)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
