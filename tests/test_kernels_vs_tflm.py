@@ -78,6 +78,12 @@ def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("kernels")
     models = cases()
     generated = {name: generate_standalone(read_graph(model), work / name, name) for name, model in models.items()}
+    # the sparse and clustered convolutions and fully connected layers again in each compact format
+    for name in [n for n in models if n.startswith(("conv_", "fully_connected_")) and "dense" not in n]:
+        for form in ("delta", "bitmask_lut", "delta_lut"):
+            models[f"{name}_{form}"] = models[name]
+            generated[f"{name}_{form}"] = generate_standalone(read_graph(models[name]), work / f"{name}_{form}",
+                                                              f"{name}_{form}", formats=("dense", form))
     return models, generated, build_host_runner(list(generated.values()), work / "runner", sanitize=True)
 
 
@@ -102,6 +108,8 @@ def test_the_cases_cover_every_weight_storage_and_kernel(built):
     formats = {(layer.op, layer.format) for model in generated.values() for layer in model.layers}
     for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         assert {(op, storage) for storage in ("dense", "bitmask", "lut")} <= formats
+    for op in ("CONV_2D", "FULLY_CONNECTED"):
+        assert {(op, storage) for storage in ("delta", "bitmask_lut", "delta_lut")} <= formats
     covered = {op for model in generated.values() for op in model.ops}
     assert covered >= set(STANDALONE_OPS) - {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
 

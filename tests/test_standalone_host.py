@@ -5,6 +5,7 @@ import pytest
 
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone import STANDALONE_OPS, generate_standalone
+from tinyprune.backends.standalone.formats import FORMATS
 from tinyprune.backends.standalone.host import build_host_library, run_host
 from tinyprune.graph.reader import read_graph
 from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
@@ -36,7 +37,8 @@ def test_digits_demo_is_byte_identical_to_tflm_on_the_test_set(fixture, request,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("formats, expected", [(("dense", "bitmask", "lut"), "bitmask"), (("dense", "lut"), "lut")])
+@pytest.mark.parametrize("formats, expected", [(("dense", "bitmask", "lut"), "bitmask"), (("dense", "lut"), "lut"),
+                                              (FORMATS, "smallest")])
 def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_int8_pruned, digits_data, tmp_path):
     x = int8_inputs(read_graph(demo_int8_pruned), digits_data.x_test)
     model, ours, reference = run_both(demo_int8_pruned, x, tmp_path, formats=formats)
@@ -47,6 +49,9 @@ def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_in
         assert model.weight_bytes_stored < 0.45 * model.weight_bytes_dense
         assert model.macs_skipped >= 0.7 * model.macs
         assert model.arena_bytes <= 1476
+    elif expected == "smallest":  # gap codes below the bitmask's bit a position (75 %: 3.4 bits a nonzero)
+        assert set(chosen) <= {"delta", "bitmask_lut", "delta_lut"}
+        assert model.weight_bytes_stored < 0.36 * model.weight_bytes_dense
     else:  # a LUT index needs 8 bits where a layer has more than 128 distinct values: dense then
         assert "lut" in chosen and set(chosen) <= {"lut", "dense"}
         assert model.weight_bytes_stored < model.weight_bytes_dense

@@ -1,5 +1,6 @@
 """The standalone backend's pure-Python parts: TFLM's multiplier arithmetic, the arena plan, the
 weight storage forms (decoded back here in numpy to prove they hold the same matrix)."""
+import dataclasses
 import math
 
 import numpy as np
@@ -135,3 +136,59 @@ def test_equal_constant_arrays_are_defined_once():
     assert [array.name for s in steps for array in s.arrays] == ["a_multiplier", "a_shift", "c_shift"]
     assert steps[1].fields == [("requant.multiplier", "a_multiplier"), ("requant.shift", "a_shift"), ("rows", 2)]
     assert steps[2].fields[:2] == [("requant.multiplier", "a_multiplier"), ("requant.shift", "c_shift")]
+
+
+def test_gap_codes_and_value_tables_hold_the_matrix(rng):
+    """delta: escapes of 2^bits - 1 zeros, then the gap; the stream ends one past the last row; the
+    *_lut forms index the nonzeros' table. Decoding each gives the matrix back."""
+    from tinyprune.backends.standalone.formats import delta_positions, encode_delta, unpack_bits
+
+    matrix = rng.choice(np.array([-90, -3, 17, 64], dtype=np.int8), size=(6, 40))
+    matrix[rng.random(matrix.shape) < 0.85] = 0
+    matrix[2] = 0  # an empty row
+    for value_table in (False, True):
+        for encoding in (encode_delta(matrix, value_table), encode_bitmask(matrix, value_table)):
+            if encoding.format.startswith("delta"):
+                positions, _ = delta_positions(encoding.codes, encoding.code_bits, matrix.size)
+                assert positions[-1] == matrix.size
+                positions = positions[:-1]
+            else:
+                positions = np.flatnonzero(_decode_bitmask(dataclasses.replace(
+                    encoding, values=np.ones(len(np.flatnonzero(matrix)), np.int8))).ravel())
+            values = (encoding.values[unpack_bits(encoding.indices, encoding.index_bits, len(positions))]
+                      if value_table else encoding.values)
+            decoded = np.zeros(matrix.size, dtype=np.int8)
+            decoded[positions] = values
+            assert np.array_equal(decoded.reshape(matrix.shape), matrix), encoding.format
+    assert encode_delta(matrix, True).index_bits == 2 and len(encode_delta(matrix, True).values) == 4
+
+
+def test_the_smallest_format_follows_sparsity_and_clusters(rng):
+    from tinyprune.backends.standalone.formats import FORMATS
+
+    dense = rng.integers(-127, 128, size=(16, 144)).astype(np.int8)
+    very_sparse = dense.copy()
+    very_sparse[rng.random(dense.shape) < 0.95] = 0
+    assert choose_encoding(very_sparse).format == "bitmask"  # the fast forms by default
+    assert choose_encoding(very_sparse, FORMATS).format == "delta"
+    clustered = rng.choice(np.array([-40, -7, 5, 30], dtype=np.int8), size=dense.shape)
+    clustered[rng.random(dense.shape) < 0.75] = 0
+    best = choose_encoding(clustered, FORMATS)
+    assert best.format == "delta_lut" and best.index_bits == 2
+    assert best.stored_bytes < 0.6 * choose_encoding(clustered).stored_bytes
+
+
+def test_a_gap_code_stream_cut_short_is_a_contract_error(rng):
+    from tinyprune.backends.standalone.contracts import ContractError, check_steps
+    from tinyprune.backends.standalone.ops import Step, _weight_fields
+    from tinyprune.backends.standalone.formats import encode_delta
+
+    matrix = rng.integers(-127, 128, size=(4, 50)).astype(np.int8)
+    matrix[rng.random(matrix.shape) < 0.8] = 0
+    fields, arrays = _weight_fields("fc", encode_delta(matrix))
+    step = Step("tp_fully_connected", "tp_fully_connected_params", "fc", fields + [("out_depth", 4)], [], None, arrays)
+    check_steps([step])
+    codes = next(a for a in arrays if a.name == "fc_codes")
+    codes.values = codes.values[:-1]
+    with pytest.raises(ContractError, match="gap-code stream"):
+        check_steps([step])

@@ -43,15 +43,15 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
     const int out_c = p->out_c;
     const int out_w = p->out_w;
     /* four neighbouring output pixels at a time: each weight read (or nonzero found) once for four */
-    const int block_end = TP_IS(&weights, LUT) ? 0 : out_w - out_w % 4;
-    const int8_t *nonzeros = weights.values;
+    const int block_end = out_w - out_w % 4;
+    tp_cursor cursor = tp_cursor_start(&weights);
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&requant, oc);
         const int32_t bias = p->bias[oc];
-        /* a dense row; the compressed forms find their rows through mask, indices or `nonzeros` */
+        /* a dense row; the compressed forms find their rows through mask, indices or `cursor` */
         const int8_t *row = TP_IS(&weights, DENSE) ? weights.values + (uint32_t)oc * weights.row_len
                                                        : weights.values;
-        const int8_t *row_nonzeros = nonzeros;
+        const tp_cursor row_cursor = cursor;
         for (int oy = 0; oy < p->out_h; ++oy) {
             /* output pixel ox of this row is out[ox * out_c] (an index, never a pointer past the end) */
             int8_t *out = output + (uint32_t)oy * out_w * out_c + oc;
@@ -59,9 +59,9 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             for (; ox < block_end; ox += 4) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 int32_t acc[4] = {bias, bias, bias, bias};
-                nonzeros = row_nonzeros;
-                if (TP_IS(&weights, BITMASK)) {
-                    tp_bitmask_row_dot4(&weights, oc, &nonzeros, window, column_step, p->taps, acc);
+                cursor = row_cursor;
+                if (!TP_IS(&weights, DENSE)) {
+                    tp_sparse_row_dot(&weights, oc, &cursor, window, column_step, p->taps, 4, acc);
                 } else if (p->taps) {
                     tp_dense_taps_dot4(row, weights.row_len, window, column_step, p->taps, acc);
                 } else {
@@ -73,10 +73,10 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             }
             for (; ox < out_w; ++ox) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
-                nonzeros = row_nonzeros;
+                cursor = row_cursor;
                 const int32_t acc = TP_IS(&weights, DENSE) && !p->taps
                                         ? dense_window_dot(p, window, row)
-                                        : tp_row_dot(&weights, oc, &nonzeros, window, p->taps);
+                                        : tp_row_dot(&weights, oc, &cursor, window, p->taps);
                 out[(uint32_t)ox * out_c] = tp_scale(&scale, bias + acc);
             }
         }

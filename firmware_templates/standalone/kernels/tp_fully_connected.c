@@ -8,9 +8,9 @@ void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input,
     const tp_weights weights = p->weights;
     const tp_requant requant = p->requant;
     for (int b = 0; b < p->batches; ++b) {
-        const int8_t *nonzeros = weights.values;
+        tp_cursor cursor = tp_cursor_start(&weights);
         for (int unit = 0; unit < p->out_depth; ++unit) {
-            const int32_t acc = p->bias[unit] + tp_row_dot(&weights, unit, &nonzeros, input, 0);
+            const int32_t acc = p->bias[unit] + tp_row_dot(&weights, unit, &cursor, input, 0);
             *output++ = tp_requantize(&requant, unit, acc);
         }
         input += weights.row_len;

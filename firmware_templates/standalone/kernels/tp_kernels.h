@@ -7,18 +7,22 @@
 
 #include "tp_arith.h"
 
-enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2 };
+enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2, TP_DELTA = 3, TP_BITMASK_LUT = 4, TP_DELTA_LUT = 5 };
 
-/* A weight matrix stored dense, as a bitmask of its nonzeros plus their values, or as indices into a
- * table of k values; the kernels compute from the stored form and skip zero weights. */
+/* A weight matrix stored dense, or sparse with its nonzeros' positions as a bitmask or as gap codes and
+ * their values as int8 or as indices into a table, or as indices into a table of k values for every
+ * position (formats.py); the kernels compute from the stored form and skip zero weights. */
 typedef struct {
-    const int8_t *values;   /* dense: rows x row_len; bitmask: the nonzeros in row order; lut: the table */
-    const uint32_t *mask;   /* bitmask: row_stride words a row, bit 31 - p % 32 of word p / 32 for position p */
-    const uint8_t *indices; /* lut: index_bits bits a position, each row from a byte boundary */
+    const int8_t *values;   /* dense: rows x row_len; bitmask, delta: the nonzeros in row order; *lut: the table */
+    const uint32_t *mask;   /* bitmask*: row_stride words a row, bit 31 - p % 32 of word p / 32 for position p */
+    const uint8_t *indices; /* lut: index_bits bits a position, each row from a byte boundary;
+                               *_lut: index_bits bits a nonzero, in row order */
+    const uint8_t *codes;   /* delta*: code_bits-bit gap codes, in row order */
     uint16_t row_len;
-    uint16_t row_stride;    /* bitmask: mask words a row; lut: index bytes a row */
+    uint16_t row_stride;    /* bitmask*: mask words a row; lut: index bytes a row */
     uint8_t format;
     uint8_t index_bits;
+    uint8_t code_bits;
 } tp_weights;
 
 typedef struct {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinyprune.backends.base import Backend, Build, Generated, Job, Memory
+from tinyprune.backends.standalone.formats import FORMAT_SETS
 from tinyprune.backends.standalone.codegen import check_supported, lower, write_standalone
 from tinyprune.backends.standalone.cortex_m import write_cortex_m_project
 from tinyprune.errors import TinypruneError
@@ -39,7 +40,7 @@ class StandaloneBackend(Backend):
     def memory(self, graph, build: "Build", host_search, config) -> Memory:
         """The C's static arena plan; TFLM's arena for the Arduino library alongside, for comparison."""
         board_arena, board_bytes = tflm_board_arena(graph, "arduino", host_search)
-        plan = lower(graph)
+        plan = lower(graph, FORMAT_SETS[config.weight_storage])
         return Memory(board_arena, board_bytes, plan.arena_bytes, plan=plan)
 
     def shrinks(self, config) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.contracts import check_steps
-from tinyprune.backends.standalone.formats import FORMATS
+from tinyprune.backends.standalone.formats import FAST_FORMATS
 from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step, gemm_widening
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.backends.templates import c_identifier, render
@@ -254,7 +254,7 @@ class Lowered:
         return sum(ELEMENT_BYTES[array.ctype] * len(array.values) for step in self.steps for array in step.arrays)
 
 
-def lower(graph: Graph, formats: tuple[str, ...] = FORMATS) -> Lowered:
+def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
     (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
@@ -284,7 +284,7 @@ def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str]) -
 
 
 def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
-                        formats: tuple[str, ...] = FORMATS) -> StandaloneModel:
+                        formats: tuple[str, ...] = FAST_FORMATS) -> StandaloneModel:
     """Write model.c, model.h and the kernels `graph` needs into `out_dir`."""
     return write_standalone(lower(graph, formats), out_dir, name)
 

@@ -60,6 +60,7 @@ class Step:
 
 
 SHORT_ROW = 8  # dense kernel rows (kernel_w x in_c bytes) shorter than this go through a tap table
+DEPTHWISE_FORMATS = ("dense", "bitmask", "lut")  # what tp_depthwise_conv2d.c computes from
 
 
 def _scale(tensor: Tensor) -> float:
@@ -117,14 +118,17 @@ def _weight_fields(name: str, encoding: WeightEncoding) -> tuple[list, list[Cons
     arrays = [ConstArray(f"{name}_values", "int8_t", encoding.values.tolist())]
     fields = [("weights.values", arrays[0].name), ("weights.row_len", encoding.row_len),
               ("weights.row_stride", encoding.row_stride),
-              ("weights.format", {"dense": "TP_DENSE", "bitmask": "TP_BITMASK", "lut": "TP_LUT"}[encoding.format]),
-              ("weights.index_bits", encoding.index_bits)]
+              ("weights.format", f"TP_{encoding.format.upper()}"), ("weights.index_bits", encoding.index_bits),
+              ("weights.code_bits", encoding.code_bits)]
     if encoding.mask is not None:
         arrays.append(ConstArray(f"{name}_mask", "uint32_t", encoding.mask.tolist()))
         fields.append(("weights.mask", arrays[-1].name))
     if encoding.indices is not None:
         arrays.append(ConstArray(f"{name}_indices", "uint8_t", list(encoding.indices)))
         fields.append(("weights.indices", arrays[-1].name))
+    if encoding.codes is not None:
+        arrays.append(ConstArray(f"{name}_codes", "uint8_t", list(encoding.codes)))
+        fields.append(("weights.codes", arrays[-1].name))
     return fields, arrays
 
 
@@ -265,7 +269,7 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     name = ctx.name(op)
     taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
-    encoding = choose_encoding(matrix, ctx.formats)
+    encoding = choose_encoding(matrix, tuple(f for f in ctx.formats if f in DEPTHWISE_FORMATS))
     # depth multiplier 1 and whole blocks of four channels: each block staged with its padding in scratch,
     # after which its input bytes are dead and the output may take them (codegen.py); dense weights block
     # by block, bitmask and LUT rows a channel at a time
