@@ -58,12 +58,14 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             int ox = 0;
             for (; ox < block_end; ox += 4) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
+                const int8_t *const windows[4] = {window, window + column_step, window + 2 * column_step,
+                                                  window + 3 * column_step};
                 int32_t acc[4] = {bias, bias, bias, bias};
                 cursor = row_cursor;
                 if (!TP_IS(&weights, DENSE)) {
-                    tp_sparse_row_dot(&weights, oc, &cursor, window, column_step, p->taps, 4, acc);
+                    tp_sparse_row_dot(&weights, oc, &cursor, windows, p->taps, 4, acc);
                 } else if (p->taps) {
-                    tp_dense_taps_dot4(row, weights.row_len, window, column_step, p->taps, acc);
+                    tp_dense_taps_dot4(row, weights.row_len, windows, p->taps, acc);
                 } else {
                     dense_window_dot4(p, window, column_step, row, acc);
                 }

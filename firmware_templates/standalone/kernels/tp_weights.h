@@ -69,15 +69,14 @@ static inline int32_t tp_next_value(const tp_weights *w, const int8_t **value, u
     return *(*value)++;
 }
 
-/* acc[k] += weight * window k's input at `offset` (window k starts k * step bytes after x). */
-static inline void tp_mac(int32_t acc[4], int windows, int32_t weight, const int8_t *x, uint32_t step,
-                          uint32_t offset)
+/* acc[k] += weight * window k's input at `offset`, for the first `windows` (1 or 4) windows. */
+static inline void tp_mac(int32_t acc[4], int windows, int32_t weight, const int8_t *const x[4], uint32_t offset)
 {
-    acc[0] += weight * x[offset];
+    acc[0] += weight * x[0][offset];
     if (windows == 4) { /* spelt out: a loop would keep acc in memory */
-        acc[1] += weight * x[offset + step];
-        acc[2] += weight * x[offset + 2u * step];
-        acc[3] += weight * x[offset + 3u * step];
+        acc[1] += weight * x[1][offset];
+        acc[2] += weight * x[2][offset];
+        acc[3] += weight * x[3][offset];
     }
 }
 
@@ -114,16 +113,13 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, const int
     return acc;
 }
 
-/* The same against four windows (`x` and the next three, `step` bytes apart): each nonzero weight is
- * found once and used four times. */
-static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_t **nonzeros, const int8_t *x,
-                                       uint32_t step, const uint16_t *taps, int32_t acc[4])
+/* The same against four windows x[0..3]: each nonzero weight is found once and used four times. */
+static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_t **nonzeros,
+                                       const int8_t *const x[4], const uint16_t *taps, int32_t acc[4])
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
     const int8_t *value = *nonzeros;
-    const int8_t *x1 = x + step;
-    const int8_t *x2 = x1 + step;
-    const int8_t *x3 = x2 + step;
+    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
     for (uint32_t word = 0; word < w->row_stride; ++word) {
         uint32_t bits = mask[word];
@@ -135,7 +131,7 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
             bits = (bits << skip) << 1;
             const uint32_t offset = *tap++;
             const int32_t weight = *value++;
-            acc0 += weight * x[offset];
+            acc0 += weight * x0[offset];
             acc1 += weight * x1[offset];
             acc2 += weight * x2[offset];
             acc3 += weight * x3[offset];
@@ -148,18 +144,18 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
     acc[3] = acc3;
 }
 
-/* A sparse or LUT row's dot products with `windows` (1 or 4, a constant where inlined) windows `step`
- * bytes apart: each nonzero is found once and used for every window. */
-static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *x,
-                                     uint32_t step, const uint16_t *taps, int windows, int32_t acc[4])
+/* A sparse or LUT row's dot products with the first `windows` (1 or 4, a constant where inlined) of
+ * windows x[0..3]: each nonzero is found once and used for every window. */
+static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *const x[4],
+                                     const uint16_t *taps, int windows, int32_t acc[4])
 {
     const int8_t *value = cursor->value;
     uint32_t index = cursor->index;
     if (TP_IS(w, BITMASK)) {
         if (windows == 4) {
-            tp_bitmask_row_dot4(w, row, &cursor->value, x, step, taps, acc);
+            tp_bitmask_row_dot4(w, row, &cursor->value, x, taps, acc);
         } else {
-            acc[0] += tp_bitmask_row_dot(w, row, &cursor->value, x, taps);
+            acc[0] += tp_bitmask_row_dot(w, row, &cursor->value, x[0], taps);
         }
         return;
     }
@@ -169,7 +165,7 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
             const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,
                                                           w->index_bits)];
             if (weight) {
-                tp_mac(acc, windows, weight, x, step, taps ? taps[position] : (uint32_t)position);
+                tp_mac(acc, windows, weight, x, taps ? taps[position] : (uint32_t)position);
             }
         }
     } else if (TP_IS_DELTA(w)) {
@@ -178,8 +174,7 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
         uint32_t code = cursor->code;
         int32_t position = cursor->position;
         while (position < w->row_len) {
-            tp_mac(acc, windows, tp_next_value(w, &value, &index), x, step,
-                   taps ? taps[position] : (uint32_t)position);
+            tp_mac(acc, windows, tp_next_value(w, &value, &index), x, taps ? taps[position] : (uint32_t)position);
             position += 1 + tp_next_gap(codes, bits, &code);
         }
         cursor->position = position - w->row_len;
@@ -194,7 +189,7 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
                 const int skip = tp_leading_zeros(bits);
                 position += (uint32_t)skip;
                 bits = (bits << skip) << 1;
-                tp_mac(acc, windows, tp_next_value(w, &value, &index), x, step, taps ? taps[position] : position);
+                tp_mac(acc, windows, tp_next_value(w, &value, &index), x, taps ? taps[position] : position);
                 ++position;
             }
         }
@@ -217,24 +212,23 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, tp_cursor *cursor
             acc[0] += (int32_t)weight[position] * x[taps[position]];
         }
     } else {
-        tp_sparse_row_dot(w, row, cursor, x, 0, taps, 1, acc);
+        const int8_t *const window[4] = {x, x, x, x};
+        tp_sparse_row_dot(w, row, cursor, window, taps, 1, acc);
     }
     return acc[0];
 }
 
-/* A dense row through a tap table against four windows `step` bytes apart: for kernels whose rows
- * are too short for a contiguous dot product (few input channels). */
-static inline void tp_dense_taps_dot4(const int8_t *w, int n, const int8_t *x, uint32_t step,
-                                      const uint16_t *taps, int32_t acc[4])
+/* A dense row through a tap table against four windows x[0..3]: for kernels whose rows are too short
+ * for a contiguous dot product (few input channels). */
+static inline void tp_dense_taps_dot4(const int8_t *w, int n, const int8_t *const x[4], const uint16_t *taps,
+                                      int32_t acc[4])
 {
-    const int8_t *x1 = x + step;
-    const int8_t *x2 = x1 + step;
-    const int8_t *x3 = x2 + step;
+    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
     for (int i = 0; i < n; ++i) {
         const uint32_t offset = taps[i];
         const int32_t weight = w[i];
-        acc0 += weight * x[offset];
+        acc0 += weight * x0[offset];
         acc1 += weight * x1[offset];
         acc2 += weight * x2[offset];
         acc3 += weight * x3[offset];
