@@ -1,7 +1,7 @@
 """`tinyprune fit` on the demo's architecture against the issue's flash goal: weights and constants at most a
 tenth of the dense int8 model's, within one point of the float model's accuracy (TFLM on the test set; the
 standalone firmware run under qemu gives TFLM's bytes). Prints every build the search ran (the default grid) and the choice.
-Run with `python bench/fit.py [--quick] [--out FOLDER] [--workers N]` (about ten minutes on two cores;
+Run with `python bench/fit.py [--quick] [--out FOLDER] [--workers N] [--weight-storage smallest]` (about ten minutes on two cores;
 FOLDER keeps fit.md, fit.png, fit.json and the builds)."""
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer epochs and builds (for a smoke run)")
     parser.add_argument("--out", help="keep the fit's folder here")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--weight-storage", choices=("fast", "smallest"), default="fast",
+                        help="the standalone C's weight formats (smallest: gap codes and table indices too)")
     args = parser.parse_args()
     quick = {"train_epochs": 3, "fine_tune_epochs": 2} if args.quick else {}
+    quick["weight_storage"] = args.weight_storage
     with native_output_hidden(hide=True) as (out, _), tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.out or scratch) / "fit"
         result = api.fit(None, None, max_loss=0.01, max_builds=4 if args.quick else 14, workers=args.workers,
