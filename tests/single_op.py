@@ -227,12 +227,14 @@ def unary(seed: int, kind: str, shape, input_scale: float | None = None) -> byte
     return m.finish(kind, [source], [output])
 
 
-def mean(seed: int, height: int, width: int, channels: int) -> bytes:
-    """MEAN over height and width, keeping dims (global average pooling as the converter writes it)."""
+def mean(seed: int, height: int, width: int, channels: int, source_quantization: tuple[float, int] | None = None,
+         output_quantization: tuple[float, int] | None = None) -> bytes:
+    """MEAN over height and width, keeping dims (global average pooling as the converter writes it); each
+    (scale, zero point) random unless given."""
     m = SingleOpModel(np.random.default_rng(seed))
-    source = m.activation([1, height, width, channels])
+    source = m.activation([1, height, width, channels], *(source_quantization or (None, None)))
     axes = m.tensor([2], data=np.array([1, 2], dtype=np.int32), dtype=schema.TensorType.INT32)
-    output = m.activation([1, 1, 1, channels])
+    output = m.activation([1, 1, 1, channels], *(output_quantization or (None, None)))
     o = schema.ReducerOptionsT()
     o.keepDims = True
     return m.finish("MEAN", [source, axes], [output], "ReducerOptions", o)

@@ -71,7 +71,8 @@ def per_tensor_zoo(name: str) -> bytes:
     return quantize_int8(model, calibration.astype(np.float32), per_channel_dense=False)
 
 
-def prove(model_bytes: bytes, arduino_library, tmp_path, x=None):
+def prove(model_bytes: bytes, arduino_library, tmp_path, x=None, expected=None):
+    """The sketch of `model_bytes` proven on qemu against `expected` (default: the host TFLM's outputs)."""
     from tinyprune.backends.tflm.arduino import write_arduino_sketch
     from tinyprune.backends.tflm.qemu_proof import prove_sketch
     from tinyprune.graph.runtimes import get_runtime
@@ -82,7 +83,9 @@ def prove(model_bytes: bytes, arduino_library, tmp_path, x=None):
     if x is None:
         shape = graph.input_tensors()[0].shape
         x = np.random.default_rng(1).integers(-128, 128, size=(10,) + tuple(shape[1:])).astype(np.int8)
-    expected = tflm_outputs(model_bytes, x, arena_size=1 << 22).reshape(len(x), -1)
+    if expected is None:
+        expected = tflm_outputs(model_bytes, x, arena_size=1 << 22)
+    expected = np.asarray(expected).reshape(len(x), -1)
     estimate = emulate_arena(graph, "arm32")
     sketch = write_arduino_sketch(tmp_path, "model", model_bytes, graph, get_runtime("arduino"),
                                   estimate.aligned16 + 1024, x[0], expected[0], board,
@@ -246,3 +249,37 @@ def test_prove_qemu_refuses_what_it_cannot_run_before_training(flags, problem, t
     # --backend tflm: with the default (auto) the standalone C still builds where the TFLM sketch cannot
     assert main(["demo", "--prove", "qemu", "--backend", "tflm", "--out", str(tmp_path / "out"), *flags]) == 2
     assert problem in capfd.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", [((0.1, 3), (0.1, 3)), (None, None)], ids=["alike", "requantized"])
+def test_the_library_takes_means_as_its_emulation_says(arduino_library, tmp_path, quantization):
+    """MEAN is where the library parts from today's TFLM on MobileNetV1: on qemu it gives exactly the bytes
+    of the old kernel emulated on the host (tinyprune/verify/library_kernels.py), not today's."""
+    from single_op import mean
+    from tinyprune.verify.layers import tflm_tensors
+    from tinyprune.verify.library_kernels import january_2023_mean
+
+    model = mean(3, 6, 6, 8, *quantization)
+    graph = read_graph(model)
+    x = np.random.default_rng(1).integers(-128, 128, size=(10, 6, 6, 8)).astype(np.int8)
+    tensors = tflm_tensors(model, graph, x)
+    old = january_2023_mean(graph, graph.operators[0], tensors[graph.inputs[0]])
+    assert np.count_nonzero(old != tensors[graph.outputs[0]]) > 0
+    as_emulated, _ = prove(model, arduino_library, tmp_path / "old", x, expected=old)
+    assert (as_emulated.compiled, as_emulated.samples, as_emulated.output_bytes) == (True, 10, 80)
+    assert as_emulated.differing_bytes == 0
+
+
+@pytest.mark.slow
+def test_prove_qemu_names_the_operator_the_library_computes_otherwise(arduino_library, tmp_path):
+    from single_op import mean
+    from tinyprune import api
+
+    model = tmp_path / "mean.tflite"
+    model.write_bytes(mean(3, 6, 6, 8))
+    with pytest.raises(TinypruneError, match=r"differs from the host's on \d+ of \d+ output bytes .*: first at "
+                       r"operator 0 \(MEAN, .*averages in float .* which changes \d+ of its \d+ output bytes"):
+        api.build(model=str(model), board="nano33ble", backend="tflm", prove="qemu",
+                  arduino_library=str(arduino_library), out=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

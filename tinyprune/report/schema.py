@@ -37,7 +37,8 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
 - prove (--prove qemu with the TFLM backend, else null): the sketch built against the installed Arduino
   library (library, compiled, first_error, text/data/bss with the stand-in core), run on the board's qemu
   machine (sketch_output, sketch_passed), the probe's test inputs (samples, differing_bytes against the
-  host's TFLM, output_bytes), the measured arena (arena_bytes: the smallest multiple of 4 that allocates and
+  host's TFLM, output_bytes; kernel_difference: when they differ, the first operator the library is known to
+  compute otherwise), the measured arena (arena_bytes: the smallest multiple of 4 that allocates and
   gives the same outputs; arena_used_bytes: TFLM's own count), instructions_per_inference, qemu_runs
 - device: null after a build; `tinyprune flash` adds flash (tool, version, port, the board's boot INFO) and
   `tinyprune device-eval` adds evaluation (the board's INFO, accuracy on the board and of the host's TFLM

@@ -43,29 +43,46 @@ def with_every_tensor_as_output(model_bytes: bytes, graph: Graph) -> tuple[bytes
     return with_int32_vector(model_bytes, subgraph, SUBGRAPH_OUTPUTS, outputs), outputs
 
 
+def tflm_tensors(model_bytes: bytes, graph: Graph, x_int8: np.ndarray,
+                 arena_size: int = 1 << 22) -> dict[int, np.ndarray]:
+    """Today's TFLM (the tflite-micro package) on `x_int8`: every int8 tensor an operator writes, and the
+    model's input, by tensor index, each shaped (samples, *the tensor's shape)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    debug_bytes, outputs = with_every_tensor_as_output(model_bytes, graph)
+    tflm = runtime.Interpreter.from_bytes(debug_bytes, arena_size=arena_size)
+    shape = graph.input_tensors()[0].shape
+    x = np.asarray(x_int8, dtype=np.int8).reshape((-1,) + tuple(shape[1:]))
+    runs = []
+    for sample in x:
+        tflm.set_input(sample.reshape(shape), 0)
+        tflm.invoke()
+        runs.append([tflm.get_output(n).copy() for n in range(len(outputs))])
+    tensors = {tensor: np.stack([run[n] for run in runs]).reshape((len(x),) + tuple(graph.tensors[tensor].shape))
+               for n, tensor in enumerate(outputs)}
+    return {graph.inputs[0]: x.reshape((len(x),) + tuple(shape)), **tensors}
+
+
 def first_divergence(model_bytes: bytes, graph: Graph, x_int8: np.ndarray, arena_size: int = 1 << 22,
                      samples: int = 32) -> LayerDivergence | None:
     """Run LiteRT and TFLM on the first `samples` inputs with every intermediate tensor as an output; the
     first operator (in execution order) whose output differs, or None when every operator agrees."""
     from ai_edge_litert.interpreter import Interpreter as LiteRT
-    from tflite_micro.python.tflite_micro import runtime
 
     debug_bytes, outputs = with_every_tensor_as_output(model_bytes, graph)
     x = np.asarray(x_int8[:samples], dtype=np.int8)
+    tflm = tflm_tensors(model_bytes, graph, x, arena_size)
     litert = LiteRT(model_content=debug_bytes)
     litert.allocate_tensors()
-    tflm = runtime.Interpreter.from_bytes(debug_bytes, arena_size=arena_size)
     input_index = litert.get_input_details()[0]["index"]
     output_tensors = [detail["index"] for detail in litert.get_output_details()]  # = `outputs`, in order
     shape = graph.input_tensors()[0].shape
     differences: dict[int, list[np.ndarray]] = {tensor: [] for tensor in outputs}
-    for sample in x:
+    for number, sample in enumerate(x):
         litert.set_tensor(input_index, sample.reshape(shape))
         litert.invoke()
-        tflm.set_input(sample.reshape(shape), 0)
-        tflm.invoke()
-        for n, tensor in enumerate(output_tensors):
-            ours = tflm.get_output(n).astype(np.int16).reshape(-1)
+        for tensor in output_tensors:
+            ours = tflm[tensor][number].astype(np.int16).reshape(-1)
             differences[tensor].append(np.abs(ours - litert.get_tensor(tensor).astype(np.int16).reshape(-1)))
     for op in graph.operators:
         for tensor in op.outputs:

@@ -86,18 +86,21 @@ class TflmBackend(Backend):
         qemu machine (backends/tflm/qemu_proof.py)."""
         if config.prove != "qemu":
             return None
-        from tinyprune.backends.tflm.qemu_proof import prove_sketch
+        from tinyprune.backends.tflm.qemu_proof import explain_difference, prove_sketch
 
         proof = prove_sketch(generated.folders["arduino"], build.board, x_int8, tflm,
                              config.arduino_library or None)
         if not proof.compiled:
             raise TinypruneError(f"the sketch does not compile against {proof.library}: {proof.first_error}",
                                  "install the library version the sketch names, or report this")
+        explain_difference(proof, generated.model, x_int8, build.runtime.name)
         if proof.differing_bytes or not proof.sketch_passed:
             raise TinypruneError(
                 f"on {proof.machine} the library's TFLM differs from the host's on {proof.differing_bytes} of "
-                f"{proof.output_bytes} output bytes ({'; '.join(proof.sketch_output[-2:])})",
-                "check the model against this runtime (tinyprune inspect), or use --runtime tflm")
+                f"{proof.output_bytes} output bytes ({'; '.join(proof.sketch_output[-2:])})"
+                + (f": {proof.kernel_difference}" if proof.kernel_difference else ""),
+                "build with --backend standalone (it computes as the host's TFLM does), or without --prove qemu "
+                "(the board's outputs then differ from the report's as this says)")
         return proof
 
     def measured_memory(self, memory: Memory, proof, config) -> Memory | None:

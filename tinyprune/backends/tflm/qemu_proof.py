@@ -54,6 +54,7 @@ class TflmQemuProof:
     qemu_runs: int = 0
     seconds: float = 0.0
     estimated_arena_bytes: int | None = None  # the emulation's figure for the same build, for comparison
+    kernel_difference: str = ""  # when outputs differ: the first operator the library is known to compute otherwise
 
     def summary(self) -> dict:
         return asdict(self)
@@ -144,13 +145,28 @@ def prove_sketch(sketch_dir: Path, board: Board, x_int8: np.ndarray, tflm: np.nd
         proof.compiled, proof.text, proof.data, proof.bss = True, sizes.text, sizes.data, sizes.bss
         run = run_firmware(elf, board, RUN_TIMEOUT)
         proof.qemu_runs += 1
-        proof.sketch_output = tuple(line for line in run.lines if line and line != "done")
+        # the sketch's own lines: not "done", nor the binary INFO frame the serial protocol sends at boot
+        proof.sketch_output = tuple(line for line in run.lines if line and line != "done" and line.isascii()
+                                    and line.isprintable())
         proof.sketch_passed = any(line.startswith("PASS") for line in run.lines)
         x = np.asarray(x_int8[:samples], dtype=np.int8).reshape(min(samples, len(x_int8)), -1)
         expected = np.asarray(tflm[:len(x)], dtype=np.int8).reshape(len(x), -1)
         _run_probe(proof, work / "probe", sketch_dir, board, library, x, expected)
     proof.seconds = time.perf_counter() - started
     return proof
+
+
+def explain_difference(proof: TflmQemuProof, model_bytes: bytes, x_int8: np.ndarray, runtime_name: str) -> None:
+    """When the library's outputs differ from the host's, name the first operator whose kernel it is known
+    to compute otherwise (tinyprune/verify/library_kernels.py), over the inputs the probe ran."""
+    from tinyprune.graph.reader import read_graph
+    from tinyprune.verify.library_kernels import first_kernel_difference
+
+    if not proof.differing_bytes:
+        return
+    difference = first_kernel_difference(model_bytes, read_graph(model_bytes), x_int8[:proof.samples], runtime_name)
+    proof.kernel_difference = (difference.describe() if difference else
+                               "no operator whose kernel the library is known to compute otherwise explains it")
 
 
 def _run_probe(proof: TflmQemuProof, folder: Path, sketch_dir: Path, board: Board, library: InstalledLibrary,
@@ -238,6 +254,7 @@ def prove_build(out: str | Path, library_path: str | Path | None = None, samples
     tflm = tflm_outputs(model_bytes, x, report["memory"]["arena_aligned16"]).reshape(len(x), -1)
     proof = prove_sketch(sketches[0].parent, load_board(report["target"]["board"]["name"]), x, tflm, library_path,
                          samples)
+    explain_difference(proof, model_bytes, x, report["target"]["runtime"]["name"])
     proof.estimated_arena_bytes = report["memory"]["board_exact"]
     section = {**proof.summary(), "declared_arena_bytes": report["memory"]["arena_firmware"]}
     report["prove"] = section
@@ -252,9 +269,10 @@ def describe_prove_section(section: dict) -> str:
     if not section["compiled"]:
         return f"the sketch does not compile against {section['library_name']}: {section['first_error']}"
     estimated = section.get("estimated_arena_bytes")
+    why = f"; {section['kernel_difference']}" if section.get("kernel_difference") else ""
     return (f"{section['library_name']} on {section['machine']}: self-test {'PASS' if section['sketch_passed'] else 'FAIL'}, "
             f"{section['differing_bytes']} of {section['output_bytes']:,} output bytes differ from the host's TFLM "
-            f"({section['samples']} inputs); arena {section['arena_bytes']:,} B measured"
+            f"({section['samples']} inputs{why}); arena {section['arena_bytes']:,} B measured"
             + (f" ({estimated:,} B emulated)" if estimated is not None else "")
             + f"; {section['instructions_per_inference']:,} instructions an inference; text {section['text']:,} B, "
             f"data {section['data']:,} B, bss {section['bss']:,} B ({section['qemu_runs']} qemu runs, "
