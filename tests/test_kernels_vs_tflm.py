@@ -39,9 +39,34 @@ def _convolution_case(rng, depthwise: bool, weights: str) -> bytes:
     return single_op.conv2d(seed, height, width, in_c, out_c, (kh, kw), **options)
 
 
+def depthwise_cases(count: int = 24) -> dict[str, bytes]:
+    """Depthwise layers of random shapes around the kernel's paths: 3x3 windows (two output rows a pass,
+    stride 1 or 2, an odd last row, dilation), other windows, channel counts that are and are not a
+    multiple of 2 or 4, depth multiplier 1 and 2, SAME and VALID padding, dense and pruned weights."""
+    rng = np.random.default_rng(19)
+    # as DS-CNN's (odd height, stride 1) and MobileNet's (stride 2, VALID and SAME) 3x3 layers
+    models = {f"depthwise_3x3_{i}": single_op.depthwise_conv2d(i, height, width, channels, 1, (3, 3),
+                                                                 stride=stride, padding=padding, activation=activation)
+              for i, (height, width, channels, stride, padding, activation) in enumerate([
+                  (25, 5, 8, (1, 1), "SAME", "RELU"), (9, 7, 6, (2, 2), "SAME", "RELU6"),
+                  (10, 9, 4, (2, 2), "VALID", "NONE"), (4, 3, 3, (1, 1), "VALID", "RELU6")])}
+    for i in range(count):
+        kernel = (3, 3) if i % 3 else tuple(int(v) for v in rng.integers(1, 6, size=2))
+        stride = tuple(int(v) for v in rng.choice([1, 1, 2, 3], size=2))
+        dilation = (int(rng.choice([1, 1, 2])), int(rng.choice([1, 1, 1, 2])))
+        height, width = (int(v) for v in rng.integers(max(kernel) * max(dilation), 12, size=2))
+        weights = str(rng.choice(["dense", "dense", "dense", "sparse", "clustered"]))
+        models[f"depthwise_shape_{weights}_{i}"] = single_op.depthwise_conv2d(
+            int(rng.integers(1 << 30)), height, width, int(rng.choice([1, 2, 3, 4, 5, 8, 12])),
+            int(rng.choice([1, 1, 2])), kernel, stride=stride, dilation=dilation,
+            padding=str(rng.choice(["SAME", "VALID"])), activation=str(rng.choice(ACTIVATIONS)),
+            sparsity=0.75 if weights == "sparse" else 0.0, clusters=5 if weights == "clustered" else 0)
+    return models
+
+
 def cases() -> dict[str, bytes]:
     """name -> single-operator model, for every kernel and weight storage, per seed."""
-    models = {}
+    models = depthwise_cases()
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         for weights in ("dense", "sparse", "clustered"):

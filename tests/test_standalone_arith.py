@@ -78,3 +78,75 @@ def test_requantization_equals_tflm_arithmetic(tmp_path):
         direct, rescaled, requantized = (int(v) for v in line.split())
         assert (direct, rescaled, requantized) == (expected, expected, max(-128, min(127, expected))), \
             (acc, multiplier, shift)
+
+
+DOUBLED_HARNESS = r"""
+#include <stdio.h>
+#include "tp_arith.h"
+
+int main(void)
+{
+    long acc, multiplier, shift, zero_point, low, high;
+    while (scanf("%ld %ld %ld %ld %ld %ld", &acc, &multiplier, &shift, &zero_point, &low, &high) == 6) {
+        const int32_t m = (int32_t)multiplier;
+        const int8_t s = (int8_t)shift;
+        const tp_requant requant = {&m, &s, 0, (int8_t)zero_point, (int8_t)low, (int8_t)high};
+        const tp_channel_scale scale = tp_channel(&requant, 0);
+        tp_doubled_scale doubled;
+        const long bound = acc < 0 ? -acc : acc;
+        if (tp_doubled_scale_of(&scale, bound, &doubled)) {
+            printf("1 %d\n", (int)tp_scale_doubled(&doubled, (int32_t)(2 * acc)));
+        } else {
+            printf("0 %d\n", (int)tp_scale(&scale, (int32_t)acc));
+        }
+    }
+    return 0;
+}
+"""
+
+
+def doubled_cases(rng) -> list[tuple[int, ...]]:
+    """Accumulators up to the short form's bound (2^29) and past it, every right shift it takes and some
+    it refuses, zero points and clamps of RELU, RELU6 and none; ties of the rounding divide on purpose."""
+    out = []
+    for shift in range(-24, 2):
+        for _ in range(400):
+            multiplier = int(rng.choice([0, 2**30, 2**31 - 1, int(rng.integers(2**30, 2**31))]))
+            zero_point = int(rng.integers(-128, 128))
+            low, high = sorted(int(v) for v in rng.integers(-128, 128, size=2))
+            low, high = rng.choice([(-128, 127), (zero_point, 127), (low, high)])
+            if rng.random() < 0.5:  # a tie: acc * m / 2^31 lands on a half step of 2^-shift
+                right = max(-shift, 1)
+                target = int(rng.integers(-2**12, 2**12)) * 2**right + 2**(right - 1)
+                acc = int(target * 2**31 // max(multiplier, 1)) + int(rng.integers(-2, 3))
+            else:
+                acc = int(rng.integers(-2**29 + 1, 2**29))
+            if abs(acc) < 2**29:
+                out.append((acc, multiplier, shift, zero_point, int(low), int(high)))
+    out += [(a, 2**30 + 5, -5, -3, -128, 127) for a in (2**29, -2**29, 2**29 - 1, -2**29 + 1, 0, -1, 1)]
+    return out
+
+
+def test_the_doubled_short_form_equals_tflm_arithmetic(tmp_path):
+    """tp_scale_doubled (SMMULR's rounding on 2 * acc, the rounding divide, zero point and clamp in one
+    sum and shift) gives TFLM's int8 output wherever tp_doubled_scale_of lets the depthwise kernel use it,
+    and it is used for every right shift from 1 to 21 within the accumulator bound."""
+    source = tmp_path / "doubled.c"
+    source.write_text(DOUBLED_HARNESS)
+    binary = tmp_path / "doubled"
+    kernels = templates_dir() / "standalone" / "kernels"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined",
+                    "-fno-sanitize-recover", f"-I{kernels}", str(source), "-o", str(binary)],
+                   check=True, capture_output=True)
+    inputs = doubled_cases(np.random.default_rng(1))
+    result = subprocess.run([str(binary)], input="\n".join(" ".join(map(str, case)) for case in inputs),
+                            capture_output=True, text=True, check=True)
+    short_form = set()
+    for (acc, multiplier, shift, zero_point, low, high), line in zip(inputs, result.stdout.splitlines(), strict=True):
+        used, value = (int(v) for v in line.split())
+        expected = max(low, min(high, tflm_multiply_by_quantized_multiplier(acc, multiplier, shift) + zero_point))
+        assert value == expected, (acc, multiplier, shift, zero_point, low, high, used)
+        if used:
+            short_form.add(shift)
+        assert used == (-21 <= shift <= -1 and abs(acc) < 2**29), (acc, shift)
+    assert short_form == set(range(-21, 0))

@@ -118,6 +118,45 @@ static inline int8_t tp_scale(const tp_channel_scale *scale, int32_t acc)
                             scale->activation_max);
 }
 
+/* tp_scale of an accumulator held doubled (2 * acc), in three instructions and a clamp where the core
+ * has SMMLAR. TFLM's first rounding h = floor((acc * m + 2^30) / 2^31) is floor((2 * acc * m + 2^31)
+ * / 2^32) exactly, SMMULR's result; its rounding divide by 2^r (ties away from zero) is
+ * floor((h + 2^(r-1) - [h < 0]) / 2^r), and the zero point goes in as zp * 2^r before the shift. With
+ * m >= 0, [acc < 0] may stand for [h < 0]: they differ only when h = 0, and then both floors are 0. */
+typedef struct {
+    int32_t multiplier;
+    int32_t rounding;  /* 2^(r-1) + output_zero_point * 2^r */
+    int right_shift;   /* r >= 1 */
+    int32_t activation_min, activation_max;
+} tp_doubled_scale;
+
+/* The short form of `scale`, or 0 when it does not apply: a left shift, no right shift, or sums that
+ * could overflow (|2 * acc| below 2^30 and |zp| * 2^r below 2^29 keep every step inside int32). */
+static inline int tp_doubled_scale_of(const tp_channel_scale *scale, int64_t acc_bound, tp_doubled_scale *out)
+{
+    const int r = scale->right_shift;
+    if (scale->left_shift != 0 || r < 1 || r > 21 || acc_bound >= (1 << 29)) {
+        return 0;
+    }
+    out->multiplier = scale->multiplier;
+    out->rounding = (int32_t)((1u << (r - 1)) + (uint32_t)scale->output_zero_point * (1u << r));
+    out->right_shift = r;
+    out->activation_min = scale->activation_min;
+    out->activation_max = scale->activation_max;
+    return 1;
+}
+
+static inline int8_t tp_scale_doubled(const tp_doubled_scale *scale, int32_t acc2)
+{
+#if TP_SIMD32
+    const int32_t rounded = tp_smmlar(acc2, scale->multiplier, scale->rounding);
+#else
+    const int32_t rounded = (int32_t)(((int64_t)acc2 * scale->multiplier + 0x80000000LL) >> 32) + scale->rounding;
+#endif
+    const int32_t shifted = (rounded - (int32_t)((uint32_t)acc2 >> 31)) >> scale->right_shift;
+    return (int8_t)tp_clamp(shifted, scale->activation_min, scale->activation_max);
+}
+
 /* The accumulator of channel `channel` as an int8 output. Kernels pass a local copy of their
  * tp_requant: the int8 stores they make could otherwise alias it and force reloads. */
 static inline int8_t tp_requantize(const tp_requant *requant, int channel, int32_t acc)

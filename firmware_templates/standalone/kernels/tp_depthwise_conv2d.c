@@ -1,21 +1,319 @@
 /* DEPTHWISE_CONV_2D, int8, per-channel: TFLM's reference DepthwiseConvPerChannel.
  *
- * Channels are the outer loop, so a channel's requantization constants are worked out once. With one
- * output channel per input channel, four neighbouring channels go together: their inputs and weights
- * are contiguous, four bytes a load. Each block of four is first copied into scratch with its padding
- * (the input zero point) around it, so every window lies inside, the input offset of every tap folds
- * into the bias and the loop multiplies raw inputs with no border tests. Once copied, the block's
- * input channels are dead: the output may be the input itself. Other layers (depth multiplier > 1,
- * channels not a multiple of four) go a channel at a time, skipping the taps outside the input.
- * Pruned or clustered weights (bitmask or LUT rows, a row of taps per output channel) multiply only
- * their nonzero taps: staged the same way a block at a time, else pixel by pixel. */
+ * Dense weights (a row of taps per output channel) go two input channels at a time: they are copied
+ * into scratch as two planes of int16 with their padding (the input zero point) around them, so every
+ * window lies inside, the input offset of every tap folds into the bias and two horizontally
+ * neighbouring pixels are one 32-bit word, which one SMLAD multiplies with a pair of taps packed the
+ * same way. Once copied, the channels are dead: the output may be the input itself (depth multiplier 1).
+ * 3x3 windows go two output rows a pass (the middle input rows serve both), the accumulators doubled so
+ * the requantization is tp_scale_doubled's short form; other windows, and channels whose scale does not
+ * take the short form, go a pixel at a time through tp_scale.
+ * Pruned or clustered weights (bitmask or LUT rows) multiply only their nonzero taps: with depth
+ * multiplier 1 and whole blocks of four channels staged a block at a time as bytes, else pixel by pixel. */
 #include <string.h>
 
 #define TP_KERNEL_FORMATS TP_DEPTHWISE_CONV2D_FORMATS
 #include "tp_weights.h"
 
-/* Output pixels whose accumulators are kept before they are requantized, a channel at a time. */
-#define TP_DEPTHWISE_CHUNK 16
+/* The inner loops are functions of their own: inlined into the channel loop, they would share its
+ * registers and spill the taps. */
+#if defined(__GNUC__)
+#define TP_ALWAYS_INLINE inline __attribute__((always_inline))
+#define TP_NOINLINE __attribute__((noinline))
+#else
+#define TP_ALWAYS_INLINE inline
+#define TP_NOINLINE
+#endif
+
+/* Pairs of taps a kernel row takes in the general path: neighbours two by two, or one a pair when
+ * dilated (the pair's second pixel then meets a zero weight). */
+static int units_per_row(const tp_depthwise_conv2d_params *p)
+{
+    return p->dilation_w == 1 ? (p->kernel_w + 1) / 2 : p->kernel_w;
+}
+
+/* A 3x3 window read without dilation across: the two-rows-a-pass path. */
+static int three_by_three(const tp_depthwise_conv2d_params *p)
+{
+    return p->kernel_h == 3 && p->kernel_w == 3 && p->dilation_w == 1;
+}
+
+/* Input channels ic and ic + 1 (`count` of them: 1 or 2) written into the insides of their planes;
+ * the borders keep the zero point written once. */
+static void stage_channels(const tp_depthwise_conv2d_params *p, const int8_t *input, int ic, int count,
+                           int16_t *plane, uint32_t plane_size)
+{
+    const uint32_t in_w = p->in_w, in_c = p->in_c, padded_w = p->padded_w;
+    int16_t *to = plane + (uint32_t)p->pad_top * padded_w + p->pad_left;
+    const int8_t *from = input + ic;
+    for (int y = 0; y < p->in_h; ++y, to += padded_w) {
+        if (count == 2) {
+            for (uint32_t x = 0; x < in_w; ++x, from += in_c) {
+                to[x] = from[0];
+                to[x + plane_size] = from[1];
+            }
+        } else {
+            for (uint32_t x = 0; x < in_w; ++x, from += in_c) {
+                to[x] = from[0];
+            }
+        }
+    }
+}
+
+/* A pair of int16 pixels as one word, the first in the low half. */
+static inline int32_t pixel_pair(const int16_t *x)
+{
+    int32_t pair;
+    memcpy(&pair, x, 4);
+    return pair;
+}
+
+/* Two taps packed as int16 halves, the first low. */
+static inline int32_t tap_pair(int32_t low, int32_t high)
+{
+    return (int32_t)((uint32_t)(uint16_t)low | (uint32_t)(uint16_t)high << 16);
+}
+
+/* acc + x[0] * w.low + x[1] * w.high (16-bit halves of w). */
+static inline int32_t mac_pair(const int16_t *x, int32_t w, int32_t acc)
+{
+#if TP_SIMD32
+    return tp_smlad(pixel_pair(x), w, acc);
+#else
+    return acc + x[0] * (int16_t)(w & 0xFFFF) + x[1] * (w >> 16);
+#endif
+}
+
+/* acc + x * w.low, x a pixel already loaded. */
+static inline int32_t mac_low(int32_t x, int32_t w, int32_t acc)
+{
+#if TP_SIMD32
+    return tp_smlabb(x, w, acc);
+#else
+    return acc + x * (int16_t)(w & 0xFFFF);
+#endif
+}
+
+/* acc + x * w.high, x a pixel already loaded. */
+static inline int32_t mac_high(int32_t x, int32_t w, int32_t acc)
+{
+#if TP_SIMD32
+    return tp_smlabt(x, w, acc);
+#else
+    return acc + x * (w >> 16);
+#endif
+}
+
+/* acc + one kernel row of three taps at x: the first two the pair w01, the third in the low half of
+ * `third`, or in its high half when `high` (a constant where it is called). */
+static TP_ALWAYS_INLINE int32_t row3(const int16_t *x, int32_t w01, int32_t third, int high, int32_t acc)
+{
+    acc = mac_pair(x, w01, acc);
+    return high ? mac_high(x[2], third, acc) : mac_low(x[2], third, acc);
+}
+
+/* A 3x3 window's taps and bias, each times 2, in six words: the first two taps of rows 0, 1, 2 as
+ * pairs; the third taps of rows 0 and 1 as one pair; the third tap of row 2; the bias with the input
+ * offset of every tap folded in. Five words of taps leave the registers a pass needs. */
+enum { TP_ROW0, TP_ROW1, TP_ROW2, TP_THIRD01, TP_THIRD2, TP_BIAS, TP_PACKED3X3 };
+
+static void pack3x3(const tp_depthwise_conv2d_params *p, int oc, int32_t packed[TP_PACKED3X3])
+{
+    const int8_t *w = p->weights.values + (uint32_t)oc * p->weights.row_len;
+    int32_t sum = 0;
+    for (int tap = 0; tap < 9; ++tap) {
+        sum += w[tap];
+    }
+    packed[TP_ROW0] = tap_pair(2 * w[0], 2 * w[1]);
+    packed[TP_ROW1] = tap_pair(2 * w[3], 2 * w[4]);
+    packed[TP_ROW2] = tap_pair(2 * w[6], 2 * w[7]);
+    packed[TP_THIRD01] = tap_pair(2 * w[2], 2 * w[5]);
+    packed[TP_THIRD2] = tap_pair(2 * w[8], 0);
+    packed[TP_BIAS] = (p->bias[oc] + p->input_offset * sum) * 2;
+}
+
+/* The doubled accumulators of output rows 2i and 2i + 1 (i < count / 2) of a column, stride_h and
+ * dilation_h 1: a pass reads four input rows from x, the middle two for both outputs. */
+static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, const int32_t packed[TP_PACKED3X3], int32_t *acc,
+                           int count)
+{
+    const int32_t row0 = packed[TP_ROW0], row1 = packed[TP_ROW1], row2 = packed[TP_ROW2];
+    const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
+    for (int32_t *end = acc + count; acc != end; acc += 2) {
+        /* one pointer walks down the four rows and ends on the next pass's first */
+        int32_t acc0 = row3(x, row0, third01, 0, bias);
+        x += padded_w;
+        int32_t acc1 = row3(x, row0, third01, 0, bias);
+        acc0 = row3(x, row1, third01, 1, acc0);
+        x += padded_w;
+        acc1 = row3(x, row1, third01, 1, acc1);
+        acc[0] = row3(x, row2, third2, 0, acc0);
+        x += padded_w;
+        acc[1] = row3(x, row2, third2, 0, acc1);
+        x -= padded_w;
+    }
+}
+
+/* The same for any stride_h and dilation_h: output row 2i + 1's window starts `second` pixels after
+ * row 2i's, kernel rows `row_step` pixels apart. */
+static TP_NOINLINE void column3x3_any(const int16_t *x, uint32_t second, uint32_t row_step, const int32_t packed[TP_PACKED3X3],
+                          int32_t *acc, int count)
+{
+    const int32_t row0 = packed[TP_ROW0], row1 = packed[TP_ROW1], row2 = packed[TP_ROW2];
+    const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
+    for (int32_t *end = acc + count; acc != end; acc += 2, x += 2 * second) {
+        for (int k = 0; k < 2; ++k) {
+            const int16_t *window = x + k * second;
+            acc[k] = row3(window + 2 * row_step, row2, third2, 0,
+                          row3(window + row_step, row1, third01, 1, row3(window, row0, third01, 0, bias)));
+        }
+    }
+}
+
+/* Doubled accumulators of this many output pixels are kept before they are requantized. */
+#define TP_DEPTHWISE_CHUNK 32
+
+/* to[0], to[step], to[2 * step], ...: `count` doubled accumulators (an even number) requantized, clamped
+ * and stored. */
+static TP_NOINLINE void store_column(const tp_doubled_scale *scale, const int32_t *acc, int count, int8_t *to, uint32_t step)
+{
+#if TP_SIMD32
+    const uint32_t low = (uint16_t)scale->activation_min * 0x10001u, high = (uint16_t)scale->activation_max * 0x10001u;
+    const int32_t multiplier = scale->multiplier, rounding = scale->rounding, r = scale->right_shift;
+    for (const int32_t *end = acc + count; acc != end; acc += 2, to += 2 * step) {
+        const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
+        const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
+        const uint32_t both = tp_min_s16x2(tp_max_s16x2(tp_pkhbt(tp_ssat8(v0), tp_ssat8(v1)), low), high);
+        to[0] = (int8_t)both;
+        to[step] = (int8_t)(both >> 16);
+    }
+#else
+    for (int i = 0; i < count; ++i, to += step) {
+        *to = tp_scale_doubled(scale, acc[i]);
+    }
+#endif
+}
+
+/* One output channel of a 3x3 window from its plane (taps and bias packed by pack3x3): the accumulators
+ * are doubled. Down each column two output rows a pass, TP_DEPTHWISE_CHUNK outputs at a time, then
+ * requantized together; an odd last output row pixel by pixel. */
+static void channel3x3(const tp_depthwise_conv2d_params *p, const int16_t *plane,
+                       const int32_t packed[TP_PACKED3X3], const tp_doubled_scale *scale, int8_t *out)
+{
+    const uint32_t padded_w = p->padded_w, out_c = p->out_c, out_row = (uint32_t)p->out_w * out_c;
+    const uint32_t row_step = (uint32_t)p->dilation_h * padded_w, second = (uint32_t)p->stride_h * padded_w;
+    const int unit = p->stride_h == 1 && p->dilation_h == 1, rows = p->out_h & ~1;
+    int32_t chunk[TP_DEPTHWISE_CHUNK];
+    for (int ox = 0; ox < p->out_w; ++ox) {
+        const int16_t *x = plane + (uint32_t)ox * p->stride_w;
+        int8_t *to = out + (uint32_t)ox * out_c;
+        for (int first = 0; first < rows; first += TP_DEPTHWISE_CHUNK) {
+            const int count = rows - first < TP_DEPTHWISE_CHUNK ? rows - first : TP_DEPTHWISE_CHUNK;
+            if (unit) {
+                column3x3_unit(x, padded_w, packed, chunk, count);
+            } else {
+                column3x3_any(x, second, row_step, packed, chunk, count);
+            }
+            store_column(scale, chunk, count, to, out_row);
+            x += (uint32_t)count * second;
+            to += (uint32_t)count * out_row;
+        }
+    }
+    if (p->out_h % 2) {
+        const int16_t *x = plane + (uint32_t)rows * second;
+        int8_t *to = out + (uint32_t)rows * out_row;
+        for (int ox = 0; ox < p->out_w; ++ox, x += p->stride_w, to += out_c) {
+            const int32_t acc = row3(x, packed[TP_ROW0], packed[TP_THIRD01], 0, packed[TP_BIAS]);
+            *to = tp_scale_doubled(scale, row3(x + 2 * row_step, packed[TP_ROW2], packed[TP_THIRD2], 0,
+                                               row3(x + row_step, packed[TP_ROW1], packed[TP_THIRD01], 1, acc)));
+        }
+    }
+}
+
+/* One output channel of any window from its plane, a pixel at a time: its taps packed in pairs,
+ * units_per_row a kernel row (the plane is followed by one spare pixel for the last pair's half). */
+static void channel_any(const tp_depthwise_conv2d_params *p, const int16_t *plane, const int32_t *pairs,
+                        int32_t bias, const tp_channel_scale *scale, int8_t *out)
+{
+    const int units = units_per_row(p), unit_step = p->dilation_w == 1 ? 2 : p->dilation_w;
+    const uint32_t row_step = (uint32_t)p->dilation_h * p->padded_w, out_c = p->out_c;
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        const int16_t *corner = plane + (uint32_t)oy * p->stride_h * p->padded_w;
+        for (int ox = 0; ox < p->out_w; ++ox, corner += p->stride_w, out += out_c) {
+            int32_t acc = bias;
+            const int32_t *w = pairs;
+            const int16_t *row = corner;
+            for (int ky = 0; ky < p->kernel_h; ++ky, row += row_step) {
+                for (int u = 0; u < units; ++u) {
+                    acc = mac_pair(row + u * unit_step, *w++, acc);
+                }
+            }
+            *out = tp_scale(scale, acc);
+        }
+    }
+}
+
+/* Output channel `oc`'s taps packed in pairs (units_per_row a kernel row), and its bias with the input
+ * offset of every tap folded in. */
+static int32_t pack_taps(const tp_depthwise_conv2d_params *p, int oc, int32_t *pairs)
+{
+    const int kernel_w = p->kernel_w, units = units_per_row(p), step = p->dilation_w == 1 ? 2 : 1;
+    const int8_t *row = p->weights.values + (uint32_t)oc * p->weights.row_len;
+    int32_t sum = 0;
+    for (int ky = 0; ky < p->kernel_h; ++ky, row += kernel_w) {
+        for (int u = 0; u < units; ++u) {
+            const int kx = u * step;
+            const int32_t high = step == 2 && kx + 1 < kernel_w ? row[kx + 1] : 0;
+            sum += row[kx] + high;
+            *pairs++ = tap_pair(row[kx], high);
+        }
+    }
+    return p->bias[oc] + p->input_offset * sum;
+}
+
+/* Output channel `oc` from its input channel's plane. */
+static void dense_channel(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int16_t *plane,
+                          int32_t *pairs, int oc, int8_t *output)
+{
+    const tp_channel_scale scale = tp_channel(requant, oc);
+    /* every partial sum: the bias plus (input + offset) * weight, at most 256 * 128 each, a tap */
+    const int64_t bias = p->bias[oc], bound = (bias < 0 ? -bias : bias) + 32768 * 9;
+    tp_doubled_scale doubled;
+    if (three_by_three(p) && tp_doubled_scale_of(&scale, bound, &doubled)) {
+        int32_t packed[TP_PACKED3X3];
+        pack3x3(p, oc, packed);
+        channel3x3(p, plane, packed, &doubled, output + oc);
+    } else {
+        channel_any(p, plane, pairs, pack_taps(p, oc, pairs), &scale, output + oc);
+    }
+}
+
+/* Dense weights: input channels staged two at a time into int16 planes, then their output channels.
+ * scratch: the general path's packed taps (none for 3x3 windows), then the two planes, then one spare
+ * pixel (general path). */
+static void dense_depthwise(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *input,
+                            int8_t *scratch, int8_t *output)
+{
+    int32_t *pairs = (int32_t *)(void *)scratch;
+    const uint32_t pairs_size = three_by_three(p) ? 0 : (uint32_t)p->kernel_h * units_per_row(p);
+    int16_t *plane = (int16_t *)(void *)(pairs + pairs_size);
+    const uint32_t plane_size = (uint32_t)p->padded_h * p->padded_w;
+    const uint32_t filled = (p->in_c > 1 ? 2 : 1) * plane_size + (pairs_size ? 1 : 0);
+    const int16_t zero_point = (int16_t)-p->input_offset;
+    for (uint32_t i = 0; i < filled; ++i) {
+        plane[i] = zero_point;
+    }
+    int oc = 0;
+    for (int ic = 0; ic < p->in_c; ic += 2) {
+        const int count = p->in_c - ic < 2 ? 1 : 2;
+        stage_channels(p, input, ic, count, plane, plane_size);
+        for (int k = 0; k < count; ++k) {
+            for (int m = 0; m < p->depth_multiplier; ++m, ++oc) {
+                dense_channel(p, requant, plane + k * plane_size, pairs, oc, output);
+            }
+        }
+    }
+}
 
 /* The taps [*first, *end) of a kernel axis that land inside the input, for a window starting at `start`. */
 static void inside_taps(int start, int taps, int dilation, int size, int *first, int *end)
@@ -41,115 +339,6 @@ static void stage_block(const tp_depthwise_conv2d_params *p, const int8_t *input
             } else {
                 memcpy(plane, &zero_points, 4);
             }
-        }
-    }
-}
-
-/* acc[k] += x[k] * w[k] for four neighbouring channels: raw inputs, the input offset is in the bias. */
-static inline void mac4_raw(const int8_t *x, const int8_t *w, int32_t acc[4])
-{
-#if TP_SIMD32
-    uint32_t x4, w4;
-    memcpy(&x4, x, 4);
-    memcpy(&w4, w, 4);
-    const int32_t x02 = tp_sxtb16(x4), x13 = tp_sxtb16_ror8(x4);
-    const int32_t w02 = tp_sxtb16(w4), w13 = tp_sxtb16_ror8(w4);
-    acc[0] = tp_smlabb(x02, w02, acc[0]);
-    acc[1] = tp_smlabb(x13, w13, acc[1]);
-    acc[2] = tp_smlatt(x02, w02, acc[2]);
-    acc[3] = tp_smlatt(x13, w13, acc[3]);
-#else
-    for (int k = 0; k < 4; ++k) {
-        acc[k] += x[k] * w[k];
-    }
-#endif
-}
-
-/* Channels c0 .. c0 + 3 (depth multiplier 1) at every output pixel, from their staged plane: every
- * window lies inside it, so each starts from the bias with all its taps' input offsets folded in.
- * `weights`: the block's, tap after tap, four bytes each (the export stores depth-multiplier-1 weights
- * block by block). Kernel rows three taps wide with no dilation are unrolled: constant offsets. */
-static void block4(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *plane, int c0,
-                   const int8_t *weights, int8_t *out)
-{
-    const int out_c = p->out_c, kernel_h = p->kernel_h, kernel_w = p->kernel_w, taps = kernel_h * kernel_w;
-    tp_channel_scale scale[4];
-    int32_t bias[4];
-    for (int k = 0; k < 4; ++k) {
-        scale[k] = tp_channel(requant, c0 + k);
-        bias[k] = p->bias[c0 + k];
-        for (int tap = 0; tap < taps; ++tap) {
-            bias[k] += p->input_offset * weights[4 * tap + k];
-        }
-    }
-    const uint32_t tap_step = 4u * p->dilation_w;
-    const uint32_t row_step = 4u * p->dilation_h * p->padded_w;
-    const uint32_t column_step = 4u * p->stride_w;
-    const int rows_of_three = kernel_w == 3 && p->dilation_w == 1;
-    const uint32_t pixels = (uint32_t)p->out_h * p->out_w;
-    int32_t chunk[TP_DEPTHWISE_CHUNK][4];
-    for (uint32_t first = 0; first < pixels; first += TP_DEPTHWISE_CHUNK) {
-        const uint32_t count = pixels - first < TP_DEPTHWISE_CHUNK ? pixels - first : TP_DEPTHWISE_CHUNK;
-        for (uint32_t i = 0; i < count; ++i) {
-            const int oy = (int)((first + i) / p->out_w), ox = (int)((first + i) % p->out_w);
-            const int8_t *row = plane + 4u * ((uint32_t)oy * p->stride_h * p->padded_w) + (uint32_t)ox * column_step;
-            int32_t *acc = chunk[i];
-            memcpy(acc, bias, sizeof bias);
-            const int8_t *w = weights;
-            if (rows_of_three) {
-                for (int ky = 0; ky < kernel_h; ++ky, row += row_step, w += 12) {
-                    mac4_raw(row, w, acc);
-                    mac4_raw(row + 4, w + 4, acc);
-                    mac4_raw(row + 8, w + 8, acc);
-                }
-            } else {
-                for (int ky = 0; ky < kernel_h; ++ky, row += row_step) {
-                    const int8_t *x = row;
-                    for (int kx = 0; kx < kernel_w; ++kx, x += tap_step, w += 4) {
-                        mac4_raw(x, w, acc);
-                    }
-                }
-            }
-        }
-        /* a channel at a time: its requantization constants stay in registers */
-        for (int k = 0; k < 4; ++k) {
-            const tp_channel_scale channel_scale = scale[k];
-            int8_t *to = out + first * out_c + k;
-            for (uint32_t i = 0; i < count; ++i, to += out_c) {
-                *to = tp_scale(&channel_scale, chunk[i][k]);
-            }
-        }
-    }
-}
-
-/* Output channel oc (any depth multiplier) at every output pixel, written out_c bytes apart. */
-static void channel(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *input, int oc,
-                    int8_t *out)
-{
-    const int in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_c = p->out_c;
-    const int kernel_h = p->kernel_h, kernel_w = p->kernel_w;
-    const int dilation_h = p->dilation_h, dilation_w = p->dilation_w;
-    const int32_t input_offset = p->input_offset;
-    const tp_channel_scale scale = tp_channel(requant, oc);
-    const int source = oc / p->depth_multiplier;
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        const int y0 = oy * p->stride_h - p->pad_top;
-        int ky_first, ky_end;
-        inside_taps(y0, kernel_h, dilation_h, in_h, &ky_first, &ky_end);
-        for (int ox = 0; ox < p->out_w; ++ox, out += out_c) {
-            const int x0 = ox * p->stride_w - p->pad_left;
-            int kx_first, kx_end;
-            inside_taps(x0, kernel_w, dilation_w, in_w, &kx_first, &kx_end);
-            int32_t acc = p->bias[oc];
-            for (int ky = ky_first; ky < ky_end; ++ky) {
-                const int y = y0 + ky * dilation_h;
-                for (int kx = kx_first; kx < kx_end; ++kx) {
-                    const int x = x0 + kx * dilation_w;
-                    acc += (input[((uint32_t)y * in_w + (uint32_t)x) * in_c + source] + input_offset)
-                           * p->weights.values[(uint32_t)(ky * kernel_w + kx) * out_c + oc];
-                }
-            }
-            *out = tp_scale(&scale, acc);
         }
     }
 }
@@ -271,23 +460,15 @@ void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *inpu
 {
     /* a local copy: the int8 stores could otherwise alias the parameters */
     const tp_requant requant = p->requant;
-    const int out_c = p->out_c;
-    if (p->staged) {
-        const uint32_t block_weights = 4u * p->kernel_h * p->kernel_w;
+    if (TP_IS(&p->weights, DENSE)) {
+        dense_depthwise(p, &requant, input, scratch, output);
+    } else if (p->staged) {
         const int8_t *nonzeros = p->weights.values;
-        for (int oc = 0; oc < out_c; oc += 4) {
+        for (int oc = 0; oc < p->out_c; oc += 4) {
             stage_block(p, input, oc, scratch);
-            if (TP_IS(&p->weights, DENSE)) {
-                block4(p, &requant, scratch, oc, p->weights.values + (uint32_t)oc / 4 * block_weights, output + oc);
-            } else {
-                sparse_block4(p, &requant, scratch, oc, &nonzeros, output);
-            }
+            sparse_block4(p, &requant, scratch, oc, &nonzeros, output);
         }
-    } else if (!TP_IS(&p->weights, DENSE)) {
-        sparse_depthwise(p, input, output);
     } else {
-        for (int oc = 0; oc < out_c; ++oc) {
-            channel(p, &requant, input, oc, output + oc);
-        }
+        sparse_depthwise(p, input, output);
     }
 }

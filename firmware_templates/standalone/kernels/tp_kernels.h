@@ -37,8 +37,7 @@ typedef struct {
 } tp_conv2d_params;
 
 typedef struct {
-    tp_weights weights;     /* dense: kernel_h x kernel_w x out_c, or staged: out_c / 4 blocks of kernel_h x
-                               kernel_w x 4; bitmask, lut: a row of kernel_h x kernel_w taps per output channel */
+    tp_weights weights;     /* a row of kernel_h x kernel_w taps per output channel */
     const int32_t *bias;
     tp_requant requant;
     int32_t input_offset;   /* minus the input zero point */
@@ -46,8 +45,10 @@ typedef struct {
     uint16_t out_h, out_w, out_c;
     uint8_t depth_multiplier, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
     uint8_t pad_top, pad_left;
-    uint8_t staged;         /* multiplier 1, out_c % 4 == 0: four channels at a time padded into scratch */
-    uint16_t padded_h, padded_w;  /* staged: scratch holds padded_h x padded_w x 4 bytes */
+    uint8_t staged;         /* bitmask, lut: multiplier 1, out_c % 4 == 0, four channels at a time padded
+                               into scratch (padded_h x padded_w x 4 bytes) */
+    uint16_t padded_h, padded_w;  /* the input with its padding; dense: scratch holds a channel's taps in
+                                     int32 pairs, then padded_h x padded_w + 1 int16 pixels */
 } tp_depthwise_conv2d_params;
 
 /* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches,

@@ -6,7 +6,6 @@ kernel to call, the fields of its parameter struct, the constant arrays it needs
 reads and writes."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -270,14 +269,20 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
     encoding = choose_encoding(matrix, tuple(f for f in ctx.formats if f in DEPTHWISE_FORMATS))
-    # depth multiplier 1 and whole blocks of four channels: each block staged with its padding in scratch,
-    # after which its input bytes are dead and the output may take them (codegen.py); dense weights block
-    # by block, bitmask and LUT rows a channel at a time
-    staged = out_c == in_c and out_c % 4 == 0
-    if encoding.format == "dense":
-        stored = (taps_by_channel.reshape(kernel_h * kernel_w, out_c // 4, 4).transpose(1, 0, 2) if staged
-                  else taps_by_channel)
-        encoding = dataclasses.replace(encoding, values=stored.ravel())
+    # dense rows: input channels staged two at a time as int16 planes with their padding in scratch
+    # (tp_depthwise_conv2d.c: 3x3 windows need nothing more; others, their taps packed in pairs before the
+    # planes and a spare pixel after); bitmask and LUT rows with depth multiplier 1 and whole blocks of
+    # four channels: a block staged as bytes. A staged channel's input bytes are dead, so with depth
+    # multiplier 1 the output may take them (codegen.py)
+    dense = encoding.format == "dense"
+    staged = not dense and out_c == in_c and out_c % 4 == 0
+    if dense:
+        planes = 2 * min(in_c, 2) * padded_h * padded_w
+        general = (kernel_h, kernel_w, dilation[1]) != (3, 3, 1)
+        pairs_per_row = (kernel_w + 1) // 2 if dilation[1] == 1 else kernel_w
+        scratch_size = planes + (4 * kernel_h * pairs_per_row + 2 if general else 0)
+    else:
+        scratch_size = padded_h * padded_w * 4 if staged else 1
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output, _activation(op, output))
@@ -290,10 +295,9 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1]), ("pad_top", pad_top), ("pad_left", pad_left)]
     fields += [("staged", int(staged)), ("padded_h", padded_h), ("padded_w", padded_w)]
-    scratch = ctx.scratch(padded_h * padded_w * 4 if staged else 1)
     ctx.add(Step("tp_depthwise_conv2d", "tp_depthwise_conv2d_params", name, fields,
-                 [ctx.buffer(source.index), scratch], ctx.buffer(output.index), arrays + [bias] + requant_arrays,
-                 in_place=staged),
+                 [ctx.buffer(source.index), ctx.scratch(scratch_size)], ctx.buffer(output.index),
+                 arrays + [bias] + requant_arrays, in_place=staged or (dense and out_c == in_c)),
             _report(ctx, op, encoding, matrix, out_h * out_w))
 
 
