@@ -132,89 +132,117 @@ static void pack3x3(const tp_depthwise_conv2d_params *p, int oc, int32_t packed[
     packed[TP_BIAS] = (p->bias[oc] + p->input_offset * sum) * 2;
 }
 
-/* The doubled accumulators of output rows 2i and 2i + 1 (i < count / 2) of a column, stride_h and
- * dilation_h 1: a pass reads four input rows from x, the middle two for both outputs. */
-static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, const int32_t packed[TP_PACKED3X3], int32_t *acc,
-                           int count)
+/* The doubled accumulators of output rows 2i and 2i + 1 (i < count / 2) of `columns` columns, the
+ * first column's window corner at x, the next `column_step` pixels on; stride_h and dilation_h 1: a
+ * pass reads four input rows, the middle two for both outputs. */
+static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, const int32_t packed[TP_PACKED3X3],
+                                       int32_t *acc, int count, int columns, uint32_t column_step)
 {
     const int32_t row0 = packed[TP_ROW0], row1 = packed[TP_ROW1], row2 = packed[TP_ROW2];
     const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
-    for (int32_t *end = acc + count; acc != end; acc += 2) {
-        /* one pointer walks down the four rows and ends on the next pass's first */
-        int32_t acc0 = row3(x, row0, third01, 0, bias);
-        x += padded_w;
-        int32_t acc1 = row3(x, row0, third01, 0, bias);
-        acc0 = row3(x, row1, third01, 1, acc0);
-        x += padded_w;
-        acc1 = row3(x, row1, third01, 1, acc1);
-        acc[0] = row3(x, row2, third2, 0, acc0);
-        x += padded_w;
-        acc[1] = row3(x, row2, third2, 0, acc1);
-        x -= padded_w;
+    for (int column = 0; column < columns; ++column) {
+        const int16_t *y = x + column * column_step;
+        for (int32_t *end = acc + count; acc != end; acc += 2) {
+            /* one pointer walks down the four rows and ends on the next pass's first */
+            int32_t acc0 = row3(y, row0, third01, 0, bias);
+            y += padded_w;
+            int32_t acc1 = row3(y, row0, third01, 0, bias);
+            acc0 = row3(y, row1, third01, 1, acc0);
+            y += padded_w;
+            acc1 = row3(y, row1, third01, 1, acc1);
+            acc[0] = row3(y, row2, third2, 0, acc0);
+            y += padded_w;
+            acc[1] = row3(y, row2, third2, 0, acc1);
+            y -= padded_w;
+        }
     }
 }
 
 /* The same for any stride_h and dilation_h: output row 2i + 1's window starts `second` pixels after
  * row 2i's, kernel rows `row_step` pixels apart. */
-static TP_NOINLINE void column3x3_any(const int16_t *x, uint32_t second, uint32_t row_step, const int32_t packed[TP_PACKED3X3],
-                          int32_t *acc, int count)
+static TP_NOINLINE void column3x3_any(const int16_t *x, uint32_t second, uint32_t row_step,
+                                      const int32_t packed[TP_PACKED3X3], int32_t *acc, int count, int columns,
+                                      uint32_t column_step)
 {
     const int32_t row0 = packed[TP_ROW0], row1 = packed[TP_ROW1], row2 = packed[TP_ROW2];
     const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
-    for (int32_t *end = acc + count; acc != end; acc += 2, x += 2 * second) {
-        for (int k = 0; k < 2; ++k) {
-            const int16_t *window = x + k * second;
-            acc[k] = row3(window + 2 * row_step, row2, third2, 0,
-                          row3(window + row_step, row1, third01, 1, row3(window, row0, third01, 0, bias)));
+    for (int column = 0; column < columns; ++column) {
+        const int16_t *y = x + column * column_step;
+        for (int32_t *end = acc + count; acc != end; acc += 2, y += 2 * second) {
+            for (int k = 0; k < 2; ++k) {
+                const int16_t *window = y + k * second;
+                acc[k] = row3(window + 2 * row_step, row2, third2, 0,
+                              row3(window + row_step, row1, third01, 1, row3(window, row0, third01, 0, bias)));
+            }
         }
     }
 }
 
-/* Doubled accumulators of this many output pixels are kept before they are requantized. */
-#define TP_DEPTHWISE_CHUNK 32
+/* Doubled accumulators of this many output pixels are kept before they are requantized (on the stack). */
+#define TP_DEPTHWISE_CHUNK 64
 
-/* to[0], to[step], to[2 * step], ...: `count` doubled accumulators (an even number) requantized, clamped
- * and stored. */
-static TP_NOINLINE void store_column(const tp_doubled_scale *scale, const int32_t *acc, int count, int8_t *to, uint32_t step)
+/* `columns` columns of `count` doubled accumulators each (an even number) requantized, clamped and
+ * stored: column c's to[c * out_c], to[c * out_c + out_row], ... SSAT is the whole clamp when the
+ * activation leaves the int8 range as it is. */
+static TP_NOINLINE void store_columns(const tp_doubled_scale *scale, const int32_t *acc, int count, int columns,
+                                      int8_t *to, uint32_t out_c, uint32_t out_row)
 {
 #if TP_SIMD32
-    const uint32_t low = (uint16_t)scale->activation_min * 0x10001u, high = (uint16_t)scale->activation_max * 0x10001u;
     const int32_t multiplier = scale->multiplier, rounding = scale->rounding, r = scale->right_shift;
-    for (const int32_t *end = acc + count; acc != end; acc += 2, to += 2 * step) {
-        const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
-        const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
-        const uint32_t both = tp_min_s16x2(tp_max_s16x2(tp_pkhbt(tp_ssat8(v0), tp_ssat8(v1)), low), high);
-        to[0] = (int8_t)both;
-        to[step] = (int8_t)(both >> 16);
+    const int clamped = scale->activation_min != INT8_MIN || scale->activation_max != INT8_MAX;
+    const uint32_t low = (uint16_t)scale->activation_min * 0x10001u, high = (uint16_t)scale->activation_max * 0x10001u;
+    for (int column = 0; column < columns; ++column) {
+        int8_t *out = to + column * out_c;
+        if (clamped) {
+            for (const int32_t *end = acc + count; acc != end; acc += 2, out += 2 * out_row) {
+                const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
+                const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
+                const uint32_t both = tp_min_s16x2(tp_max_s16x2(tp_pkhbt(tp_ssat8(v0), tp_ssat8(v1)), low), high);
+                out[0] = (int8_t)both;
+                out[out_row] = (int8_t)(both >> 16);
+            }
+        } else {
+            for (const int32_t *end = acc + count; acc != end; acc += 2, out += 2 * out_row) {
+                const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
+                const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
+                out[0] = (int8_t)tp_ssat8(v0);
+                out[out_row] = (int8_t)tp_ssat8(v1);
+            }
+        }
     }
 #else
-    for (int i = 0; i < count; ++i, to += step) {
-        *to = tp_scale_doubled(scale, acc[i]);
+    for (int column = 0; column < columns; ++column) {
+        int8_t *out = to + column * out_c;
+        for (int i = 0; i < count; ++i, out += out_row) {
+            *out = tp_scale_doubled(scale, *acc++);
+        }
     }
 #endif
 }
 
 /* One output channel of a 3x3 window from its plane (taps and bias packed by pack3x3): the accumulators
- * are doubled. Down each column two output rows a pass, TP_DEPTHWISE_CHUNK outputs at a time, then
- * requantized together; an odd last output row pixel by pixel. */
+ * are doubled. Down the columns two output rows a pass, as many whole columns (or parts of one) as
+ * TP_DEPTHWISE_CHUNK accumulators hold, then requantized together; an odd last output row pixel by pixel. */
 static void channel3x3(const tp_depthwise_conv2d_params *p, const int16_t *plane,
                        const int32_t packed[TP_PACKED3X3], const tp_doubled_scale *scale, int8_t *out)
 {
     const uint32_t padded_w = p->padded_w, out_c = p->out_c, out_row = (uint32_t)p->out_w * out_c;
     const uint32_t row_step = (uint32_t)p->dilation_h * padded_w, second = (uint32_t)p->stride_h * padded_w;
     const int unit = p->stride_h == 1 && p->dilation_h == 1, rows = p->out_h & ~1;
+    const int columns_a_chunk = rows == 0 || rows >= TP_DEPTHWISE_CHUNK ? 1 : TP_DEPTHWISE_CHUNK / rows;
     int32_t chunk[TP_DEPTHWISE_CHUNK];
-    for (int ox = 0; ox < p->out_w; ++ox) {
+    for (int ox = 0; ox < p->out_w && rows > 0; ox += columns_a_chunk) {
+        const int columns = p->out_w - ox < columns_a_chunk ? p->out_w - ox : columns_a_chunk;
         const int16_t *x = plane + (uint32_t)ox * p->stride_w;
         int8_t *to = out + (uint32_t)ox * out_c;
         for (int first = 0; first < rows; first += TP_DEPTHWISE_CHUNK) {
             const int count = rows - first < TP_DEPTHWISE_CHUNK ? rows - first : TP_DEPTHWISE_CHUNK;
             if (unit) {
-                column3x3_unit(x, padded_w, packed, chunk, count);
+                column3x3_unit(x, padded_w, packed, chunk, count, columns, p->stride_w);
             } else {
-                column3x3_any(x, second, row_step, packed, chunk, count);
+                column3x3_any(x, second, row_step, packed, chunk, count, columns, p->stride_w);
             }
-            store_column(scale, chunk, count, to, out_row);
+            store_columns(scale, chunk, count, columns, to, out_c, out_row);
             x += (uint32_t)count * second;
             to += (uint32_t)count * out_row;
         }
