@@ -55,6 +55,24 @@ def test_undefined_symbols_lead_to_the_sources_defining_them(tmp_path):
     assert [p.name for p in defining_sources(found, output)] == ["alloc.cpp", "conv.c"]
 
 
+@pytest.mark.parametrize("output, first", [
+    ("/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: /tmp/x/firmware.elf section `.bss' will "
+     "not fit in region `RAM'\n/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: region `RAM' "
+     "overflowed by 4448 bytes\ncollect2: error: ld returned 1 exit status\n",
+     "ld: /tmp/x/firmware.elf section `.bss' will not fit in region `RAM'"),
+    ("/usr/bin/arm-none-eabi-ld: probe.o: in function `setup':\nprobe.cpp:(.text+0x1c): undefined reference to "
+     "`foo'\ncollect2: error: ld returned 1 exit status\n", "probe.cpp:(.text+0x1c): undefined reference to `foo'"),
+    ("model.c: In function 'f':\nmodel.c:3:5: error: 'x' undeclared\n", "model.c:3:5: error: 'x' undeclared"),
+])
+def test_a_failed_link_names_the_linkers_message_not_collect2s(output, first):
+    """What `--prove qemu` prints when the sketch does not build: a RAM overflow must say so."""
+    from pathlib import Path
+
+    from tinyprune.toolchains.gcc import CompileError
+
+    assert CompileError(Path("firmware.elf"), output).first_error == first
+
+
 # --------------------------------------------------------------------- the cross compiler and qemu
 
 def per_tensor_zoo(name: str) -> bytes:

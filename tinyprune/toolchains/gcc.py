@@ -3,6 +3,7 @@ stopping at the first error), linking, and reading sizes and symbols off the ELF
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +20,17 @@ INSTALL_HINT = ("install gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm
 
 
 class CompileError(Exception):
-    """A source did not compile: `first_error` is the compiler's first `error:` line."""
+    """A source did not compile or link: `first_error` is the compiler's first `error:` line, or the linker's
+    first message (a region overflowed, an undefined reference), not collect2's "ld returned 1" after it."""
 
     def __init__(self, source: Path, output: str):
         self.source = source
         self.output = output
-        self.first_error = next((line.strip() for line in output.splitlines() if "error" in line),
-                                output.strip().splitlines()[0] if output.strip() else "no message")
+        lines = [re.sub(r"^\S*/(arm-none-eabi-)?ld(\.bfd)?: ", "ld: ", line.strip())
+                 for line in output.splitlines() if line.strip()]
+        telling = [line for line in lines if not line.startswith("collect2:") and (
+            "error" in line or "undefined reference" in line or (line.startswith("ld: ") and not line.endswith(":")))]
+        self.first_error = (telling or lines or ["no message"])[0]
         super().__init__(f"{source}: {self.first_error}")
 
 
