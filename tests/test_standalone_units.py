@@ -139,27 +139,26 @@ def test_equal_constant_arrays_are_defined_once():
 
 
 def test_gap_codes_and_value_tables_hold_the_matrix(rng):
-    """delta: escapes of 2^bits - 1 zeros, then the gap; the stream ends one past the last row; the
-    *_lut forms index the nonzeros' table. Decoding each gives the matrix back."""
-    from tinyprune.backends.standalone.formats import delta_positions, encode_delta, unpack_bits
+    """delta: escapes of 2^bits - 1 zeros, then the gap and the value; the stream ends one past the last
+    row; the *_lut forms index the nonzeros' table. Decoding each gives the matrix back."""
+    from tinyprune.backends.standalone.formats import STREAM_PADDING, decode_delta, encode_delta, unpack_bits
 
     matrix = rng.choice(np.array([-90, -3, 17, 64], dtype=np.int8), size=(6, 40))
     matrix[rng.random(matrix.shape) < 0.85] = 0
     matrix[2] = 0  # an empty row
     for value_table in (False, True):
-        for encoding in (encode_delta(matrix, value_table), encode_bitmask(matrix, value_table)):
-            if encoding.format.startswith("delta"):
-                positions, _ = delta_positions(encoding.codes, encoding.code_bits, matrix.size)
-                assert positions[-1] == matrix.size
-                positions = positions[:-1]
-            else:
-                positions = np.flatnonzero(_decode_bitmask(dataclasses.replace(
-                    encoding, values=np.ones(len(np.flatnonzero(matrix)), np.int8))).ravel())
-            values = (encoding.values[unpack_bits(encoding.indices, encoding.index_bits, len(positions))]
-                      if value_table else encoding.values)
-            decoded = np.zeros(matrix.size, dtype=np.int8)
-            decoded[positions] = values
-            assert np.array_equal(decoded.reshape(matrix.shape), matrix), encoding.format
+        delta = encode_delta(matrix, value_table)
+        positions, fields, read = decode_delta(delta.codes, delta.code_bits, delta.index_bits or 8, matrix.size)
+        assert positions[-1] == matrix.size and len(delta.codes) == -(-read // 8) + STREAM_PADDING
+        values = delta.values[fields[:-1]] if value_table else fields[:-1].astype(np.uint8).view(np.int8)
+        decoded = np.zeros(matrix.size, dtype=np.int8)
+        decoded[positions[:-1]] = values
+        assert np.array_equal(decoded.reshape(matrix.shape), matrix), delta.format
+        bitmask = encode_bitmask(matrix, value_table)
+        nonzeros = np.count_nonzero(matrix)
+        values = (bitmask.values[unpack_bits(bitmask.indices, bitmask.index_bits, nonzeros)] if value_table
+                  else bitmask.values)
+        assert np.array_equal(_decode_bitmask(dataclasses.replace(bitmask, values=values)), matrix)
     assert encode_delta(matrix, True).index_bits == 2 and len(encode_delta(matrix, True).values) == 4
 
 

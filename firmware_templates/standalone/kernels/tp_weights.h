@@ -21,52 +21,56 @@
 /* Whether weights `w` are stored in format F (DENSE, BITMASK, DELTA, LUT, BITMASK_LUT, DELTA_LUT): a
  * constant when the kernel meets F never or only F. */
 #define TP_IS(w, F) (((TP_FORMATS >> TP_##F) & 1u) && (TP_FORMATS == (1u << TP_##F) || (w)->format == TP_##F))
-/* positions as gap codes; values as table indices */
-#define TP_IS_DELTA(w) (TP_IS(w, DELTA) || TP_IS(w, DELTA_LUT))
-#define TP_IS_INDEXED(w) (TP_IS(w, BITMASK_LUT) || TP_IS(w, DELTA_LUT))
 
 /* Where a sparse form's reading stands: kernels take one at the matrix's start (tp_cursor_start), hand
  * it to each row in turn, and keep a copy of a row's to read the row again. */
 typedef struct {
-    const int8_t *value; /* int8 nonzeros: the next one */
-    uint32_t index;      /* table indices: the bit the next nonzero's index starts at */
-    uint32_t code;       /* gap codes: the bit the next code starts at */
-    int32_t position;    /* gap codes: the next nonzero's position, from the current row's start */
+    const int8_t *value; /* bitmask: the next int8 nonzero */
+    uint32_t index;      /* bitmask_lut: the bit the next nonzero's index starts at */
+    uint32_t code;       /* delta*: the bit the entry after the next nonzero's starts at */
+    int32_t position;    /* delta*: the next nonzero's position, from the current row's start */
+    int32_t weight;      /* delta*: the next nonzero's value */
 } tp_cursor;
 
-/* Zeros before the next nonzero: escape codes (2^bits - 1 zeros each), then a smaller code read from
- * bit `*code` on. */
-static inline int32_t tp_next_gap(const uint8_t *codes, unsigned bits, uint32_t *code)
+/* 25 or more bits of a padded stream (formats.py STREAM_PADDING) from bit `bit` on, at the bottom: one
+ * 32-bit load, little-endian as every Cortex-M runs. */
+static inline uint32_t tp_peek(const uint8_t *stream, uint32_t bit)
 {
-    const unsigned escape = (1u << bits) - 1u;
-    int32_t gap = 0;
-    unsigned item;
-    while ((item = tp_read_bits(codes, *code, bits)) == escape) {
-        gap += (int32_t)escape;
-        *code += bits;
+    uint32_t window;
+    memcpy(&window, stream + (bit >> 3), 4);
+    return window >> (bit & 7u);
+}
+
+/* Moves a gap-code reader from bit `*bit` to the next nonzero: its position (from `*position`, the
+ * previous one's) and its value, int8 or (`indexed`, a constant) through the table. Escape codes add
+ * 2^bits - 1 zeros each and carry no value. */
+static inline int32_t tp_delta_next(const tp_weights *w, int indexed, uint32_t *bit, int32_t *position)
+{
+    const uint32_t gap_bits = w->code_bits, escape = (1u << gap_bits) - 1u;
+    uint32_t entry;
+    while (((entry = tp_peek(w->codes, *bit)) & escape) == escape) {
+        *bit += gap_bits;
+        *position += (int32_t)escape;
     }
-    *code += bits;
-    return gap + (int32_t)item;
+    *position += (int32_t)(entry & escape) + 1;
+    entry >>= gap_bits;
+    if (indexed) {
+        *bit += gap_bits + w->index_bits;
+        return w->values[entry & ((1u << w->index_bits) - 1u)];
+    }
+    *bit += gap_bits + 8u;
+    return (int8_t)(entry & 0xFFu);
 }
 
 static inline tp_cursor tp_cursor_start(const tp_weights *w)
 {
-    tp_cursor cursor = {w->values, 0, 0, 0};
-    if (TP_IS_DELTA(w)) {
-        cursor.position = tp_next_gap(w->codes, w->code_bits, &cursor.code);
+    tp_cursor cursor = {w->values, 0, 0, -1, 0};
+    if (TP_IS(w, DELTA)) {
+        cursor.weight = tp_delta_next(w, 0, &cursor.code, &cursor.position);
+    } else if (TP_IS(w, DELTA_LUT)) {
+        cursor.weight = tp_delta_next(w, 1, &cursor.code, &cursor.position);
     }
     return cursor;
-}
-
-/* The next nonzero's value: int8, or through its index (from bit `*index` on) into the table. */
-static inline int32_t tp_next_value(const tp_weights *w, const int8_t **value, uint32_t *index)
-{
-    if (TP_IS_INDEXED(w)) {
-        const int32_t weight = w->values[tp_read_bits(w->indices, *index, w->index_bits)];
-        *index += w->index_bits;
-        return weight;
-    }
-    return *(*value)++;
 }
 
 /* acc[k] += weight * window k's input at `offset`, for the first `windows` (1 or 4) windows. */
@@ -80,13 +84,26 @@ static inline void tp_mac(int32_t acc[4], int windows, int32_t weight, const int
     }
 }
 
-/* A bitmask row of int8 nonzeros (the fastest sparse form: a count-leading-zeros finds each nonzero)
- * against one window; `*nonzeros` walks the values row after row. */
-static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, const int8_t **nonzeros, const int8_t *x,
-                                         const uint16_t *taps)
+/* The next nonzero's value: int8 (`*value`), or with `indexed` through its index (from bit `*index` on)
+ * into the table. */
+static inline int32_t tp_take_value(const tp_weights *w, int indexed, const int8_t **value, uint32_t *index)
+{
+    if (indexed) {
+        const int32_t weight = w->values[tp_peek(w->indices, *index) & ((1u << w->index_bits) - 1u)];
+        *index += w->index_bits;
+        return weight;
+    }
+    return *(*value)++;
+}
+
+/* A bitmask row (a count-leading-zeros finds each nonzero) of int8 nonzeros or (`indexed`, a constant)
+ * table indices, against one window. */
+static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor *cursor, int indexed,
+                                         const int8_t *x, const uint16_t *taps)
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
-    const int8_t *value = *nonzeros;
+    const int8_t *value = cursor->value;
+    uint32_t index = cursor->index;
     int32_t acc = 0;
     for (int word = 0; word < w->row_stride; ++word) {
         uint32_t bits = mask[word];
@@ -97,7 +114,7 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, const int
                 const int skip = tp_leading_zeros(bits);
                 tap += skip;
                 bits = (bits << skip) << 1;
-                acc += (int32_t)*value++ * x[*tap++];
+                acc += tp_take_value(w, indexed, &value, &index) * x[*tap++];
             }
         } else {
             const int8_t *input = x + word * 32;
@@ -105,20 +122,22 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, const int
                 const int skip = tp_leading_zeros(bits);
                 input += skip;
                 bits = (bits << skip) << 1;
-                acc += (int32_t)*value++ * *input++;
+                acc += tp_take_value(w, indexed, &value, &index) * *input++;
             }
         }
     }
-    *nonzeros = value;
+    cursor->value = value;
+    cursor->index = index;
     return acc;
 }
 
 /* The same against four windows x[0..3]: each nonzero weight is found once and used four times. */
-static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_t **nonzeros,
+static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *cursor, int indexed,
                                        const int8_t *const x[4], const uint16_t *taps, int32_t acc[4])
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
-    const int8_t *value = *nonzeros;
+    const int8_t *value = cursor->value;
+    uint32_t index = cursor->index;
     const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
     for (uint32_t word = 0; word < w->row_stride; ++word) {
@@ -130,18 +149,37 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
             tap += skip;
             bits = (bits << skip) << 1;
             const uint32_t offset = *tap++;
-            const int32_t weight = *value++;
+            const int32_t weight = tp_take_value(w, indexed, &value, &index);
             acc0 += weight * x0[offset];
             acc1 += weight * x1[offset];
             acc2 += weight * x2[offset];
             acc3 += weight * x3[offset];
         }
     }
-    *nonzeros = value;
+    cursor->value = value;
+    cursor->index = index;
     acc[0] = acc0;
     acc[1] = acc1;
     acc[2] = acc2;
     acc[3] = acc3;
+}
+
+/* A gap-coded row (values int8, or with `indexed` table indices; both constants where inlined) against
+ * the first `windows` of x[0..3] (four: `taps` never NULL): the cursor holds the row's first nonzero,
+ * decoded ahead, and is left holding the next row's. */
+static inline void tp_delta_row_dot(const tp_weights *w, tp_cursor *cursor, int indexed, const int8_t *const x[4],
+                                    const uint16_t *taps, int windows, int32_t acc[4])
+{
+    uint32_t bit = cursor->code;
+    int32_t position = cursor->position, weight = cursor->weight;
+    const int32_t row_len = w->row_len;
+    while (position < row_len) {
+        tp_mac(acc, windows, weight, x, windows == 4 || taps ? taps[position] : (uint32_t)position);
+        weight = tp_delta_next(w, indexed, &bit, &position);
+    }
+    cursor->code = bit;
+    cursor->position = position - row_len;
+    cursor->weight = weight;
 }
 
 /* A sparse or LUT row's dot products with the first `windows` (1 or 4, a constant where inlined) of
@@ -149,17 +187,25 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, const int8_
 static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *const x[4],
                                      const uint16_t *taps, int windows, int32_t acc[4])
 {
-    const int8_t *value = cursor->value;
-    uint32_t index = cursor->index;
-    if (TP_IS(w, BITMASK)) {
-        if (windows == 4) {
-            tp_bitmask_row_dot4(w, row, &cursor->value, x, taps, acc);
+    if (TP_IS(w, BITMASK) || TP_IS(w, BITMASK_LUT)) {
+        /* each value form its own loop: `indexed` a constant in both */
+        const int indexed = !TP_IS(w, BITMASK);
+        if (windows == 4 && indexed) {
+            tp_bitmask_row_dot4(w, row, cursor, 1, x, taps, acc);
+        } else if (windows == 4) {
+            tp_bitmask_row_dot4(w, row, cursor, 0, x, taps, acc);
+        } else if (indexed) {
+            acc[0] += tp_bitmask_row_dot(w, row, cursor, 1, x[0], taps);
         } else {
-            acc[0] += tp_bitmask_row_dot(w, row, &cursor->value, x[0], taps);
+            acc[0] += tp_bitmask_row_dot(w, row, cursor, 0, x[0], taps);
         }
         return;
     }
-    if (TP_IS(w, LUT)) {
+    if (TP_IS(w, DELTA)) {
+        tp_delta_row_dot(w, cursor, 0, x, taps, windows, acc);
+    } else if (TP_IS(w, DELTA_LUT)) {
+        tp_delta_row_dot(w, cursor, 1, x, taps, windows, acc);
+    } else if (TP_IS(w, LUT)) {
         const uint8_t *indices = w->indices + (uint32_t)row * w->row_stride;
         for (int position = 0; position < w->row_len; ++position) {
             const int32_t weight = w->values[tp_read_bits(indices, (uint32_t)position * w->index_bits,
@@ -168,34 +214,7 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
                 tp_mac(acc, windows, weight, x, taps ? taps[position] : (uint32_t)position);
             }
         }
-    } else if (TP_IS_DELTA(w)) {
-        const uint8_t *codes = w->codes;
-        const unsigned bits = w->code_bits;
-        uint32_t code = cursor->code;
-        int32_t position = cursor->position;
-        while (position < w->row_len) {
-            tp_mac(acc, windows, tp_next_value(w, &value, &index), x, taps ? taps[position] : (uint32_t)position);
-            position += 1 + tp_next_gap(codes, bits, &code);
-        }
-        cursor->position = position - w->row_len;
-        cursor->code = code;
-    } else if (TP_IS(w, BITMASK_LUT)) {
-        const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
-        for (uint32_t word = 0; word < w->row_stride; ++word) {
-            uint32_t bits = mask[word];
-            uint32_t position = word * 32u;
-            while (bits) {
-                /* shift the zeros before the next nonzero out, then the nonzero's own bit */
-                const int skip = tp_leading_zeros(bits);
-                position += (uint32_t)skip;
-                bits = (bits << skip) << 1;
-                tp_mac(acc, windows, tp_next_value(w, &value, &index), x, taps ? taps[position] : position);
-                ++position;
-            }
-        }
     }
-    cursor->value = value;
-    cursor->index = index;
 }
 
 /* The row's dot product with one window, in any format. */

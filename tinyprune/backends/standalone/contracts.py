@@ -7,15 +7,16 @@ a broken assumption is an error here and never undefined behaviour on the board:
 - weights: a bitmask holds `row_stride` words a row and a compressed convolution row has a tap table with
   one entry a position; a LUT index stream holds exactly `row_stride` bytes a row (the kernel reads no
   byte past it), indices of 1 to 8 bits into a table they cannot overrun; a gap-code stream ends with its
-  terminator past the last row (a reader stops there, reading no byte further); the nonzeros' values or
-  indices number exactly the nonzeros the positions mark.
+  terminator past the last row (a reader stops there); gap-code and nonzero-index streams end with
+  STREAM_PADDING bytes (a 32-bit load of their last item stays inside); the nonzeros' values or indices
+  number exactly the nonzeros the positions mark.
 
 A shift out of range comes from the model (a scale TFLM cannot compute either): a TinypruneError naming the
 layer. Anything else is a bug in the lowering: a ContractError."""
 from __future__ import annotations
 
 from tinyprune.errors import TinypruneError
-from tinyprune.backends.standalone.formats import delta_positions, unpack_bits
+from tinyprune.backends.standalone.formats import STREAM_PADDING, decode_delta, unpack_bits
 
 MULTIPLIER_SHIFT = (-31, 30)
 LEFT_SHIFT = (0, 31)
@@ -59,43 +60,45 @@ def _check_weights(step, fields: dict, arrays: dict) -> None:
     form = fields["weights.format"]
     row_len, row_stride = fields["weights.row_len"], fields["weights.row_stride"]
     rows = fields.get(ROWS_FIELD.get(step.params_type, ""))
-    values = arrays[fields["weights.values"]].values
+    values = arrays[fields["weights.values"]].values if "weights.values" in fields else []
+    index_bits = fields["weights.index_bits"]
     if form == "TP_DENSE":
         return
+    if form in ("TP_LUT", "TP_BITMASK_LUT", "TP_DELTA_LUT"):
+        _require(1 <= index_bits <= 8 and len(values) <= 1 << index_bits, step,
+                 f"{len(values)} values, {index_bits}-bit indices")
     if form == "TP_LUT":
-        bits, indices = fields["weights.index_bits"], arrays[fields["weights.indices"]].values
-        _require(1 <= bits <= 8 and len(values) <= 1 << bits, step, f"{len(values)} values, {bits}-bit indices")
-        _require(row_stride == -(-row_len * bits // 8) and len(indices) == rows * row_stride, step,
+        indices = arrays[fields["weights.indices"]].values
+        _require(row_stride == -(-row_len * index_bits // 8) and len(indices) == rows * row_stride, step,
                  f"index stream of {len(indices)} bytes for {rows} rows of {row_stride}")
-    else:
-        nonzeros = _check_positions(step, form, fields, arrays, rows, row_len, row_stride)
-        if form.endswith("_LUT"):
-            bits, indices = fields["weights.index_bits"], arrays[fields["weights.indices"]].values
-            _require(1 <= bits <= 8 and len(indices) == -(-nonzeros * bits // 8), step,
-                     f"{len(indices)} index bytes for {nonzeros} nonzeros of {bits} bits")
-            _require(int(unpack_bits(bytes(indices), bits, nonzeros).max(initial=0)) < len(values), step,
-                     "an index past the table")
-        else:
-            _require(len(values) == nonzeros, step, f"{len(values)} values for {nonzeros} nonzeros")
-    if step.params_type == "tp_conv2d_params":
-        taps = arrays.get(fields.get("taps", ""))
-        _require(taps is not None and len(taps.values) == row_len, step, "compressed rows need a tap table")
-
-
-def _check_positions(step, form: str, fields: dict, arrays: dict, rows: int, row_len: int, row_stride: int) -> int:
-    """The nonzeros a bitmask or gap-code stream marks, once it holds every row and no byte more than it reads."""
-    if form.startswith("TP_BITMASK"):
+    elif form.startswith("TP_BITMASK"):
         mask = arrays[fields["weights.mask"]].values
         _require(row_stride == -(-row_len // 32) and len(mask) == rows * row_stride, step,
                  f"bitmask of {len(mask)} words for {rows} rows of {row_len}")
-        return sum(bin(word).count("1") for word in mask)
-    _require(form.startswith("TP_DELTA"), step, f"unknown weight format {form}")
-    bits, codes = fields["weights.code_bits"], bytes(arrays[fields["weights.codes"]].values)
-    _require(1 <= bits <= 8, step, f"{bits}-bit gap codes")
-    positions, read = delta_positions(codes, bits, rows * row_len)
-    _require(len(positions) > 0 and positions[-1] >= rows * row_len and len(codes) == -(-read * bits // 8), step,
-             f"a gap-code stream of {len(codes)} bytes that does not end where the rows do")
-    return len(positions) - 1
+        nonzeros = sum(bin(word).count("1") for word in mask)
+        if form == "TP_BITMASK":
+            _require(len(values) == nonzeros, step, f"{len(values)} values for {nonzeros} nonzeros")
+        else:
+            indices = arrays[fields["weights.indices"]].values
+            _require(len(indices) == -(-nonzeros * index_bits // 8) + STREAM_PADDING, step,
+                     f"{len(indices)} index bytes for {nonzeros} nonzeros of {index_bits} bits")
+            _require(int(unpack_bits(bytes(indices), index_bits, nonzeros).max(initial=0)) < len(values), step,
+                     "an index past the table")
+    elif form in ("TP_DELTA", "TP_DELTA_LUT"):
+        gap_bits, codes = fields["weights.code_bits"], arrays[fields["weights.codes"]].values
+        _require(1 <= gap_bits <= 8, step, f"{gap_bits}-bit gap codes")
+        value_bits = index_bits if form == "TP_DELTA_LUT" else 8
+        positions, fields_read, read = decode_delta(bytes(codes), gap_bits, value_bits, rows * row_len)
+        _require(len(positions) > 0 and positions[-1] >= rows * row_len
+                 and len(codes) == -(-read // 8) + STREAM_PADDING, step,
+                 f"a gap-code stream of {len(codes)} bytes that does not end where the rows do")
+        _require(form == "TP_DELTA" or int(fields_read[:-1].max(initial=0)) < len(values), step,
+                 "an index past the table")
+    else:
+        _require(False, step, f"unknown weight format {form}")
+    if step.params_type == "tp_conv2d_params":
+        taps = arrays.get(fields.get("taps", ""))
+        _require(taps is not None and len(taps.values) == row_len, step, "compressed rows need a tap table")
 
 
 def _require(condition: bool, step, what: str) -> None:

@@ -4,18 +4,20 @@ the forms the kernels compute from directly, skipping zero weights (no decoding 
 - dense: the int8 values, row after row;
 - bitmask: per row, 32-bit words with a bit per position marking the nonzeros (position p of a word is
   bit 31 - p, so a count-leading-zeros finds the next one), then the nonzero values;
-- delta: the gaps between nonzeros as `code_bits`-bit codes, one stream over the rows read as one
-  sequence of positions (a row's trailing zeros count into the next row's first gap), then the nonzero
-  values. A code c below the escape 2^bits - 1 says "c zeros, then a nonzero"; the escape says "that many
-  zeros, no nonzero yet". The stream ends with the gap to a nonzero one past the last row's end, so a
-  reader can always decode the next nonzero's position ahead;
+- delta: one stream over the rows, read as one sequence of positions (a row's trailing zeros count
+  into the next row's first gap): per nonzero a `code_bits`-bit gap code, then its int8 value. A gap
+  code c below the escape 2^bits - 1 says "c zeros, then a nonzero"; the escape says "that many zeros, no
+  nonzero yet" and has no value. The stream ends with the gap to a nonzero one past the last row's end
+  (with a zero value field), so a reader can always decode the next nonzero ahead;
 - lut: a table of the k distinct values and, per position, a ceil(log2 k)-bit index (rows start on a
   byte boundary);
 - bitmask_lut, delta_lut (sparse clustered): the nonzeros' positions as in bitmask or delta, their values
-  as ceil(log2 k)-bit indices into a table of the k distinct nonzero values, one stream over the rows.
+  as ceil(log2 k)-bit indices into a table of the k distinct nonzero values (bitmask_lut: one stream of
+  indices over the rows; delta_lut: each index beside its gap code).
 
 Bit streams (indices, codes) are little-endian: item i takes bits i * bits .. i * bits + bits - 1, bit b
-of the stream being bit b % 8 of byte b / 8.
+of the stream being bit b % 8 of byte b / 8. The streams read item after item (gap codes, the nonzeros'
+indices) end with STREAM_PADDING zero bytes, so that a kernel reads any item with one 32-bit load.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ FORMATS = ("dense", "bitmask", "delta", "lut", "bitmask_lut", "delta_lut")
 # few bits at a time, take several times the instructions (bench: pruned digits demo)
 FAST_FORMATS = ("dense", "bitmask", "lut")
 FORMAT_SETS = {"fast": FAST_FORMATS, "smallest": FORMATS}
+STREAM_PADDING = 3  # bytes after a gap-code or nonzero-index stream: a 32-bit load at its last byte stays inside
 MAX_TABLE = 128  # values a table holds: 7-bit indices (8-bit ones are never smaller than int8 values)
 
 
@@ -38,13 +41,13 @@ class WeightEncoding:
     format: str
     rows: int
     row_len: int
-    values: np.ndarray  # int8: dense all values, bitmask and delta the nonzeros, *lut the table
+    values: np.ndarray  # int8: dense all values, bitmask the nonzeros, *lut the table (delta: none)
     mask: np.ndarray | None = None  # uint32 words (bitmask)
-    indices: bytes | None = None  # packed indices (lut: of every position, *_lut: of the nonzeros)
-    index_bits: int = 0
+    indices: bytes | None = None  # packed indices (lut: of every position, bitmask_lut: of the nonzeros)
+    index_bits: int = 0  # *lut: bits an index
     row_stride: int = 0  # bitmask*: words a row; lut: index bytes a row
-    codes: bytes | None = None  # packed gap codes (delta*)
-    code_bits: int = 0
+    codes: bytes | None = None  # delta*: gap codes and the nonzeros' values or indices
+    code_bits: int = 0  # delta*: bits a gap code
 
     @property
     def dense_bytes(self) -> int:
@@ -66,11 +69,12 @@ def encode_dense(matrix: np.ndarray) -> WeightEncoding:
     return WeightEncoding("dense", rows, row_len, np.ascontiguousarray(matrix, dtype=np.int8).ravel())
 
 
-def pack_bits(items, bits: int) -> bytes:
-    """Unsigned `items` (each below 2^bits) as one little-endian bit stream, padded to whole bytes."""
+def pack_bits(items, bits: int, padding: int = 0) -> bytes:
+    """Unsigned `items` (each below 2^bits) as one little-endian bit stream, padded to whole bytes, then
+    `padding` zero bytes."""
     items = np.asarray(items, dtype=np.uint32).ravel()
     stream = ((items[:, None] >> np.arange(bits, dtype=np.uint32)) & 1).astype(np.uint8).ravel()
-    return np.packbits(stream, bitorder="little").tobytes()
+    return np.packbits(stream, bitorder="little").tobytes() + bytes(padding)
 
 
 def unpack_bits(stream: bytes, bits: int, count: int) -> np.ndarray:
@@ -89,41 +93,69 @@ def _gaps(matrix: np.ndarray) -> np.ndarray:
     return np.diff(ends, prepend=-1) - 1
 
 
-def gap_codes(gaps: np.ndarray, bits: int) -> np.ndarray:
-    """Each gap as escapes (2^bits - 1 zeros each) then one code below the escape."""
-    escape = (1 << bits) - 1
-    gaps = np.asarray(gaps, dtype=np.int64)
-    counts = gaps // escape
-    codes = np.full(int(counts.sum()) + len(gaps), escape, dtype=np.int64)
-    codes[np.cumsum(counts + 1) - 1] = gaps % escape
-    return codes
-
-
-def delta_positions(codes: bytes, bits: int, end: int) -> tuple[np.ndarray, int]:
-    """The flat (row-major) positions a gap-code stream encodes, up to its terminator at or past `end`
-    (rows x row_len; absent when the stream ends first), and the codes read: what the kernels' reader
-    walks, for tests and the export-time contract."""
-    escape = (1 << bits) - 1
-    items = unpack_bits(codes, bits, len(codes) * 8 // bits)
-    positions, position = [], -1
-    for read, code in enumerate(items, start=1):
-        position += int(code)
-        if code != escape:
-            position += 1
-            positions.append(position)
-            if position >= end:
-                return np.asarray(positions, dtype=np.int64), read
-    return np.asarray(positions, dtype=np.int64), len(items)
+def _pack_fields(items, widths, padding: int) -> bytes:
+    """Unsigned `items`, item i `widths[i]` bits wide, as one little-endian bit stream, then `padding` zero bytes."""
+    bits = [(item >> bit) & 1 for item, width in zip(items, widths) for bit in range(width)]
+    return np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes() + bytes(padding)
 
 
 def encode_delta(matrix: np.ndarray, value_table: bool = False) -> WeightEncoding | None:
-    """The gap codes at the width that makes the stream shortest; values as int8 or (value_table) as
-    indices into the nonzeros' table (None when that table would exceed MAX_TABLE)."""
+    """A gap-code stream with each nonzero's value beside its gap, at the gap width that makes it
+    shortest; values as int8 or (value_table) as indices into the nonzeros' table (None when that table
+    would exceed MAX_TABLE)."""
+    rows, row_len = matrix.shape
+    nonzeros = matrix[matrix != 0]
+    table = np.zeros(0, dtype=np.int8)
+    if value_table:
+        table, values = np.unique(nonzeros, return_inverse=True)
+        if not 0 < len(table) <= MAX_TABLE:
+            return None
+        value_bits = _bits_for(len(table))
+    else:
+        values, value_bits = nonzeros.astype(np.uint8), 8
     gaps = _gaps(matrix)
-    bits = min(range(1, 9), key=lambda b: -(-len(gap_codes(gaps, b)) * b // 8))
-    codes = pack_bits(gap_codes(gaps, bits), bits)
-    values = _nonzero_values(matrix, "delta", value_table)
-    return None if values is None else WeightEncoding(codes=codes, code_bits=bits, **values)
+    values = np.append(values.astype(np.int64), 0)  # the terminator's value field: zeros
+
+    def stream_bits(gap_bits: int) -> int:
+        return int((gaps // ((1 << gap_bits) - 1)).sum()) * gap_bits + len(gaps) * (gap_bits + value_bits)
+
+    gap_bits = min(range(1, 9), key=lambda bits: -(-stream_bits(bits) // 8))
+    escape = (1 << gap_bits) - 1
+    items, widths = [], []
+    for gap, value in zip(gaps.tolist(), values.tolist()):
+        items += [escape] * (gap // escape) + [gap % escape, value]
+        widths += [gap_bits] * (gap // escape + 1) + [value_bits]
+    return WeightEncoding("delta_lut" if value_table else "delta", rows, row_len, table.astype(np.int8),
+                          codes=_pack_fields(items, widths, STREAM_PADDING), code_bits=gap_bits,
+                          index_bits=value_bits if value_table else 0)
+
+
+def decode_delta(codes: bytes, gap_bits: int, value_bits: int, end: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """What a kernel reads from a gap-code stream: the flat (row-major) positions of the nonzeros up to
+    the terminator at or past `end` (included; absent when the stream ends first), their value fields
+    (int8 as unsigned bytes, or table indices) and the bits read: for tests and the export-time contract."""
+    stream = np.unpackbits(np.frombuffer(bytes(codes), dtype=np.uint8), bitorder="little").tolist()
+    escape = (1 << gap_bits) - 1
+    positions, values, bit, position = [], [], 0, -1
+
+    def field(width: int) -> int | None:
+        nonlocal bit
+        if bit + width > len(stream):
+            return None
+        bit += width
+        return sum(stream[bit - width + i] << i for i in range(width))
+
+    while position < end and (gap := field(gap_bits)) is not None:
+        position += gap
+        if gap == escape:
+            continue
+        value = field(value_bits)
+        if value is None:
+            break
+        position += 1
+        positions.append(position)
+        values.append(value)
+    return np.asarray(positions, dtype=np.int64), np.asarray(values, dtype=np.int64), bit
 
 
 def _nonzero_values(matrix: np.ndarray, positions: str, value_table: bool) -> dict | None:
@@ -137,7 +169,7 @@ def _nonzero_values(matrix: np.ndarray, positions: str, value_table: bool) -> di
         return None
     bits = _bits_for(len(table))
     return dict(format=f"{positions}_lut", rows=rows, row_len=row_len, values=table.astype(np.int8),
-                indices=pack_bits(indices, bits), index_bits=bits)
+                indices=pack_bits(indices, bits, STREAM_PADDING), index_bits=bits)
 
 
 def encode_bitmask(matrix: np.ndarray, value_table: bool = False) -> WeightEncoding | None:

@@ -114,8 +114,9 @@ def _folded_bias(ctx, op: Operator, weights: np.ndarray, input_zero_point: int, 
 
 
 def _weight_fields(name: str, encoding: WeightEncoding) -> tuple[list, list[ConstArray]]:
-    arrays = [ConstArray(f"{name}_values", "int8_t", encoding.values.tolist())]
-    fields = [("weights.values", arrays[0].name), ("weights.row_len", encoding.row_len),
+    arrays = [ConstArray(f"{name}_values", "int8_t", encoding.values.tolist())] if encoding.values.size else []
+    fields = [("weights.values", arrays[0].name)] if arrays else []
+    fields += [("weights.row_len", encoding.row_len),
               ("weights.row_stride", encoding.row_stride),
               ("weights.format", f"TP_{encoding.format.upper()}"), ("weights.index_bits", encoding.index_bits),
               ("weights.code_bits", encoding.code_bits)]
