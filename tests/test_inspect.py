@@ -75,7 +75,8 @@ def test_board_gets_the_firmware_build_would_choose(capfd, tmp_path, demo_int8_p
     plan = lower(read_graph(demo_int8_per_channel))
     assert result["fit"]["backend"] == "standalone" and result["fit"]["fits"]
     assert result["fit"]["flash_items"] == {"model constants": plan.constant_bytes}
-    assert result["fit"]["ram_items"] == {"arena": plan.arena_bytes, "headroom": 16384}
+    assert result["fit"]["ram_items"] == {"arena": plan.arena_bytes, "sketch buffers": 64 + 10 + (2 + 64) + 10,
+                                         "headroom": 16384}
     assert main(["inspect", str(path), "--board", "pico"]) == 0
     text = capfd.readouterr().out
     assert "NOT RUNNABLE" not in text and "pico: fits with the standalone firmware" in text

@@ -301,3 +301,26 @@ def test_prove_qemu_names_the_operator_the_library_computes_otherwise(arduino_li
         api.build(model=str(model), board="nano33ble", backend="tflm", prove="qemu",
                   arduino_library=str(arduino_library), out=str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_fit_counts_the_sketchs_own_buffers(arduino_library, tmp_path):
+    """A model with a large input: the sketch's float copy of it and the serial frame outweigh the arena, so
+    the fit counts them (verify/fit.py's "sketch buffers"); the linked sketch's RAM is the arena declared, those
+    buffers, and a few KiB of the library's and core's own statics (headroom covers those)."""
+    from single_op import mean
+    from tinyprune.backends.tflm.arduino import sketch_buffer_bytes, write_arduino_sketch
+    from tinyprune.backends.tflm.qemu_proof import build_sketch_elf
+    from tinyprune.graph.runtimes import get_runtime
+    from tinyprune.toolchains.arduino import find_library
+
+    model = mean(3, 64, 64, 8)
+    graph, board = read_graph(model), load_board("nano33ble")
+    sketch = write_arduino_sketch(tmp_path / "sketch", "model", model, graph, get_runtime("arduino"), 4096,
+                                  np.zeros(32768, np.int8), np.zeros(8, np.int8), board)
+    buffers = sketch_buffer_bytes(32768, 8)
+    assert buffers == 4 * (32768 + 8) + (2 + 32768) + 8
+    _, sizes = build_sketch_elf(sketch, board, find_library("Chirale_TensorFLowLite", "2.0.0", arduino_library),
+                                tmp_path / "elf")
+    other = sizes.data + sizes.bss - 4096 - buffers
+    assert 0 <= other < 4096, other

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 from tinyprune.errors import TinypruneError
 
 
+SKETCH_BUFFERS = "sketch buffers"  # the RAM item of the sketch's own input/output and serial-protocol buffers
+SHRINK_SKETCH_BUFFERS = ("a model with a smaller input, or your own loop() in the sketch that reads the input "
+                         "straight into the model's (the example loop() holds it again, with the serial frame)")
+
+
 @dataclass
 class BoardFit:
     board: str
@@ -29,9 +34,11 @@ class BoardFit:
         return self.flash_needed <= self.flash_limit and self.ram_needed <= self.ram_limit
 
 
-def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int, arena_margin: int = 0) -> BoardFit:
+def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int, arena_margin: int = 0,
+              sketch_buffers: int = 0) -> BoardFit:
     """The model's flash (its bytes plus the runtime's code for its operators) and RAM (the arena, the
-    margin the firmware declares above it, and headroom) against the board."""
+    margin the firmware declares above it, the sketch's buffers that grow with the model, and headroom)
+    against the board."""
     from tinyprune.memory import estimate_flash
 
     flash = estimate_flash(graph, runtime_name)
@@ -41,7 +48,8 @@ def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: i
                      "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
                      "application": flash.application_bytes},
         flash_limit=board.flash_bytes,
-        ram_items={"arena": arena_bytes, "arena margin": arena_margin, "headroom": ram_headroom},
+        ram_items={"arena": arena_bytes, "arena margin": arena_margin,
+                   **({SKETCH_BUFFERS: sketch_buffers} if sketch_buffers else {}), "headroom": ram_headroom},
         ram_limit=board.ram_bytes,
         flash_basis=flash.basis,
     )

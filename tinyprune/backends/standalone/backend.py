@@ -10,10 +10,11 @@ from tinyprune.backends.standalone.formats import FORMAT_SETS
 from tinyprune.backends.standalone.codegen import check_supported, lower, write_standalone
 from tinyprune.backends.standalone.cortex_m import write_cortex_m_project
 from tinyprune.errors import TinypruneError
+from tinyprune.verify.fit import SHRINK_SKETCH_BUFFERS, SKETCH_BUFFERS
 from tinyprune.toolchains.qemu import has_machine
 from tinyprune.backends.standalone.proof import (STANDALONE_RUNTIME, prove_standalone,
                                                  standalone_fit)
-from tinyprune.backends.standalone.sketch import write_arduino_sketch
+from tinyprune.backends.standalone.sketch import sketch_buffer_bytes, write_arduino_sketch
 from tinyprune.backends.tflm.memory import tflm_board_arena
 
 
@@ -50,6 +51,7 @@ class StandaloneBackend(Backend):
             "model constants": "a higher --sparsity (zero weights are not stored), --clusters 16 (4-bit indices), "
                                "or --method structured",
             "arena": "--method structured (smaller activations)",
+            SKETCH_BUFFERS: SHRINK_SKETCH_BUFFERS,
             "headroom": f"a smaller --ram-headroom (now {config.ram_headroom:,} B), if your sketch needs less",
         }
 
@@ -67,7 +69,8 @@ class StandaloneBackend(Backend):
                                 generated.test_vectors)
 
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
-        return standalone_fit(memory.plan, proof, build.board, config.ram_headroom)
+        sketch = sketch_buffer_bytes(graph.input_tensors()[0].num_elements, graph.output_tensors()[0].num_elements)
+        return standalone_fit(memory.plan, proof, build.board, config.ram_headroom, sketch)
 
     def stored_model(self, build: "Build") -> dict:
         model = build.generated.model

@@ -84,10 +84,12 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
     return proof
 
 
-def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | None, board, ram_headroom: int):
+def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | None, board, ram_headroom: int,
+                   sketch_buffers: int = 0):
     """Flash and RAM of the real firmware where it was built, else the model's constants and arena (known
-    once the graph is lowered: nothing need be written to estimate them)."""
-    from tinyprune.verify.fit import BoardFit
+    once the graph is lowered: nothing need be written to estimate them); and the Arduino sketch's own
+    buffers, which the bare-metal firmware measured has not."""
+    from tinyprune.verify.fit import SKETCH_BUFFERS, BoardFit
 
     if proof is not None and proof.firmware is not None:
         flash = {"model constants": model.constant_bytes,
@@ -99,5 +101,6 @@ def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | No
         flash = {"model constants": model.constant_bytes}
         ram = {"arena": model.arena_bytes}
         basis = f"the model's constants and arena only: no firmware measured for {board.core}, code size not included"
-    return BoardFit(board.name, flash, board.flash_bytes, {**ram, "headroom": ram_headroom}, board.ram_bytes,
+    sketch = {SKETCH_BUFFERS: sketch_buffers} if sketch_buffers else {}
+    return BoardFit(board.name, flash, board.flash_bytes, {**ram, **sketch, "headroom": ram_headroom}, board.ram_bytes,
                     flash_basis=basis)

@@ -10,7 +10,13 @@ import numpy as np
 
 from tinyprune.backends.standalone.codegen import StandaloneModel
 from tinyprune.backends.templates import render
-from tinyprune.device.firmware import write_link_sources
+from tinyprune.device.firmware import link_buffer_bytes, write_link_sources
+
+
+def sketch_buffer_bytes(input_size: int, output_size: int) -> int:
+    """The RAM the sketch declares that grows with the model, besides the model's arena: its int8 input and
+    output (standalone/sketch.ino.j2) and the serial protocol's buffers."""
+    return input_size + output_size + link_buffer_bytes(input_size, output_size)
 
 
 def write_arduino_sketch(model: StandaloneModel, sketch_dir: str | Path, test_input: np.ndarray,

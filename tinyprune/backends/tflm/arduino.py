@@ -18,7 +18,7 @@ from tinyprune.boards import Board
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.tflm.c_array import write_model_data
 from tinyprune.backends.templates import c_identifier, render
-from tinyprune.device.firmware import write_link_sources
+from tinyprune.device.firmware import link_buffer_bytes, write_link_sources
 from tinyprune.graph.ir import Graph, Tensor
 from tinyprune.graph.runtimes import Runtime
 
@@ -47,6 +47,12 @@ ESTIMATED_ARENA = "emulated by tinyprune for this library's 32-bit build"
 # Arduino sketch specification: a letter, digit or underscore, then letters, digits, "_", "-", ".";
 # at most 63 characters, not ending with a dot.
 _SKETCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+
+
+def sketch_buffer_bytes(input_size: int, output_size: int) -> int:
+    """The RAM the sketch declares that grows with the model, besides the tensor arena: loop()'s float
+    features and outputs (arduino/tflm_sketch.cpp.j2) and the serial protocol's buffers."""
+    return 4 * (input_size + output_size) + link_buffer_bytes(input_size, output_size)
 
 
 def write_arduino_sketch(out_dir: Path, sketch_name: str, model_bytes: bytes, graph: Graph,

@@ -6,11 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from tinyprune.backends.base import Backend, Build, Generated, Job, Memory
-from tinyprune.backends.tflm.arduino import check_architecture, write_arduino_sketch
+from tinyprune.backends.tflm.arduino import check_architecture, sketch_buffer_bytes, write_arduino_sketch
 from tinyprune.backends.tflm.c_array import write_model_data
 from tinyprune.backends.tflm.memory import tflm_board_arena
 from tinyprune.backends.tflm.platformio import write_platformio_project
 from tinyprune.errors import TinypruneError
+from tinyprune.verify.fit import SHRINK_SKETCH_BUFFERS, SKETCH_BUFFERS
 
 
 MEASURED_CORE = "cortex-m4"  # the core the TFLM code size estimate was measured on (memory/flash.py)
@@ -65,6 +66,7 @@ class TflmBackend(Backend):
             "TFLM runtime and kernels": "--backend standalone (no interpreter: only the kernels the model calls)",
             "arena": "--method structured (smaller activations) or --backend standalone (its own static plan)",
             "arena margin": f"a smaller --arena-margin (now {config.arena_margin:,} B above the exact arena)",
+            SKETCH_BUFFERS: SHRINK_SKETCH_BUFFERS,
             "headroom": f"a smaller --ram-headroom (now {config.ram_headroom:,} B), if your sketch needs less",
         }
 
@@ -134,8 +136,11 @@ class TflmBackend(Backend):
     def fit(self, graph, build: "Build", memory: Memory, generated: Generated, proof, config):
         from tinyprune.verify.fit import board_fit
 
+        sketch = 0
+        if build.runtime.arduino_architectures:  # the sketch (and the PlatformIO project: the same body)
+            sketch = sketch_buffer_bytes(graph.input_tensors()[0].num_elements, graph.output_tensors()[0].num_elements)
         fit = board_fit(graph, build.board, build.runtime.name, memory.board_arena_bytes, config.ram_headroom,
-                        memory.arena_firmware - memory.board_arena_bytes)
+                        memory.arena_firmware - memory.board_arena_bytes, sketch)
         if not build.board.core.startswith(MEASURED_CORE):  # say so rather than pass one core's code off as another's
             fit.flash_basis += f"; the runtime's code was measured on a {MEASURED_CORE}, not on {build.board.core}"
         return fit
