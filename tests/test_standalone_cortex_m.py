@@ -13,7 +13,7 @@ from tinyprune.boards import all_boards, load_board
 from tinyprune.backends.standalone import generate_standalone
 from tinyprune.backends.standalone.cortex_m import build_cortex_m, run_qemu
 from tinyprune.backends.standalone.host import build_host_library, run_host
-from tinyprune.backends.standalone.sketch import write_arduino_sketch
+from tinyprune.backends.standalone.sketch import sketch_buffer_bytes, write_arduino_sketch
 from tinyprune.graph.reader import read_graph
 from tinyprune.verify.accuracy import int8_inputs, tflm_outputs
 
@@ -150,6 +150,10 @@ def test_the_arduino_sketch_compiles_for_every_arm_board(demo_int8_pruned, tmp_p
         subprocess.run(["arm-none-eabi-g++", *board.gcc_flags, "-std=gnu++11", "-O2", "-Wall", "-Wextra", "-Werror",
                         f"-I{ARDUINO_STUB}", "-include", "Arduino.h", "-x", "c++", "-c", str(sketch),
                         "-o", str(tmp_path / "sketch.o")], check=True, capture_output=True)
+    # the fit's "sketch buffers" are what the .ino holds in RAM, but for its few fixed structs
+    _, data, bss = subprocess.run(["arm-none-eabi-size", str(tmp_path / "sketch.o")], capture_output=True, text=True,
+                                  check=True).stdout.splitlines()[1].split()[:3]
+    assert 0 <= int(data) + int(bss) - sketch_buffer_bytes(64, 10) < 256
 
 
 def _simd32_cores():
