@@ -1,5 +1,10 @@
 /* CONV_2D, int8, per-channel: TFLM's reference ConvPerChannel on an input already padded with its
- * zero point (so every tap is inside and the input offset folds into the bias). */
+ * zero point (so every tap is inside and the input offset folds into the bias).
+ *
+ * With a fused MAX_POOL_2D (pool_h > 0) each stored output is the largest accumulator of the
+ * pool_h x pool_w convolution outputs of its window, requantized once: the requantization is monotone
+ * non-decreasing, so that equals the largest requantized output (ops.FusedPool has the argument), and
+ * the requantization's clamp holds the pool's clamp too. */
 #define TP_KERNEL_FORMATS TP_CONV2D_FORMATS
 #include "tp_weights.h"
 
@@ -19,23 +24,93 @@ static int32_t dense_window_dot(const tp_conv2d_params *p, const int8_t *window,
     return acc;
 }
 
-/* Dense rows against four windows `column_step` apart: kernel rows of kernel_w x in_c contiguous bytes. */
-static void dense_window_dot4(const tp_conv2d_params *p, const int8_t *window, uint32_t column_step,
-                              const int8_t *row, int32_t acc[4])
+/* Dense rows against four windows x[0..3], two at a time: kernel rows of kernel_w x in_c contiguous
+ * bytes. Window 1 never lies before window 0, nor 3 before 2. */
+static void dense_window_dot4(const tp_conv2d_params *p, const int8_t *const x[4], const int8_t *row, int32_t acc[4])
 {
     const int run = p->dilation_w == 1 ? p->kernel_w * p->in_c : p->in_c;
     const int runs = p->dilation_w == 1 ? 1 : p->kernel_w;
+    const uint32_t first_step = (uint32_t)(x[1] - x[0]), second_step = (uint32_t)(x[3] - x[2]);
     for (int ky = 0; ky < p->kernel_h; ++ky) {
-        const int8_t *x = window + (uint32_t)ky * p->dilation_h * p->in_w * p->in_c;
         for (int r = 0; r < runs; ++r) {
-            tp_dot4(x + (uint32_t)r * p->dilation_w * p->in_c, column_step, row, run, acc);
+            const uint32_t at = ((uint32_t)ky * p->dilation_h * p->in_w + (uint32_t)r * p->dilation_w) * p->in_c;
+            tp_dot2(x[0] + at, first_step, row, run, acc);
+            tp_dot2(x[2] + at, second_step, row, run, acc + 2);
             row += run;
+        }
+    }
+}
+
+/* A dense row `oc` against four windows x[0..3], through the tap table or kernel row by kernel row. */
+static void dense_dot4(const tp_conv2d_params *p, int oc, const int8_t *const x[4], int32_t acc[4])
+{
+    const int8_t *row = p->weights.values + (uint32_t)oc * p->weights.row_len;
+    if (p->taps) {
+        tp_dense_taps_dot4(row, p->weights.row_len, x, p->taps, acc);
+    } else {
+        dense_window_dot4(p, x, row, acc);
+    }
+}
+
+/* acc[k] += weight row `oc` . window x[k] for four windows, in any format. */
+static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
+                                         tp_cursor *cursor, const int8_t *const x[4], int32_t acc[4])
+{
+    if (!TP_IS(weights, DENSE)) {
+        tp_sparse_row_dot(weights, oc, cursor, x, p->taps, 4, acc);
+    } else {
+        dense_dot4(p, oc, x, acc);
+    }
+}
+
+/* With a fused pool: each output channel's pooled outputs, their pool_h x pool_w windows four at a time
+ * (`offset`: each window from the first, padded to a multiple of four by repeating the last, which
+ * cannot change the largest accumulator). */
+static void pooled(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
+{
+    const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;
+    const uint32_t column_step = (uint32_t)p->stride_w * p->in_c;
+    const int members = p->pool_h * p->pool_w, out_c = p->out_c;
+    uint32_t offset[TP_POOL_MEMBERS + 3];
+    for (int m = 0; m < members + 3; ++m) {
+        const int member = m < members ? m : members - 1;
+        offset[m] = (uint32_t)(member / p->pool_w) * row_step + (uint32_t)(member % p->pool_w) * column_step;
+    }
+    const uint32_t pool_row_step = p->pool_h * row_step, pool_column_step = p->pool_w * column_step;
+    const tp_weights weights = p->weights;
+    tp_cursor cursor = tp_cursor_start(&weights);
+    for (int oc = 0; oc < out_c; ++oc) {
+        const tp_channel_scale scale = tp_channel(&p->requant, oc);
+        const int32_t bias = p->bias[oc];
+        const tp_cursor row_cursor = cursor;
+        int8_t *out = output + oc;
+        for (int py = 0; py < p->out_h; ++py) {
+            const int8_t *first = input + py * pool_row_step;
+            for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
+                int32_t largest = INT32_MIN;
+                for (int m = 0; m < members; m += 4) {
+                    const int8_t *const x[4] = {first + offset[m], first + offset[m + 1], first + offset[m + 2],
+                                                first + offset[m + 3]};
+                    int32_t acc[4] = {bias, bias, bias, bias};
+                    cursor = row_cursor;
+                    window_dot4(p, &weights, oc, &cursor, x, acc);
+                    const int32_t a = acc[0] > acc[1] ? acc[0] : acc[1];
+                    const int32_t b = acc[2] > acc[3] ? acc[2] : acc[3];
+                    largest = largest > a ? largest : a;
+                    largest = largest > b ? largest : b;
+                }
+                *out = tp_scale(&scale, largest);
+            }
         }
     }
 }
 
 void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
 {
+    if (p->pool_h) {
+        pooled(p, input, output);
+        return;
+    }
     const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;
     const uint32_t column_step = (uint32_t)p->stride_w * p->in_c;
     const tp_weights weights = p->weights;
@@ -58,17 +133,11 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
             int ox = 0;
             for (; ox < block_end; ox += 4) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
-                const int8_t *const windows[4] = {window, window + column_step, window + 2 * column_step,
-                                                  window + 3 * column_step};
+                const int8_t *const x[4] = {window, window + column_step, window + 2 * column_step,
+                                            window + 3 * column_step};
                 int32_t acc[4] = {bias, bias, bias, bias};
                 cursor = row_cursor;
-                if (!TP_IS(&weights, DENSE)) {
-                    tp_sparse_row_dot(&weights, oc, &cursor, windows, p->taps, 4, acc);
-                } else if (p->taps) {
-                    tp_dense_taps_dot4(row, weights.row_len, windows, p->taps, acc);
-                } else {
-                    dense_window_dot4(p, window, column_step, row, acc);
-                }
+                window_dot4(p, &weights, oc, &cursor, x, acc);
                 for (int k = 0; k < 4; ++k) {
                     out[(uint32_t)(ox + k) * out_c] = tp_scale(&scale, acc[k]);
                 }

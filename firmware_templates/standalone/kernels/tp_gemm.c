@@ -15,7 +15,7 @@
 #include "tp_kernels.h"
 
 /* acc[r][c] += row r . column c over `depth` values; `w`: the two rows interleaved, 4 bytes each. */
-static void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w, int depth, int32_t acc[4])
+static TP_ALWAYS_INLINE void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w, int depth, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int body = depth & ~3;
@@ -63,7 +63,7 @@ static void dot_2x2(const int8_t *x0, const int8_t *x1, const int8_t *w, int dep
 }
 
 /* acc[r] += row r . x over `depth` values: the two interleaved rows against one column. */
-static void dot_2x1(const int8_t *x, const int8_t *w, int depth, int32_t acc[2])
+static TP_ALWAYS_INLINE void dot_2x1(const int8_t *x, const int8_t *w, int depth, int32_t acc[2])
 {
     int32_t a0 = acc[0], a1 = acc[1];
     const int body = depth & ~3;
@@ -132,6 +132,52 @@ static void columns(const tp_gemm_params *p, const tp_requant *requant, const in
     }
 }
 
+static inline int32_t larger(int32_t a, int32_t b)
+{
+    return a > b ? a : b;
+}
+
+/* With a fused pool: each `members` consecutive columns of the `count` are one pooled output's windows;
+ * each row's largest accumulator over them, requantized once (monotone: see tp_conv2d.c), goes to
+ * out[pooled * rows + row]. Two rows times two windows a pass, as in `columns`. */
+static void pooled_columns(const tp_gemm_params *p, const tp_requant *requant, const int8_t *x, int count,
+                           int8_t *out)
+{
+    const int depth = p->depth, rows = p->rows, members = p->pool_h * p->pool_w;
+    const int8_t *w = p->weights;
+    for (int row = 0; row < rows; row += 2, w += 2 * depth) {
+        const int pair = row + 1 < rows; /* else an odd last row, stored plain */
+        const tp_channel_scale scale0 = tp_channel(requant, row);
+        const tp_channel_scale scale1 = tp_channel(requant, pair ? row + 1 : row);
+        const int32_t bias0 = p->bias[row], bias1 = pair ? p->bias[row + 1] : 0;
+        for (int first = 0; first < count; first += members) {
+            int8_t *to = out + first / members * rows + row;
+            int32_t largest0 = INT32_MIN, largest1 = INT32_MIN;
+            for (int m = 0; m < members; ++m) {
+                const int8_t *x0 = x + (first + m) * depth;
+                if (!pair) {
+                    largest0 = larger(largest0, bias0 + tp_dot(x0, w, depth));
+                } else if (m + 1 < members) {
+                    int32_t acc[4] = {bias0, bias0, bias1, bias1};
+                    dot_2x2(x0, x0 + depth, w, depth, acc);
+                    largest0 = larger(largest0, larger(acc[0], acc[1]));
+                    largest1 = larger(largest1, larger(acc[2], acc[3]));
+                    ++m;
+                } else {
+                    int32_t acc[2] = {bias0, bias1};
+                    dot_2x1(x0, w, depth, acc);
+                    largest0 = larger(largest0, acc[0]);
+                    largest1 = larger(largest1, acc[1]);
+                }
+            }
+            to[0] = tp_scale(&scale0, largest0);
+            if (pair) {
+                to[1] = tp_scale(&scale1, largest1);
+            }
+        }
+    }
+}
+
 /* n bytes, a word at a time: window runs are short, and a call to memcpy would cost more than them. */
 static inline void copy_run(int8_t *to, const int8_t *from, uint32_t n)
 {
@@ -153,9 +199,16 @@ static const int8_t *gather(const tp_gemm_params *p, const int8_t *input, int co
     const int in_c = p->in_c, in_w = p->in_w, kernel_w = p->kernel_w;
     const uint32_t run = (uint32_t)kernel_w * in_c;
     int8_t *at = to;
+    const int members = p->pool_h * p->pool_w;
     for (int c = column; c < column + count; ++c) {
-        const int y0 = c / p->out_w * p->stride_h - p->pad_top;
-        const int x0 = c % p->out_w * p->stride_w - p->pad_left;
+        /* the output pixel of column c: without a pool, the c-th in row-major order; with one, window
+         * member c % members of pooled pixel c / members */
+        const int pixel = members ? c / members : c;
+        const int member = members ? c % members : 0;
+        const int oy = members ? pixel / p->out_w * p->pool_h + member / p->pool_w : pixel / p->out_w;
+        const int ox = members ? pixel % p->out_w * p->pool_w + member % p->pool_w : pixel % p->out_w;
+        const int y0 = oy * p->stride_h - p->pad_top;
+        const int x0 = ox * p->stride_w - p->pad_left;
         const int columns_inside = x0 >= 0 && x0 + kernel_w <= in_w;
         for (int ky = 0; ky < p->kernel_h; ++ky, at += run) {
             const int y = y0 + ky * p->dilation_h;
@@ -185,13 +238,16 @@ void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8
     const tp_requant requant = p->requant;
     const int depth = p->depth, rows = p->rows, count = p->columns, block = p->block;
     int8_t *const staged = scratch + (p->kernel_h ? block * depth : 0);
+    const int members = p->pool_h ? p->pool_h * p->pool_w : 1;
     for (int column = 0; column < count; column += block) {
         const int taken = count - column < block ? count - column : block;
         const int8_t *x = p->kernel_h ? gather(p, input, column, taken, scratch) : input + (uint32_t)column * depth;
-        int8_t *out = output + (uint32_t)column * rows;
+        int8_t *out = output + (uint32_t)(column / members) * rows;
         if (p->in_place) {
             columns(p, &requant, x, taken, staged);
             memcpy(out, staged, (size_t)taken * rows);
+        } else if (members > 1) {
+            pooled_columns(p, &requant, x, taken, out);
         } else {
             columns(p, &requant, x, taken, out);
         }

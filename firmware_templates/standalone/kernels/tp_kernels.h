@@ -7,6 +7,13 @@
 
 #include "tp_arith.h"
 
+/* A helper a kernel inlines into its loop whatever the compiler's size heuristics say. */
+#if defined(__GNUC__)
+#define TP_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TP_ALWAYS_INLINE inline
+#endif
+
 enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2, TP_DELTA = 3, TP_BITMASK_LUT = 4, TP_DELTA_LUT = 5 };
 
 /* A weight matrix stored dense, or sparse with its nonzeros' positions as a bitmask or as gap codes and
@@ -32,9 +39,13 @@ typedef struct {
     const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
     tp_requant requant;
     uint16_t in_w, in_c;    /* of the input as the kernel reads it: already padded */
-    uint16_t out_h, out_w, out_c;
+    uint16_t out_h, out_w, out_c;  /* the output stored: pooled, with a fused pool */
     uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
+    uint8_t pool_h, pool_w; /* a fused MAX_POOL_2D's window (= its stride), 0 for none: see tp_conv2d.c */
 } tp_conv2d_params;
+
+/* The most convolution outputs a fused pooling window takes (ops.POOL_MEMBERS). */
+enum { TP_POOL_MEMBERS = 16 };
 
 typedef struct {
     tp_weights weights;     /* a row of kernel_h x kernel_w taps per output channel */
@@ -66,7 +77,9 @@ typedef struct {
     /* a convolution's windows (kernel_h 0: the columns lie one after the other in the input) */
     uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, pad_top, pad_left;
     int8_t input_zero_point;  /* the padding's value */
-    uint16_t in_h, in_w, in_c, out_w;
+    uint16_t in_h, in_w, in_c, out_w;  /* out_w: of the output stored (pooled, with a fused pool) */
+    uint8_t pool_h, pool_w; /* a fused MAX_POOL_2D's window (= its stride), 0 for none: each pool_h x pool_w
+                               consecutive columns are one pooled output's windows */
 } tp_gemm_params;
 
 typedef struct {

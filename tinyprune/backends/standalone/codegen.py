@@ -85,7 +85,8 @@ class StandaloneModel:
             "macs": self.macs, "macs_skipped": self.macs_skipped,
             "layers": [{"layer": layer.layer, "op": layer.op, "format": layer.format,
                         "dense_bytes": layer.dense_bytes, "stored_bytes": layer.stored_bytes,
-                        "bytes_saved": layer.bytes_saved, "macs": layer.macs, "macs_skipped": layer.macs_skipped}
+                        "bytes_saved": layer.bytes_saved, "macs": layer.macs, "macs_skipped": layer.macs_skipped,
+                        "fused": layer.fused}
                        for layer in self.layers],
         }
 
@@ -109,6 +110,11 @@ class Lowering:
         self._buffers: dict[int, Buffer] = {}
         self._names: set[str] = set()
         self._next_scratch = -1
+        self.fused: set[int] = set()  # operators another one's kernel computes (a pool after its convolution)
+        self._readers: dict[int, list[Operator]] = {}
+        for op in graph.operators:
+            for index in set(op.inputs):
+                self._readers.setdefault(index, []).append(op)
 
     def tensor(self, index: int) -> Tensor:
         return self.graph.tensors[index]
@@ -121,6 +127,14 @@ class Lowering:
         identifier = c_identifier(base, self._names)
         self._names.add(identifier)
         return identifier
+
+    def readers(self, index: int) -> list[Operator]:
+        """The operators that read tensor `index`."""
+        return self._readers.get(index, [])
+
+    def fuse(self, op: Operator) -> None:
+        """`op` is computed inside another operator's step: it gets no step of its own."""
+        self.fused.add(op.index)
 
     def buffer(self, index: int) -> Buffer:
         if index not in self._buffers:
@@ -276,7 +290,8 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS) -> Lowered:
 def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str]) -> Lowered:
     lowering = Lowering(graph, formats, wide_gemms)
     for op in graph.operators:
-        LOWERINGS[op.opcode](lowering, op)
+        if op.index not in lowering.fused:
+            LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)
     check_steps(lowering.steps)  # before sharing: each step still holds the arrays its fields name
     _share_constants(lowering.steps)

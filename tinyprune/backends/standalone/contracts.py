@@ -9,13 +9,15 @@ a broken assumption is an error here and never undefined behaviour on the board:
   byte past it), indices of 1 to 8 bits into a table they cannot overrun; a gap-code stream ends with its
   terminator past the last row (a reader stops there); gap-code and nonzero-index streams end with
   STREAM_PADDING bytes (a 32-bit load of their last item stays inside); the nonzeros' values or indices
-  number exactly the nonzeros the positions mark.
+  number exactly the nonzeros the positions mark;
+- a fused pool's window holds 2 to POOL_MEMBERS convolution outputs (tp_conv2d's offset table).
 
 A shift out of range comes from the model (a scale TFLM cannot compute either): a TinypruneError naming the
 layer. Anything else is a bug in the lowering: a ContractError."""
 from __future__ import annotations
 
 from tinyprune.errors import TinypruneError
+from tinyprune.backends.standalone.ops import POOL_MEMBERS
 from tinyprune.backends.standalone.formats import STREAM_PADDING, decode_delta, unpack_bits
 
 MULTIPLIER_SHIFT = (-31, 30)
@@ -54,6 +56,8 @@ def check_steps(steps) -> None:
                     "(recalibrate with representative data)")
         if "weights.format" in fields:
             _check_weights(step, fields, arrays)
+        members = fields.get("pool_h", 0) * fields.get("pool_w", 0)
+        _require(members == 0 or 2 <= members <= POOL_MEMBERS, step, f"a fused pool window of {members} outputs")
 
 
 def _check_weights(step, fields: dict, arrays: dict) -> None:

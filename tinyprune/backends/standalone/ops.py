@@ -34,6 +34,7 @@ class LayerReport:
     stored_bytes: int
     macs: int
     macs_skipped: int
+    fused: str = ""  # an operator computed inside this layer's kernel, e.g. "MAX_POOL_2D (pool_1)"
 
     @property
     def bytes_saved(self) -> int:
@@ -132,11 +133,76 @@ def _weight_fields(name: str, encoding: WeightEncoding) -> tuple[list, list[Cons
     return fields, arrays
 
 
-def _report(ctx, op: Operator, encoding: WeightEncoding, matrix: np.ndarray, uses: int) -> LayerReport:
+def _report(ctx, op: Operator, encoding: WeightEncoding, matrix: np.ndarray, uses: int,
+            pool: FusedPool | None = None) -> LayerReport:
     """`uses`: how many times each weight is multiplied in one inference (output pixels or batches)."""
     zeros = int(matrix.size - np.count_nonzero(matrix))
     return LayerReport(ctx.layer(op), op.opcode, encoding.format, encoding.dense_bytes,
-                       encoding.stored_bytes, uses * matrix.size, zeros * uses if encoding.skips_zeros else 0)
+                       encoding.stored_bytes, uses * matrix.size, zeros * uses if encoding.skips_zeros else 0,
+                       f"MAX_POOL_2D ({ctx.layer(pool.op)})" if pool else "")
+
+
+POOL_MEMBERS = 16  # the most convolution outputs one fused pooling window may take (tp_conv2d's offset table)
+
+
+@dataclass(frozen=True)
+class FusedPool:
+    """A MAX_POOL_2D computed inside the convolution that feeds it: each pooled output is the largest
+    accumulator of its window's convolution outputs, requantized once.
+
+    That equals TFLM's max of requantized values because the requantization is monotone non-decreasing:
+    acc -> acc * 2^left_shift (no int32 wrap: checked below against the accumulator's bound), the
+    doubling high multiply by a multiplier >= 0 (floor((acc * m + 2^30) / 2^31), non-decreasing in acc),
+    the rounding right shift (round half away from zero: a non-decreasing step function), adding the
+    zero point and clamping are each non-decreasing, so max_i f(acc_i) = f(max_i acc_i). The pool copies
+    its input's bytes (no rescaling) and clamps them: clamp(clamp(v, a, b), c, d) = clamp(v, max(a, c),
+    min(b, d)) when the two ranges meet, so one clamp does both."""
+
+    op: Operator
+    height: int  # window = stride: the windows tile the convolution's output without overlap
+    width: int
+    out_h: int  # the pooled output
+    out_w: int
+    activation: tuple[int, int]  # the convolution's clamp and the pool's, as one
+
+    @property
+    def members(self) -> int:
+        return self.height * self.width
+
+
+def _fused_pool(ctx, op: Operator, matrix: np.ndarray) -> FusedPool | None:
+    """The MAX_POOL_2D after this convolution when it is the conv output's only reader and the two can be
+    one step: non-overlapping windows inside the output (no padding), the requantization monotone
+    (see FusedPool) and the two clamps meeting."""
+    output = op.outputs[0]
+    readers = ctx.readers(output)
+    if output in ctx.graph.outputs or len(readers) != 1 or readers[0].opcode != "MAX_POOL_2D":
+        return None
+    pool = readers[0]
+    o = pool.options
+    conv_h, conv_w, _ = _nhwc(ctx.tensor(output))
+    out_h, out_w, _ = _nhwc(ctx.tensor(pool.outputs[0]))
+    pads = (same_or_valid_padding(o["padding"], conv_h, o["filter_height"], o["stride_h"], 1, out_h)
+            + same_or_valid_padding(o["padding"], conv_w, o["filter_width"], o["stride_w"], 1, out_w))
+    if ((o["filter_height"], o["filter_width"]) != (o["stride_h"], o["stride_w"]) or any(pads)
+            or not 2 <= o["filter_height"] * o["filter_width"] <= POOL_MEMBERS):
+        return None
+    # the largest |accumulator| of each channel: int8 inputs (within [-128, 127]) times the row, plus the
+    # folded bias; shifted left by the channel's left shift it must stay inside int32
+    source, filters = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1])
+    bias = _folded_bias(ctx, op, matrix, _zero_point(source), "bound")
+    shifts = [shift for _, shift in quantized.channel_multipliers(
+        _scale(source), filters.quantization.scale, _scale(ctx.tensor(output)))]
+    bound = np.abs(np.asarray(bias.values, dtype=np.int64)) + 128 * np.abs(matrix.astype(np.int64)).sum(axis=1)
+    if np.any(bound << np.maximum(np.asarray(shifts, dtype=np.int64), 0) >= 2**31):
+        return None
+    conv_range = _activation(op, ctx.tensor(output))
+    pool_range = _activation(pool, ctx.tensor(pool.outputs[0]))
+    merged = (max(conv_range[0], pool_range[0]), min(conv_range[1], pool_range[1]))
+    if merged[0] > merged[1]:
+        return None
+    ctx.fuse(pool)
+    return FusedPool(pool, o["filter_height"], o["filter_width"], out_h, out_w, merged)
 
 
 def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pads_w: tuple[int, int]):
@@ -147,27 +213,49 @@ def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pa
     padded = ctx.scratch((height + sum(pads_h)) * (width + sum(pads_w)) * channels)
     name = ctx.name(op, "pad")
     ctx.add(Step("tp_pad", "tp_pad_params", name,
-                 [("in_dims", [1, height, width, channels]), ("before", [0, pads_h[0], pads_w[0], 0]),
-                  ("after", [0, pads_h[1], pads_w[1], 0]), ("value", _zero_point(source))],
+                 _pad_fields([1, height, width, channels], [0, pads_h[0], pads_w[0], 0],
+                             [0, pads_h[1], pads_w[1], 0], _zero_point(source)),
                  [ctx.buffer(source.index)], padded))
     return padded
+
+
+def _pad_fields(dims: list[int], before: list[int], after: list[int], value: int) -> list[tuple[str, object]]:
+    """tp_pad's parameters with every unpadded axis merged into the axis before it (a [1, H, W, C] input
+    padded along H and W copies H runs of W x C bytes, not H x W runs of C)."""
+    axes = [[dims[0], before[0], after[0]]]
+    for size, pad_before, pad_after in zip(dims[1:], before[1:], after[1:]):
+        if pad_before == pad_after == 0:
+            axes[-1] = [part * size for part in axes[-1]]
+        else:
+            axes.append([size, pad_before, pad_after])
+    axes = [[1, 0, 0]] * (4 - len(axes)) + axes
+    return [("in_dims", [a[0] for a in axes]), ("before", [a[1] for a in axes]),
+            ("after", [a[2] for a in axes]), ("value", value)]
 
 
 GEMM_LIMIT = 2**16  # tp_gemm_params holds columns, depth and rows as uint16_t
 GEMM_BLOCKS = (8, 4, 2)  # columns tp_gemm may take a pass, preferred first
 
 
+def gemm_blocks(members: int) -> tuple[int, ...]:
+    """The columns a tp_gemm pass may take, widest first: whole pooling windows of `members` columns
+    (1 when no pool is fused)."""
+    return tuple(sorted({max(block // members, 1) * members for block in GEMM_BLOCKS}, reverse=True))
+
+
 def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, kind: str,
-                window: list[tuple[str, int]] = ()) -> None:
+                window: list[tuple[str, int]] = (), pool: FusedPool | None = None) -> None:
     """Dense weights times `columns` input columns through tp_gemm: batches of a fully connected layer,
     pixels of a pointwise convolution (whose output may take the input's bytes, codegen.py: outputs
     are staged when that saves memory), or windows of any other convolution (`window`: its geometry
-    and padding, applied as the windows are copied)."""
+    and padding, applied as the windows are copied; with a fused pool, a pooled output's windows one
+    after the other)."""
     source, filters, output = ctx.tensor(op.inputs[0]), ctx.tensor(op.inputs[1]), ctx.tensor(op.outputs[0])
     rows, depth = matrix.shape
     weights = ConstArray(f"{name}_weights", "int8_t", interleave_row_pairs(matrix).tolist())
     requant_fields, requant_arrays = _requant_fields(
-        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
+        name, _scale(source), filters.quantization.scale, output,
+        pool.activation if pool else _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
     # columns a pass: two, or more where the lowering found room for the scratch (codegen.lower):
     # windows copied, outputs staged in place
@@ -176,23 +264,27 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     def scratch_for(block: int) -> int:
         return (block * depth if window else 0) + (block * rows if in_place else 0)
 
-    blocks = GEMM_BLOCKS if name in ctx.wide_gemms else GEMM_BLOCKS[-1:]
-    block = next((b for b in blocks if b <= columns), GEMM_BLOCKS[-1])
+    blocks = gemm_blocks(pool.members if pool else 1)
+    blocks = blocks if name in ctx.wide_gemms else blocks[-1:]
+    block = next((b for b in blocks if b <= columns), blocks[-1])
     in_place = in_place and columns > block
+    pool_fields = [("pool_h", pool.height), ("pool_w", pool.width)] if pool else []
     fields = [("weights", weights.name), ("bias", bias.name)] + requant_fields + [
         ("columns", columns), ("depth", depth), ("rows", rows), ("block", block),
-        ("in_place", int(in_place))] + list(window)
+        ("in_place", int(in_place))] + list(window) + pool_fields
     scratch = scratch_for(block) if in_place or window else 0
+    target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
     ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [ctx.buffer(source.index), ctx.scratch(max(scratch, 1))],
-                 ctx.buffer(output.index), [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
-            _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, columns))
+                 target, [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
+            _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, output.num_elements // rows, pool))
 
 
 def gemm_widening(step: Step) -> int:
-    """Scratch bytes a two-column tp_gemm step would add if it took the widest pass."""
+    """Scratch bytes a tp_gemm step taking its narrowest pass would add if it took the widest."""
     fields = dict(step.fields)
     per_column = (fields["depth"] if fields.get("kernel_h") else 0) + (fields["rows"] if fields["in_place"] else 0)
-    return (GEMM_BLOCKS[0] - GEMM_BLOCKS[-1]) * per_column
+    blocks = gemm_blocks(fields.get("pool_h", 1) * fields.get("pool_w", 1))
+    return (blocks[0] - blocks[-1]) * per_column
 
 
 def _gemm_fits(*sizes: int) -> bool:
@@ -212,21 +304,26 @@ def lower_conv2d(ctx, op: Operator) -> None:
     pads_h = same_or_valid_padding(o["padding"], in_h, kernel_h, stride[0], dilation[0], out_h)
     pads_w = same_or_valid_padding(o["padding"], in_w, kernel_w, stride[1], dilation[1], out_w)
     matrix = filters.numpy().reshape(out_c, -1)
+    pool = _fused_pool(ctx, op, matrix)
+    # what the kernel stores: the pooled output when a pool is fused, its windows pool_h x pool_w outputs
+    stored_h, stored_w = (pool.out_h, pool.out_w) if pool else (out_h, out_w)
+    computed = stored_h * stored_w * (pool.members if pool else 1)  # convolution outputs worked out
+    kind = "conv2d + max_pool2d" if pool else "conv2d"
     if (choose_encoding(matrix, ctx.formats).format == "dense" and dilation[1] == 1
-            and _gemm_fits(out_h * out_w, matrix.shape[1], out_c, in_h, in_w * in_c)
+            and _gemm_fits(computed, matrix.shape[1], out_c, in_h, in_w * in_c)
             and max(stride + dilation + pads_h + pads_w) < 256):
-        pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and pads_h == pads_w == (0, 0)
+        pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and pads_h == pads_w == (0, 0) and not pool
         window = [] if pointwise else [
             ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
             ("dilation_h", dilation[0]), ("pad_top", pads_h[0]), ("pad_left", pads_w[0]),
             ("input_zero_point", _zero_point(source)), ("in_h", in_h), ("in_w", in_w), ("in_c", in_c),
-            ("out_w", out_w)]
-        _lower_gemm(ctx, op, ctx.name(op), matrix, out_h * out_w, "conv2d 1x1" if pointwise else "conv2d",
-                    window=window)
+            ("out_w", stored_w)]
+        _lower_gemm(ctx, op, ctx.name(op), matrix, computed, "conv2d 1x1" if pointwise else kind,
+                    window=window, pool=pool)
         return
     padded = _padded_input(ctx, op, source, pads_h, pads_w)
     padded_w = in_w + sum(pads_w)
-    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index)
+    pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and padded is ctx.buffer(source.index) and not pool
     name = ctx.name(op)
     ky, kx, c = np.meshgrid(np.arange(kernel_h), np.arange(kernel_w), np.arange(in_c), indexing="ij")
     taps = ((ky * dilation[0] * padded_w + kx * dilation[1]) * in_c + c).ravel()
@@ -234,22 +331,26 @@ def lower_conv2d(ctx, op: Operator) -> None:
     encoding = choose_encoding(matrix, formats)
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
-        name, _scale(source), filters.quantization.scale, output, _activation(op, output))
+        name, _scale(source), filters.quantization.scale, output,
+        pool.activation if pool else _activation(op, output))
     bias = _folded_bias(ctx, op, matrix, _zero_point(source), name)
     if pointwise:
         # a compressed pointwise convolution is one matrix product over all pixels: one long row of them
-        padded_w, out_w, out_h = in_h * in_w, out_h * out_w, 1
+        padded_w, stored_w, stored_h = in_h * in_w, out_h * out_w, 1
     fields = weight_fields + [("bias", bias.name)] + requant_fields + [
-        ("in_w", padded_w), ("in_c", in_c), ("out_h", out_h), ("out_w", out_w), ("out_c", out_c),
+        ("in_w", padded_w), ("in_c", in_c), ("out_h", stored_h), ("out_w", stored_w), ("out_c", out_c),
         ("kernel_h", kernel_h), ("kernel_w", kernel_w), ("stride_h", stride[0]), ("stride_w", stride[1]),
         ("dilation_h", dilation[0]), ("dilation_w", dilation[1])]
+    if pool:
+        fields += [("pool_h", pool.height), ("pool_w", pool.width)]
     arrays += [bias] + requant_arrays
     if encoding.format != "dense" or kernel_w * in_c < SHORT_ROW:
         arrays.append(ConstArray(f"{name}_taps", "uint16_t", taps.tolist()))
         fields.append(("taps", arrays[-1].name))
-    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], ctx.buffer(output.index), arrays,
-                 kind="conv2d 1x1" if pointwise else "conv2d"),
-            _report(ctx, op, encoding, matrix, out_h * out_w))
+    target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
+    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], target, arrays,
+                 kind="conv2d 1x1" if pointwise else kind),
+            _report(ctx, op, encoding, matrix, out_h * out_w, pool))
 
 
 def lower_depthwise_conv2d(ctx, op: Operator) -> None:
@@ -490,8 +591,7 @@ def lower_pad(ctx, op: Operator) -> None:
     pads = np.zeros((4, 2), dtype=np.int64)
     pads[4 - rank:] = paddings.numpy().reshape(rank, 2)
     dims = [1] * (4 - rank) + list(source.shape)
-    fields = [("in_dims", dims), ("before", pads[:, 0].tolist()), ("after", pads[:, 1].tolist()),
-              ("value", _zero_point(output))]
+    fields = _pad_fields(dims, pads[:, 0].tolist(), pads[:, 1].tolist(), _zero_point(output))
     ctx.add(Step("tp_pad", "tp_pad_params", ctx.name(op), fields, [ctx.buffer(source.index)],
                  ctx.buffer(output.index)))
 
