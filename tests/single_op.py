@@ -137,6 +137,42 @@ def conv2d(seed: int, height: int, width: int, in_c: int, out_c: int, kernel: tu
            activation: str = "NONE", sparsity: float = 0.0, clusters: int = 0) -> bytes:
     m = SingleOpModel(np.random.default_rng(seed))
     source = m.activation([1, height, width, in_c])
+    inputs, output, options = _conv2d_parts(m, source, out_c, kernel, stride, dilation, padding, activation,
+                                             sparsity, clusters)
+    return m.finish("CONV_2D", inputs, [output], "Conv2DOptions", options)
+
+
+def conv2d_max_pool(seed: int, height: int, width: int, in_c: int, out_c: int, kernel: tuple[int, int],
+                    pool: tuple[int, int], pool_stride: tuple[int, int] | None = None, padding: str = "SAME",
+                    pool_padding: str = "VALID", activation: str = "RELU", pool_activation: str = "NONE",
+                    sparsity: float = 0.0, clusters: int = 0, dilation: tuple[int, int] = (1, 1),
+                    conv_scale: float | None = None) -> bytes:
+    """CONV_2D then MAX_POOL_2D (`pool` window, stride `pool_stride`, the window by default): the pair the
+    standalone backend fuses when the windows tile the convolution's output. `conv_scale`: the
+    convolution output's scale instead of one that spreads its accumulators over int8."""
+    m = SingleOpModel(np.random.default_rng(seed))
+    source = m.activation([1, height, width, in_c])
+    inputs, conv_out, options = _conv2d_parts(m, source, out_c, kernel, (1, 1), dilation, padding, activation,
+                                              sparsity, clusters)
+    if conv_scale is not None:
+        m.tensors[conv_out].quantization.scale = [conv_scale]
+    m.op("CONV_2D", inputs, [conv_out], "Conv2DOptions", options)
+    pool_stride = pool_stride or pool
+    _, conv_h, conv_w, _ = m.tensors[conv_out].shape
+    out_h, out_w = (_out_size(size, f, s, 1, pool_padding) for size, f, s in zip((conv_h, conv_w), pool, pool_stride))
+    q = m.tensors[conv_out].quantization
+    output = m.activation([1, out_h, out_w, out_c], q.scale[0], q.zeroPoint[0])
+    o = schema.Pool2DOptionsT()
+    o.padding, o.strideH, o.strideW = _padding_code(pool_padding), *pool_stride
+    o.filterHeight, o.filterWidth = pool
+    o.fusedActivationFunction = _activation_code(pool_activation)
+    return m.finish("MAX_POOL_2D", [conv_out], [output], "Pool2DOptions", o)
+
+
+def _conv2d_parts(m: SingleOpModel, source: int, out_c: int, kernel, stride, dilation, padding: str,
+                  activation: str, sparsity: float, clusters: int):
+    """A CONV_2D's inputs (source, filters, bias), its output tensor and options, reading `source`."""
+    _, height, width, in_c = m.tensors[source].shape
     filters, scales = m.weights([out_c, *kernel, in_c], 0, sparsity, clusters)
     bias = m.bias(m.tensors[source].quantization.scale[0], scales)
     out_h, out_w = (_out_size(size, k, s, d, padding)
@@ -147,7 +183,7 @@ def conv2d(seed: int, height: int, width: int, in_c: int, out_c: int, kernel: tu
     o.padding, o.strideH, o.strideW = _padding_code(padding), *stride
     o.dilationHFactor, o.dilationWFactor = dilation
     o.fusedActivationFunction = _activation_code(activation)
-    return m.finish("CONV_2D", [source, filters, bias], [output], "Conv2DOptions", o)
+    return [source, filters, bias], output, o
 
 
 def depthwise_conv2d(seed: int, height: int, width: int, in_c: int, multiplier: int, kernel: tuple[int, int],

@@ -7,7 +7,8 @@ import pytest
 
 import single_op
 from tinyprune.backends.standalone import generate_standalone
-from tinyprune.backends.standalone.codegen import lower
+from tinyprune.backends.standalone.codegen import _lower, lower, write_standalone
+from tinyprune.backends.standalone.formats import FORMATS
 from tinyprune.backends.standalone.host import build_host_runner, run_host_runner
 from tinyprune.graph.reader import read_graph
 from tinyprune.verify.accuracy import tflm_outputs
@@ -64,11 +65,36 @@ def depthwise_cases(count: int = 24) -> dict[str, bytes]:
     return models
 
 
+POOLS = ((2, 2), (2, 2), (2, 2), (1, 2), (3, 2), (3, 3))  # max pool windows: mostly the common 2 x 2
+
+
+def _conv_pool_case(rng, weights: str, tiled: bool = True, dilated: bool = False) -> bytes:
+    """CONV_2D + MAX_POOL_2D of random shapes. `tiled`: the pool's windows tile the convolution's output
+    (window = stride, VALID, or SAME on a multiple of the window), which the backend fuses; else the
+    windows overlap or SAME pads them, which it does not. `dilated` along the width: a dense convolution
+    goes through tp_conv2d instead of tp_gemm."""
+    pool = POOLS[int(rng.integers(len(POOLS)))]
+    height, width = (int(p * rng.integers(1, 4) + rng.integers(0, p)) for p in pool)
+    options = dict(activation=str(rng.choice(("NONE", "RELU"))), pool_activation=str(rng.choice(("NONE", "RELU"))),
+                   sparsity=0.75 if weights == "sparse" else 0.0, clusters=5 if weights == "clustered" else 0,
+                   dilation=(1, 2) if dilated else (1, 1))
+    if tiled:
+        options["pool_padding"] = "VALID" if height % pool[0] or width % pool[1] else str(rng.choice(["SAME", "VALID"]))
+    else:  # overlapping windows, or SAME windows padded at the edge
+        pool, height, width = (3, 3), height | 1, width | 1
+        options.update(pool_stride=(2, 2), pool_padding=str(rng.choice(["SAME", "VALID"])))
+    low, high = (12, 17) if weights == "sparse" else (1, 10)
+    in_c, out_c = (int(v) for v in rng.integers(low, high, size=2))
+    kernel = tuple(int(v) for v in rng.integers(1, 4, size=2))
+    return single_op.conv2d_max_pool(int(rng.integers(1 << 30)), height, width, in_c, out_c, kernel, pool, **options)
+
+
 def cases() -> dict[str, bytes]:
     """name -> single-operator model, for every kernel and weight storage, per seed."""
     models = depthwise_cases()
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
+        pool_rng = np.random.default_rng(100 + seed)
         for weights in ("dense", "sparse", "clustered"):
             models[f"conv_{weights}_{seed}"] = _convolution_case(rng, False, weights)
             models[f"depthwise_{weights}_{seed}"] = _convolution_case(rng, True, weights)
@@ -77,6 +103,10 @@ def cases() -> dict[str, bytes]:
                 int(rng.integers(1 << 30)), 1, depth, units, per_channel=bool(rng.integers(2)),
                 activation=str(rng.choice(ACTIVATIONS)), sparsity=0.75 if weights == "sparse" else 0.0,
                 clusters=5 if weights == "clustered" else 0)
+            for variant in range(2):  # their own generator: the other cases stay as they were
+                models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
+                    pool_rng, weights, dilated=weights == "dense" and variant == 1)
+        models[f"conv_overlapping_pool_{seed}"] = _conv_pool_case(pool_rng, "sparse", tiled=False)
         height, width, channels = (int(v) for v in rng.integers(2, 10, size=3))
         for kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             (fh, sh, _), (fw, sw, _) = _window(rng, height), _window(rng, width)
@@ -109,6 +139,13 @@ def built(tmp_path_factory):
             models[f"{name}_{form}"] = models[name]
             generated[f"{name}_{form}"] = generate_standalone(read_graph(models[name]), work / f"{name}_{form}",
                                                               f"{name}_{form}", formats=("dense", form))
+    # the fused dense pools again with tp_gemm's widest passes (chosen only where an arena has room)
+    for name in [n for n in models if n.startswith("conv_pool_dense_")]:
+        graph = read_graph(models[name])
+        gemms = frozenset(step.name for step in lower(graph).steps if step.kernel == "tp_gemm")
+        models[f"{name}_wide"] = models[name]
+        generated[f"{name}_wide"] = write_standalone(_lower(graph, FORMATS, gemms), work / f"{name}_wide",
+                                                     f"{name}_wide")
     return models, generated, build_host_runner(list(generated.values()), work / "runner", sanitize=True)
 
 
@@ -137,6 +174,42 @@ def test_the_cases_cover_every_weight_storage_and_kernel(built):
         assert {(op, storage) for storage in ("delta", "bitmask_lut", "delta_lut")} <= formats
     covered = {op for model in generated.values() for op in model.ops}
     assert covered >= set(STANDALONE_OPS) - {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}
+
+
+def test_a_max_pool_is_fused_into_the_convolution_whose_output_its_windows_tile(built):
+    """Tiled windows: one step (tp_conv2d or tp_gemm) computes both, the layer report names the pool;
+    overlapping or padded windows: the pool keeps its own step. Both byte-exact (test above)."""
+    _, generated, _ = built
+    fused_kernels = set()
+    for name, model in generated.items():
+        if not name.startswith(("conv_pool_", "conv_overlapping_pool_")):
+            continue
+        kinds = [step.kind for step in model.steps]
+        if name.startswith("conv_pool_"):
+            assert "max_pool2d" not in kinds and model.layers[0].fused == "MAX_POOL_2D (?)", name
+            fused_kernels |= {step.kernel for step in model.steps if step.kind == "conv2d + max_pool2d"}
+        else:
+            assert kinds[-1] == "max_pool2d" and model.layers[0].fused == "", name
+    assert fused_kernels == {"tp_conv2d", "tp_gemm"}
+    blocks = {dict(step.fields)["block"] for model in generated.values() for step in model.steps
+              if step.kernel == "tp_gemm" and dict(step.fields).get("pool_h")}
+    assert len(blocks) > 1  # narrow and wide passes
+
+
+@pytest.mark.parametrize("conv_scale, fused", [(2e-5, True), (1e-8, False)])
+def test_a_pool_is_fused_only_where_the_requantization_cannot_wrap(tmp_path, conv_scale, fused):
+    """A convolution scaled up (multiplier > 1) shifts its accumulator left first: fused only while the
+    largest accumulator it can reach, so shifted, stays inside int32 (TFLM's shift would wrap otherwise,
+    and the largest wrapped value is not the largest accumulator's)."""
+    model = single_op.conv2d_max_pool(5, 4, 4, 8, 4, (3, 3), (2, 2), conv_scale=conv_scale)
+    graph = read_graph(model)
+    shifts = next(a.values for step in lower(graph).steps for a in step.arrays if a.name.endswith("_shift"))
+    assert min(shifts) > 0  # a left shift for every channel
+    generated = generate_standalone(graph, tmp_path / "model", "model")
+    assert ("max_pool2d" not in [step.kind for step in generated.steps]) is fused
+    runner = build_host_runner([generated], tmp_path / "runner", sanitize=True)
+    x = np.random.default_rng(1).integers(-128, 128, size=(8, 4, 4, 8)).astype(np.int8)
+    assert np.array_equal(run_host_runner(runner, "model", x), tflm_outputs(model, x).reshape(len(x), -1))
 
 
 def test_a_scale_tflm_cannot_compute_is_refused_at_export():

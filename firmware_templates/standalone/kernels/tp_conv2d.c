@@ -66,7 +66,7 @@ static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_wei
 /* With a fused pool: each output channel's pooled outputs, their pool_h x pool_w windows four at a time
  * (`offset`: each window from the first, padded to a multiple of four by repeating the last, which
  * cannot change the largest accumulator). */
-static void pooled(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
+static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
 {
     const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;
     const uint32_t column_step = (uint32_t)p->stride_w * p->in_c;
@@ -107,7 +107,7 @@ static void pooled(const tp_conv2d_params *p, const int8_t *input, int8_t *outpu
 
 void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
 {
-    if (p->pool_h) {
+    if (TP_CONV2D_POOLED && (p->pool_h || !TP_CONV2D_PLAIN)) {
         pooled(p, input, output);
         return;
     }

@@ -243,10 +243,10 @@ void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8
         const int taken = count - column < block ? count - column : block;
         const int8_t *x = p->kernel_h ? gather(p, input, column, taken, scratch) : input + (uint32_t)column * depth;
         int8_t *out = output + (uint32_t)(column / members) * rows;
-        if (p->in_place) {
+        if (TP_GEMM_PLAIN && p->in_place) {
             columns(p, &requant, x, taken, staged);
             memcpy(out, staged, (size_t)taken * rows);
-        } else if (members > 1) {
+        } else if (TP_GEMM_POOLED && (members > 1 || !TP_GEMM_PLAIN)) {
             pooled_columns(p, &requant, x, taken, out);
         } else {
             columns(p, &requant, x, taken, out);

@@ -7,11 +7,25 @@
 
 #include "tp_arith.h"
 
-/* A helper a kernel inlines into its loop whatever the compiler's size heuristics say. */
+/* The convolution paths (with a fused pool, without) the model takes: the generated tp_config.h; every
+ * path in a build of several models' kernels at once (TP_EVERY_FORMAT, the tests' host runner). */
+#ifdef TP_EVERY_FORMAT
+#define TP_CONV2D_POOLED 1
+#define TP_CONV2D_PLAIN 1
+#define TP_GEMM_POOLED 1
+#define TP_GEMM_PLAIN 1
+#else
+#include "tp_config.h"
+#endif
+
+/* A helper a kernel inlines into its loop whatever the compiler's size heuristics say; a loop nest kept
+ * out of its caller, so that the caller's values do not crowd its registers. */
 #if defined(__GNUC__)
 #define TP_ALWAYS_INLINE inline __attribute__((always_inline))
+#define TP_NOINLINE __attribute__((noinline))
 #else
 #define TP_ALWAYS_INLINE inline
+#define TP_NOINLINE
 #endif
 
 enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2, TP_DELTA = 3, TP_BITMASK_LUT = 4, TP_DELTA_LUT = 5 };

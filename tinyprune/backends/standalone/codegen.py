@@ -315,6 +315,17 @@ def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
     return [(macro, sorted(forms)) for macro, forms in sorted(found.items())]
 
 
+def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
+    """(macro, 0 or 1) for the convolution kernels' two paths, e.g. ("TP_CONV2D_POOLED", 1): whether a
+    step of the kernel has a fused pool, and whether one has none; a path no step takes is not compiled."""
+    paths = []
+    for kernel in ("tp_conv2d", "tp_gemm"):
+        pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
+        prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
+        paths += [(f"{prefix}_POOLED", int(any(pooled))), (f"{prefix}_PLAIN", int(not all(pooled)))]
+    return paths
+
+
 def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model") -> StandaloneModel:
     """Render a lowered graph as model.c / model.h and copy the kernels its steps call into `out_dir`."""
     graph, steps, arena_bytes = lowered.graph, lowered.steps, lowered.arena_bytes
@@ -330,6 +341,7 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
         "output_scale": output.quantization.scale[0], "output_zero_point": output.quantization.zero_point[0],
     }
     context["kernel_formats"] = kernel_formats(steps)
+    context["kernel_paths"] = kernel_paths(steps)
     files = []
     for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c"),
                              ("standalone/tp_config.h.j2", "tp_config.h")):
