@@ -133,12 +133,14 @@ def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("kernels")
     models = cases()
     generated = {name: generate_standalone(read_graph(model), work / name, name) for name, model in models.items()}
-    # the sparse and clustered convolutions and fully connected layers again in each compact format
-    for name in [n for n in models if n.startswith(("conv_", "fully_connected_")) and "dense" not in n]:
-        for form in ("delta", "bitmask_lut", "delta_lut"):
+    # the sparse and clustered layers again in each format their kernel computes from, whatever its code costs
+    for name in [n for n in models if n.startswith(("conv_", "depthwise_", "fully_connected_")) and "dense" not in n]:
+        forms = ("bitmask", "lut") if name.startswith("depthwise_") else FORMATS[1:]
+        for form in forms:
             models[f"{name}_{form}"] = models[name]
             generated[f"{name}_{form}"] = generate_standalone(read_graph(models[name]), work / f"{name}_{form}",
-                                                              f"{name}_{form}", formats=("dense", form))
+                                                              f"{name}_{form}", formats=("dense", form),
+                                                              weigh_code=False)
     # the fused dense pools again with tp_gemm's widest passes (chosen only where an arena has room)
     for name in [n for n in models if n.startswith("conv_pool_dense_")]:
         graph = read_graph(models[name])
@@ -227,7 +229,8 @@ def test_the_generator_checks_what_the_kernels_assume():
     from tinyprune.backends.standalone.contracts import ContractError, check_steps
 
     for weights, broken in (("sparse", "taps"), ("clustered", "indices")):
-        step = next(s for s in lower(read_graph(_convolution_case(np.random.default_rng(3), False, weights))).steps
+        step = next(s for s in lower(read_graph(_convolution_case(np.random.default_rng(3), False, weights)),
+                                     weigh_code=False).steps
                     if s.kernel == "tp_conv2d")
         check_steps([step])
         if broken == "taps":
@@ -256,7 +259,7 @@ def test_a_kernel_compiles_only_the_weight_formats_its_model_uses(built, tmp_pat
     import subprocess
 
     _, generated, _ = built
-    model = generated["conv_sparse_0"]
+    model = generated["conv_sparse_0_bitmask"]
     config = (model.out_dir / "tp_config.h").read_text()
     assert re.findall(r"#define (TP_\w+_FORMATS) (.*)", config) == [("TP_CONV2D_FORMATS", "((1u << TP_BITMASK))")]
 

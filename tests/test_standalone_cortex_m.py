@@ -214,3 +214,15 @@ def test_the_profiled_firmware_counts_every_kernel_call(tmp_path):
     assert profiled.step_instructions.sum() == pytest.approx(run.instructions_per_inference, rel=0.01)
     convolutions = [count for step, count in zip(model.steps, profiled.step_instructions) if step.kind == "conv2d"]
     assert len(convolutions) == 3 and sum(convolutions) > 0.5 * run.instructions_per_inference
+
+
+def test_the_stated_code_bytes_of_each_weight_format_are_measured(tmp_path):
+    """formats.KERNEL_CODE_BYTES (what codegen weighs against the bytes a format saves) stays what the
+    kernels compile to: after changing a weighted kernel, `python bench/format_code.py` gives the new figures."""
+    from tinyprune.backends.standalone.cortex_m import format_code_bytes
+    from tinyprune.backends.standalone.formats import KERNEL_CODE_BYTES
+
+    measured = format_code_bytes(load_board("nano33ble"), tmp_path)
+    for kernel, sizes in measured.items():
+        for form, size in sizes.items():
+            assert abs(size - KERNEL_CODE_BYTES[kernel][form]) <= max(48, 0.2 * size), (kernel, form, size)

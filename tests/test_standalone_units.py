@@ -191,3 +191,21 @@ def test_a_gap_code_stream_cut_short_is_a_contract_error(rng):
     codes.values = codes.values[:-1]
     with pytest.raises(ContractError, match="gap-code stream"):
         check_steps([step])
+
+
+def test_a_format_is_compiled_only_where_it_saves_more_than_its_code():
+    from tinyprune.backends.standalone.formats import KERNEL_CODE_BYTES, formats_worth_compiling
+
+    code = KERNEL_CODE_BYTES["tp_fully_connected"]
+    # one small layer: 40 bytes saved by a bitmask do not pay for the kernel: dense (tp_gemm)
+    small = {("tp_fully_connected", "a"): {"dense": 200, "bitmask": 160, "delta": 150}}
+    assert formats_worth_compiling(small)["tp_fully_connected"] == ("dense",)
+    # large layers: the gap codes save more than their path costs over the bitmask's
+    saved = code["delta"] - code["bitmask"] + 100
+    large = {("tp_fully_connected", name): {"dense": 8000, "bitmask": 3000, "delta": 3000 - saved // 2}
+             for name in ("a", "b")}
+    assert formats_worth_compiling(large)["tp_fully_connected"] == ("dense", "delta")
+    # both paths where each saves one layer more than its own code
+    mixed = {("tp_fully_connected", "a"): {"dense": 8000, "bitmask": 3000, "delta": 3000 - code["delta"] - 50},
+             ("tp_fully_connected", "b"): {"dense": 8000, "bitmask": 2000, "delta": 2000 + code["bitmask"] + 50}}
+    assert formats_worth_compiling(mixed)["tp_fully_connected"] == ("dense", "bitmask", "delta")

@@ -7,12 +7,13 @@ output names the input's bytes) and element-wise ops write over an input that di
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.contracts import check_steps
-from tinyprune.backends.standalone.formats import FAST_FORMATS
+from tinyprune.backends.standalone.formats import (FAST_FORMATS, FORMATS, WeightEncoding, encodings,
+                                                    formats_worth_compiling)
 from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step, gemm_widening
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.backends.templates import c_identifier, render
@@ -101,9 +102,12 @@ def _product(values) -> int:
 class Lowering:
     """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
 
-    def __init__(self, graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str] = frozenset()):
+    def __init__(self, graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str] = frozenset(),
+                 per_kernel: dict[str, tuple[str, ...]] | None = None):
         self.graph = graph
         self.formats = formats
+        self.per_kernel = per_kernel or {}  # kernel -> the formats it may use (formats.formats_worth_compiling)
+        self.candidates: dict[tuple[str, str], dict[str, int]] = {}  # (kernel, layer) -> {format: stored bytes}
         self.wide_gemms = wide_gemms  # tp_gemm steps (by name) that may take more than two columns a pass
         self.steps: list[Step] = []
         self.layers: list[LayerReport] = []
@@ -158,6 +162,14 @@ class Lowering:
             existing.binding = "output"
         self._buffers[output] = existing
         return True
+
+    def encode(self, op: Operator, kernel: str, matrix, formats: tuple[str, ...] | None = None) -> WeightEncoding:
+        """The smallest encoding of a layer's weights among `formats` (default: the build's) that `kernel`
+        may use; every candidate's size is kept for formats_worth_compiling."""
+        allowed = tuple(f for f in (formats or self.formats) if f in self.per_kernel.get(kernel, FORMATS))
+        options = encodings(matrix, allowed)
+        self.candidates[(kernel, self.layer(op))] = {name: e.stored_bytes for name, e in options.items()}
+        return min(options.values(), key=lambda encoding: encoding.stored_bytes)
 
     def add(self, step: Step, report: LayerReport | None = None) -> None:
         self.steps.append(step)
@@ -257,6 +269,7 @@ class Lowered:
     steps: list[Step]
     layers: list[LayerReport]
     plan: ArenaPlan
+    candidates: dict = field(default_factory=dict)  # (kernel, layer) -> {format: stored bytes}
 
     @property
     def arena_bytes(self) -> int:
@@ -268,11 +281,14 @@ class Lowered:
         return sum(ELEMENT_BYTES[array.ctype] * len(array.values) for step in self.steps for array in step.arrays)
 
 
-def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS) -> Lowered:
+def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
     (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
-    lean = _lower(graph, tuple(formats), frozenset())
+    # each weighted kernel keeps only the formats that save more than their code costs (formats.py;
+    # weigh_code=False: every layer its smallest allowed format, whatever the code)
+    per_kernel = formats_worth_compiling(_lower(graph, tuple(formats), frozenset()).candidates) if weigh_code else {}
+    lean = _lower(graph, tuple(formats), frozenset(), per_kernel)
     # wider GEMM passes need more scratch: widen the steps where the bytes alive beside them leave room
     # for it within the arena, and keep the result only if the arena stayed as it was
     alive = [0] * len(lean.steps)
@@ -283,25 +299,26 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS) -> Lowered:
                      if step.kernel == "tp_gemm" and bytes_alive + gemm_widening(step) <= lean.arena_bytes)
     if not wide:
         return lean
-    fast = _lower(graph, tuple(formats), wide)
+    fast = _lower(graph, tuple(formats), wide, per_kernel)
     return fast if fast.arena_bytes <= lean.arena_bytes else lean
 
 
-def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str]) -> Lowered:
-    lowering = Lowering(graph, formats, wide_gemms)
+def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str],
+           per_kernel: dict[str, tuple[str, ...]] | None = None) -> Lowered:
+    lowering = Lowering(graph, formats, wide_gemms, per_kernel)
     for op in graph.operators:
         if op.index not in lowering.fused:
             LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)
     check_steps(lowering.steps)  # before sharing: each step still holds the arrays its fields name
     _share_constants(lowering.steps)
-    return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps))
+    return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps), lowering.candidates)
 
 
 def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
-                        formats: tuple[str, ...] = FAST_FORMATS) -> StandaloneModel:
+                        formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True) -> StandaloneModel:
     """Write model.c, model.h and the kernels `graph` needs into `out_dir`."""
-    return write_standalone(lower(graph, formats), out_dir, name)
+    return write_standalone(lower(graph, formats, weigh_code), out_dir, name)
 
 
 def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:

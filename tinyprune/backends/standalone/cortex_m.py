@@ -177,3 +177,29 @@ def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
                               dtype=np.float64)
         steps = (step_ticks / len(rows) - mark) * per_tick
     return QemuRun(outputs, ticks * per_tick, per_tick, steps)
+
+
+def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str, int]]:
+    """What formats.KERNEL_CODE_BYTES states, measured: per weighted kernel, its .text compiled at -O2 for
+    the board with no sparse weight format (""), and what each format's path adds to that."""
+    from tinyprune.backends.standalone.codegen import KERNEL_DIR, SHARED_HEADERS
+    from tinyprune.backends.standalone.formats import FORMATS, KERNEL_CODE_BYTES
+    from tinyprune.resources import templates_dir
+    from tinyprune.toolchains.gcc import compile_sources, target_flags
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for header in SHARED_HEADERS:
+        shutil.copyfile(templates_dir() / KERNEL_DIR / header, work_dir / header)
+    measured: dict[str, dict[str, int]] = {}
+    for kernel in KERNEL_CODE_BYTES:
+        shutil.copyfile(templates_dir() / KERNEL_DIR / f"{kernel}.c", work_dir / f"{kernel}.c")
+        sizes = {}
+        for form in ("",) + FORMATS[1:]:
+            macro = f"TP_{kernel.removeprefix('tp_').upper()}_FORMATS"
+            (work_dir / "tp_config.h").write_text(f"#define {macro} ({f'(1u << TP_{form.upper()})' if form else '0u'})\n")
+            objects = compile_sources([work_dir / f"{kernel}.c"], work_dir / "objects",
+                                      ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *target_flags(board)])
+            sizes[form] = section_sizes(objects[0]).text
+        measured[kernel] = {form: size - (sizes[""] if form else 0) for form, size in sizes.items()}
+    return measured

@@ -196,14 +196,54 @@ def encode_lut(matrix: np.ndarray) -> WeightEncoding | None:
                           index_bits=bits, row_stride=-(-row_len * bits // 8))
 
 
-def choose_encoding(matrix: np.ndarray, allowed: tuple[str, ...] = FAST_FORMATS) -> WeightEncoding:
-    """The smallest allowed encoding of an int8 (rows, row_len) matrix; dense wins ties."""
+def encodings(matrix: np.ndarray, allowed: tuple[str, ...] = FAST_FORMATS) -> dict[str, WeightEncoding]:
+    """Every allowed encoding of an int8 (rows, row_len) matrix that can hold it, dense first."""
     matrix = np.asarray(matrix, dtype=np.int8)
     encoders = {"bitmask": lambda: encode_bitmask(matrix), "delta": lambda: encode_delta(matrix),
                 "lut": lambda: encode_lut(matrix), "bitmask_lut": lambda: encode_bitmask(matrix, True),
                 "delta_lut": lambda: encode_delta(matrix, True)}
-    candidates = [encode_dense(matrix)] + [encoders[name]() for name in FORMATS[1:] if name in allowed]
-    return min((c for c in candidates if c is not None), key=lambda encoding: encoding.stored_bytes)
+    found = {"dense": encode_dense(matrix)}
+    found.update({name: encoders[name]() for name in FORMATS[1:] if name in allowed})
+    return {name: encoding for name, encoding in found.items() if encoding is not None}
+
+
+def choose_encoding(matrix: np.ndarray, allowed: tuple[str, ...] = FAST_FORMATS) -> WeightEncoding:
+    """The smallest allowed encoding of an int8 (rows, row_len) matrix; dense wins ties."""
+    return min(encodings(matrix, allowed).values(), key=lambda encoding: encoding.stored_bytes)
+
+
+# Code bytes of each weighted kernel without any sparse format ("") and of each format's path in it:
+# arm-none-eabi-gcc 12 -O2 for the Cortex-M4, measured by bench/format_code.py (a slow test re-measures).
+KERNEL_CODE_BYTES = {
+    "tp_conv2d": {"": 516, "bitmask": 460, "delta": 572, "lut": 448, "bitmask_lut": 604, "delta_lut": 612},
+    "tp_fully_connected": {"": 232, "bitmask": 136, "delta": 232, "lut": 168, "bitmask_lut": 188, "delta_lut": 264},
+}
+
+
+def formats_worth_compiling(layers: dict[tuple[str, str], dict[str, int]]) -> dict[str, tuple[str, ...]]:
+    """Per weighted kernel, the formats worth compiling into it: the subset of its layers' sparse
+    candidates ((kernel, layer) -> {format: stored bytes}) whose code plus the layers' bytes (each
+    layer the smallest of dense and the subset) is least. A format saving a layer fewer bytes than its
+    path costs is left out, and the kernel with it when no layer needs it."""
+    chosen = {}
+    for kernel, code in KERNEL_CODE_BYTES.items():
+        sizes = [candidates for (owner, _), candidates in layers.items() if owner == kernel]
+        sparse = sorted({name for candidates in sizes for name in candidates if name in code and name})
+
+        def total(subset: tuple[str, ...]) -> int:
+            stored, used = 0, set()
+            for candidates in sizes:
+                options = [("dense", candidates["dense"])] + [(f, candidates[f]) for f in subset if f in candidates]
+                name, size = min(options, key=lambda option: option[1])
+                stored += size
+                used.add(name)
+            used.discard("dense")
+            return stored + (code[""] + sum(code[f] for f in used) if used else 0)
+
+        subsets = [tuple(f for bit, f in enumerate(sparse) if mask >> bit & 1) for mask in range(1 << len(sparse))]
+        if sizes:
+            chosen[kernel] = ("dense",) + min(subsets, key=lambda subset: (total(subset), len(subset)))
+    return chosen
 
 
 def interleave_row_pairs(matrix: np.ndarray) -> np.ndarray:

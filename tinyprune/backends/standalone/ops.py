@@ -309,7 +309,7 @@ def lower_conv2d(ctx, op: Operator) -> None:
     stored_h, stored_w = (pool.out_h, pool.out_w) if pool else (out_h, out_w)
     computed = stored_h * stored_w * (pool.members if pool else 1)  # convolution outputs worked out
     kind = "conv2d + max_pool2d" if pool else "conv2d"
-    if (choose_encoding(matrix, ctx.formats).format == "dense" and dilation[1] == 1
+    if (ctx.encode(op, "tp_conv2d", matrix).format == "dense" and dilation[1] == 1
             and _gemm_fits(computed, matrix.shape[1], out_c, in_h, in_w * in_c)
             and max(stride + dilation + pads_h + pads_w) < 256):
         pointwise = kernel_h == kernel_w == 1 and stride == (1, 1) and pads_h == pads_w == (0, 0) and not pool
@@ -328,7 +328,7 @@ def lower_conv2d(ctx, op: Operator) -> None:
     ky, kx, c = np.meshgrid(np.arange(kernel_h), np.arange(kernel_w), np.arange(in_c), indexing="ij")
     taps = ((ky * dilation[0] * padded_w + kx * dilation[1]) * in_c + c).ravel()
     formats = ctx.formats if taps.max() < 2**16 else ("dense",)
-    encoding = choose_encoding(matrix, formats)
+    encoding = ctx.encode(op, "tp_conv2d", matrix, formats)
     weight_fields, arrays = _weight_fields(name, encoding)
     requant_fields, requant_arrays = _requant_fields(
         name, _scale(source), filters.quantization.scale, output,
@@ -370,7 +370,7 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     name = ctx.name(op)
     taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
-    encoding = choose_encoding(matrix, tuple(f for f in ctx.formats if f in DEPTHWISE_FORMATS))
+    encoding = ctx.encode(op, "tp_depthwise_conv2d", matrix, tuple(f for f in ctx.formats if f in DEPTHWISE_FORMATS))
     # dense rows: input channels staged two at a time as int16 planes with their padding in scratch
     # (tp_depthwise_conv2d.c: 3x3 windows need nothing more; others, their taps packed in pairs before the
     # planes and a spare pixel after); bitmask and LUT rows with depth multiplier 1 and whole blocks of
@@ -409,7 +409,7 @@ def lower_fully_connected(ctx, op: Operator) -> None:
     batches = source.num_elements // depth
     name = ctx.name(op)
     matrix = filters.numpy()
-    encoding = choose_encoding(matrix, ctx.formats)
+    encoding = ctx.encode(op, "tp_fully_connected", matrix)
     if encoding.format == "dense" and _gemm_fits(batches, depth, units):
         _lower_gemm(ctx, op, name, matrix, batches, "fully_connected")
         return
