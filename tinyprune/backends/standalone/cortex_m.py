@@ -181,7 +181,8 @@ def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
 
 def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str, int]]:
     """What formats.KERNEL_CODE_BYTES states, measured: per weighted kernel, its .text compiled at -O2 for
-    the board with no sparse weight format (""), and what each format's path adds to that."""
+    the board with no sparse weight format (""), and what each format's path adds to that (convolutions
+    without a fused pool; a fused pool's path gives figures within about 10 %)."""
     from tinyprune.backends.standalone.codegen import KERNEL_DIR, SHARED_HEADERS
     from tinyprune.backends.standalone.formats import FORMATS, KERNEL_CODE_BYTES
     from tinyprune.resources import templates_dir
@@ -196,8 +197,10 @@ def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str,
         shutil.copyfile(templates_dir() / KERNEL_DIR / f"{kernel}.c", work_dir / f"{kernel}.c")
         sizes = {}
         for form in ("",) + FORMATS[1:]:
-            macro = f"TP_{kernel.removeprefix('tp_').upper()}_FORMATS"
-            (work_dir / "tp_config.h").write_text(f"#define {macro} ({f'(1u << TP_{form.upper()})' if form else '0u'})\n")
+            prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
+            (work_dir / "tp_config.h").write_text(
+                f"#define {prefix}_FORMATS ({f'(1u << TP_{form.upper()})' if form else '0u'})\n"
+                f"#define {prefix}_POOLED 0\n#define {prefix}_PLAIN 1\n")  # convolutions without a fused pool
             objects = compile_sources([work_dir / f"{kernel}.c"], work_dir / "objects",
                                       ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *target_flags(board)])
             sizes[form] = section_sizes(objects[0]).text
