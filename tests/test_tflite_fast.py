@@ -112,3 +112,15 @@ def test_model_card_shows_what_the_recommended_firmware_stores(tmp_path, backend
     else:
         assert stored["weight_bytes"] is None and stored["model_bytes"] == flatbuffer
         assert f"model in the firmware | {flatbuffer:,} B: the TFLite flatbuffer the tflm firmware stores" in page
+
+
+def test_an_as_it_is_report_names_where_litert_and_tflm_part_ways(tmp_path):
+    """LiteRT and TFLM part ways on this model's self-test (their kernels round differently): the report of
+    the model taken as it is says at which operator, as a Keras build's does."""
+    model = FIXTURES / "digits_demo_int8_per_channel.tflite"
+    run = run_without_tensorflow("build", str(model), "--board", "nano33ble", "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    agreement = json.loads((tmp_path / "out" / "report.json").read_text())["agreement"]
+    assert agreement["differing_bytes"] > 0
+    assert agreement["first_difference"].startswith("first difference at operator ")
+    assert agreement["first_difference"] in (tmp_path / "out" / "report.md").read_text()

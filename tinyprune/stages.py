@@ -395,7 +395,7 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
            name: str, folder: Path) -> Verified:
     """Scores per stage, LiteRT-vs-TFLM agreement, the exact arena; each backend's firmware written into
     `folder`, proven against TFLM and fitted to the board."""
-    from tinyprune.verify.accuracy import agreement, confusion_matrix, int8_inputs, int8_outputs_to_float, score
+    from tinyprune.verify.accuracy import confusion_matrix, int8_inputs, int8_outputs_to_float, score
 
     data, graph = pruned.data, checked.graph
     x_int8 = int8_inputs(graph, data.x_test)
@@ -409,10 +409,17 @@ def verify(checked: Checked, pruned: Pruned, trained: Trained, config: BuildConf
         score(int8_outputs_to_float(graph, run.litert), data.y_test, data.task, "litert_int8"),
         score(int8_outputs_to_float(graph, run.tflm), data.y_test, data.task, "tflm_int8"),
     ]
+    return Verified(checked, run.arena, run.host_arena, scores, agreement_of(checked, x_int8, run), confusion)
+
+
+def agreement_of(checked: Checked, x_int8: np.ndarray, run: Int8Run):
+    """LiteRT's outputs against TFLM's on x_int8 and, when they differ, where the two first part ways."""
+    from tinyprune.verify.accuracy import agreement
+
     agreed = agreement(run.litert, run.tflm)
     if agreed.differing_bytes:
         agreed = replace(agreed, first_difference=layer_divergence(checked, x_int8, run))
-    return Verified(checked, run.arena, run.host_arena, scores, agreed, confusion)
+    return agreed
 
 
 def layer_divergence(checked: Checked, x_int8: np.ndarray, run: Int8Run) -> str:

@@ -176,8 +176,8 @@ def verify_tflite(checked, prebuilt: Prebuilt, config, target, folder: Path):
     """The verify stage on the model as it is: TFLM's and LiteRT's accuracy on the test data when given,
     else a deterministic self-test input; the arena, firmware, proof and fit as for a built model."""
     from tinyprune.backends.base import TEST_VECTORS
-    from tinyprune.stages import Verified, run_int8
-    from tinyprune.verify.accuracy import agreement, int8_inputs, int8_outputs_to_float, score
+    from tinyprune.stages import Verified, agreement_of, run_int8
+    from tinyprune.verify.accuracy import int8_inputs, int8_outputs_to_float, score
 
     graph, data = checked.graph, prebuilt.data
     x_int8 = (int8_inputs(graph, data.x_test) if data is not None
@@ -186,4 +186,4 @@ def verify_tflite(checked, prebuilt: Prebuilt, config, target, folder: Path):
     scores = [] if data is None else [*prebuilt.scores, *(
         score(int8_outputs_to_float(graph, outputs), data.y_test, data.task, stage)
         for stage, outputs in (("litert_int8", run.litert), ("tflm_int8", run.tflm)))]
-    return Verified(checked, run.arena, run.host_arena, scores, agreement(run.litert, run.tflm), None)
+    return Verified(checked, run.arena, run.host_arena, scores, agreement_of(checked, x_int8, run), None)

@@ -46,7 +46,8 @@ def rows(report: dict) -> list[tuple[str, str]]:
                                f"({accuracy['metric']}, {accuracy['samples']} samples)") if accuracy
                   else "no data given: " + report["self_test"]))
     table.append(("LiteRT vs TFLM", f"{agreement['differing_bytes']} of {agreement['total_bytes']:,} output bytes "
-                                    "differ"))
+                                    "differ" + (f"; {agreement['first_difference']}" if agreement["first_difference"]
+                                                else "")))
     table.append(("arena", f"host {memory['arena_aligned16']:,} B (search = emulation: "
                            f"{memory['emulation_matches_search']}), board {memory['board_aligned16']:,} B, firmware "
                            f"{memory['arena_firmware']:,} B"))
