@@ -63,6 +63,20 @@ static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_wei
     }
 }
 
+/* The largest accumulator of weight row `oc` over four windows, `first` + at[0..3]. */
+static TP_ALWAYS_INLINE int32_t largest_of4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
+                                            tp_cursor *cursor, tp_cursor row_cursor, int32_t bias,
+                                            const int8_t *first, const uint32_t *at)
+{
+    const int8_t *const x[4] = {first + at[0], first + at[1], first + at[2], first + at[3]};
+    int32_t acc[4] = {bias, bias, bias, bias};
+    *cursor = row_cursor;
+    window_dot4(p, weights, oc, cursor, x, acc);
+    const int32_t a = acc[0] > acc[1] ? acc[0] : acc[1];
+    const int32_t b = acc[2] > acc[3] ? acc[2] : acc[3];
+    return a > b ? a : b;
+}
+
 /* With a fused pool: each output channel's pooled outputs, their pool_h x pool_w windows four at a time
  * (`offset`: each window from the first, padded to a multiple of four by repeating the last, which
  * cannot change the largest accumulator). */
@@ -87,17 +101,10 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
         for (int py = 0; py < p->out_h; ++py) {
             const int8_t *first = input + py * pool_row_step;
             for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
-                int32_t largest = INT32_MIN;
-                for (int m = 0; m < members; m += 4) {
-                    const int8_t *const x[4] = {first + offset[m], first + offset[m + 1], first + offset[m + 2],
-                                                first + offset[m + 3]};
-                    int32_t acc[4] = {bias, bias, bias, bias};
-                    cursor = row_cursor;
-                    window_dot4(p, &weights, oc, &cursor, x, acc);
-                    const int32_t a = acc[0] > acc[1] ? acc[0] : acc[1];
-                    const int32_t b = acc[2] > acc[3] ? acc[2] : acc[3];
-                    largest = largest > a ? largest : a;
-                    largest = largest > b ? largest : b;
+                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset);
+                for (int m = 4; m < members; m += 4) { /* windows of more than four outputs */
+                    const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset + m);
+                    largest = largest > more ? largest : more;
                 }
                 *out = tp_scale(&scale, largest);
             }

@@ -178,19 +178,6 @@ static void pooled_columns(const tp_gemm_params *p, const tp_requant *requant, c
     }
 }
 
-/* n bytes, a word at a time: window runs are short, and a call to memcpy would cost more than them. */
-static inline void copy_run(int8_t *to, const int8_t *from, uint32_t n)
-{
-    for (; n >= 4; n -= 4, to += 4, from += 4) {
-        uint32_t word;
-        memcpy(&word, from, 4);
-        memcpy(to, &word, 4);
-    }
-    for (; n > 0; --n) {
-        *to++ = *from++;
-    }
-}
-
 /* The convolution windows of output pixels `column` and the next (`count` of them) copied into `to`,
  * one after the other: kernel_h runs of kernel_w x in_c bytes each (the small im2col), the padding
  * (taps outside the input) filled with the input zero point on the way. */
@@ -216,14 +203,14 @@ static const int8_t *gather(const tp_gemm_params *p, const int8_t *input, int co
             if (y < 0 || y >= p->in_h) {
                 memset(at, p->input_zero_point, run);
             } else if (columns_inside) {
-                copy_run(at, row + (uint32_t)x0 * in_c, run);
+                tp_copy_bytes(at, row + (uint32_t)x0 * in_c, run);
             } else {
                 for (int kx = 0; kx < kernel_w; ++kx) {
                     const int x = x0 + kx;
                     if (x < 0 || x >= in_w) {
                         memset(at + kx * in_c, p->input_zero_point, (size_t)in_c);
                     } else {
-                        copy_run(at + kx * in_c, row + (uint32_t)x * in_c, (uint32_t)in_c);
+                        tp_copy_bytes(at + kx * in_c, row + (uint32_t)x * in_c, (uint32_t)in_c);
                     }
                 }
             }

@@ -18,6 +18,20 @@
 #include "tp_config.h"
 #endif
 
+/* n bytes copied a word at a time (a 4-byte memcpy is one load or store where the core reads unaligned
+ * words, bytes elsewhere): for short runs, where a call to memcpy costs more than the run. */
+static inline void tp_copy_bytes(int8_t *to, const int8_t *from, uint32_t n)
+{
+    for (; n >= 4; n -= 4, to += 4, from += 4) {
+        uint32_t word;
+        memcpy(&word, from, 4);
+        memcpy(to, &word, 4);
+    }
+    for (; n > 0; --n) {
+        *to++ = *from++;
+    }
+}
+
 /* A helper a kernel inlines into its loop whatever the compiler's size heuristics say; a loop nest kept
  * out of its caller, so that the caller's values do not crowd its registers. */
 #if defined(__GNUC__)

@@ -1,5 +1,7 @@
 /* PAD (and the zero-point border a padded convolution reads): a 4-D copy into a larger buffer filled
- * with the pad value. */
+ * with the pad value. The export merges unpadded axes into the one before (ops._pad_fields), so the
+ * runs copied are as long as they can be; they are copied a word at a time (no memcpy: the runs are
+ * short, and a firmware whose other kernels need no memcpy links none). */
 #include <string.h>
 
 #include "tp_kernels.h"
@@ -18,7 +20,7 @@ void tp_pad(const tp_pad_params *p, const int8_t *input, int8_t *output)
             for (uint32_t i2 = 0; i2 < p->in_dims[2]; ++i2) {
                 const uint32_t at = (((i0 + p->before[0]) * out_dims[1] + i1 + p->before[1]) * out_dims[2]
                                      + i2 + p->before[2]) * out_dims[3] + p->before[3];
-                memcpy(output + at, input, p->in_dims[3]);
+                tp_copy_bytes(output + at, input, p->in_dims[3]);
                 input += p->in_dims[3];
             }
         }
