@@ -188,7 +188,9 @@ def _conv2d_parts(m: SingleOpModel, source: int, out_c: int, kernel, stride, dil
 
 def depthwise_conv2d(seed: int, height: int, width: int, in_c: int, multiplier: int, kernel: tuple[int, int],
                      stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1), padding: str = "SAME",
-                     activation: str = "NONE", sparsity: float = 0.0, clusters: int = 0) -> bytes:
+                     activation: str = "NONE", sparsity: float = 0.0, clusters: int = 0,
+                     output_scale: float = 1.0) -> bytes:
+    """`output_scale` multiplies the output scale output_for picks (far below 1: a rescaling that shifts left)."""
     m = SingleOpModel(np.random.default_rng(seed))
     out_c = in_c * multiplier
     source = m.activation([1, height, width, in_c])
@@ -198,6 +200,7 @@ def depthwise_conv2d(seed: int, height: int, width: int, in_c: int, multiplier: 
                     for size, k, s, d in zip((height, width), kernel, stride, dilation))
     output = m.output_for([1, out_h, out_w, out_c], m.tensors[source].quantization.scale[0], scales,
                           kernel[0] * kernel[1] * (1 - sparsity))
+    m.tensors[output].quantization.scale = [m.tensors[output].quantization.scale[0] * output_scale]
     o = schema.DepthwiseConv2DOptionsT()
     o.padding, o.strideH, o.strideW = _padding_code(padding), *stride
     o.dilationHFactor, o.dilationWFactor = dilation

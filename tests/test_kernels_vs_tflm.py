@@ -51,6 +51,9 @@ def depthwise_cases(count: int = 24) -> dict[str, bytes]:
               for i, (height, width, channels, stride, padding, activation) in enumerate([
                   (25, 5, 8, (1, 1), "SAME", "RELU"), (9, 7, 6, (2, 2), "SAME", "RELU6"),
                   (10, 9, 4, (2, 2), "VALID", "NONE"), (4, 3, 3, (1, 1), "VALID", "RELU6")])}
+    # a rescaling that shifts left: the requantization's long form, on 3x3 and other windows
+    for i, kernel in enumerate([(3, 3), (2, 3)]):
+        models[f"depthwise_left_shift_{i}"] = single_op.depthwise_conv2d(i, 7, 6, 4, 1, kernel, output_scale=0.002)
     for i in range(count):
         kernel = (3, 3) if i % 3 else tuple(int(v) for v in rng.integers(1, 6, size=2))
         stride = tuple(int(v) for v in rng.choice([1, 1, 2, 3], size=2))

@@ -1,13 +1,14 @@
 /* DEPTHWISE_CONV_2D, int8, per-channel: TFLM's reference DepthwiseConvPerChannel.
  *
- * Dense weights (a row of taps per output channel) go two input channels at a time: they are copied
- * into scratch as two planes of int16 with their padding (the input zero point) around them, so every
- * window lies inside, the input offset of every tap folds into the bias and two horizontally
- * neighbouring pixels are one 32-bit word, which one SMLAD multiplies with a pair of taps packed the
- * same way. Once copied, the channels are dead: the output may be the input itself (depth multiplier 1).
- * 3x3 windows go two output rows a pass (the middle input rows serve both), the accumulators doubled so
- * the requantization is tp_scale_doubled's short form; other windows, and channels whose scale does not
- * take the short form, go a pixel at a time through tp_scale.
+ * Dense weights (a row of taps per output channel) go an input channel at a time, two with depth
+ * multiplier 1: each is copied into scratch as a plane of int16 with its padding (the input zero point)
+ * around it, so every window lies inside, the input offset of every tap folds into the bias and two
+ * horizontally neighbouring pixels are one 32-bit word, which one SMLAD multiplies with a pair of taps
+ * packed the same way. Once copied, the channels are dead: the output may be the input itself (depth
+ * multiplier 1). A channel's outputs go a line at a time (a column, or a row when rows are longer),
+ * their accumulators kept on the stack and requantized together; held doubled wherever the scale takes
+ * tp_scale_doubled's short form, else through tp_scale. 3x3 windows go two output rows a pass, the
+ * middle input rows serving both; other windows walk a table of tap pairs, two outputs a pass.
  * Pruned or clustered weights (bitmask or LUT rows) multiply only their nonzero taps: with depth
  * multiplier 1 and whole blocks of four channels staged a block at a time as bytes, else pixel by pixel. */
 #include <string.h>
@@ -25,13 +26,6 @@
 #define TP_NOINLINE
 #endif
 
-/* Pairs of taps a kernel row takes in the general path: neighbours two by two, or one a pair when
- * dilated (the pair's second pixel then meets a zero weight). */
-static int units_per_row(const tp_depthwise_conv2d_params *p)
-{
-    return p->dilation_w == 1 ? (p->kernel_w + 1) / 2 : p->kernel_w;
-}
-
 /* A 3x3 window read without dilation across: the two-rows-a-pass path. */
 static int three_by_three(const tp_depthwise_conv2d_params *p)
 {
@@ -43,18 +37,20 @@ static int three_by_three(const tp_depthwise_conv2d_params *p)
 static void stage_channels(const tp_depthwise_conv2d_params *p, const int8_t *input, int ic, int count,
                            int16_t *plane, uint32_t plane_size)
 {
-    const uint32_t in_w = p->in_w, in_c = p->in_c, padded_w = p->padded_w;
-    int16_t *to = plane + (uint32_t)p->pad_top * padded_w + p->pad_left;
+    const uint32_t in_c = p->in_c, row_bytes = (uint32_t)p->in_w * in_c, skip = (uint32_t)p->padded_w - p->in_w;
+    int16_t *to = plane + (uint32_t)p->pad_top * p->padded_w + p->pad_left;
     const int8_t *from = input + ic;
-    for (int y = 0; y < p->in_h; ++y, to += padded_w) {
+    const int8_t *const end = from + (uint32_t)p->in_h * row_bytes;
+    for (; from != end; to += skip) {
+        const int8_t *const row_end = from + row_bytes;
         if (count == 2) {
-            for (uint32_t x = 0; x < in_w; ++x, from += in_c) {
-                to[x] = from[0];
-                to[x + plane_size] = from[1];
+            for (; from != row_end; from += in_c, ++to) {
+                to[0] = from[0];
+                to[plane_size] = from[1];
             }
         } else {
-            for (uint32_t x = 0; x < in_w; ++x, from += in_c) {
-                to[x] = from[0];
+            for (; from != row_end; from += in_c, ++to) {
+                to[0] = from[0];
             }
         }
     }
@@ -132,9 +128,17 @@ static void pack3x3(const tp_depthwise_conv2d_params *p, int oc, int32_t packed[
     packed[TP_BIAS] = (p->bias[oc] + p->input_offset * sum) * 2;
 }
 
-/* The doubled accumulators of output rows 2i and 2i + 1 (i < count / 2) of `columns` columns, the
- * first column's window corner at x, the next `column_step` pixels on; stride_h and dilation_h 1: a
- * pass reads four input rows, the middle two for both outputs. */
+/* One output pixel of a 3x3 window at x (kernel rows `row_step` pixels apart), from packed taps. */
+static TP_ALWAYS_INLINE int32_t window3x3(const int16_t *x, uint32_t row_step, int32_t row0, int32_t row1,
+                                          int32_t row2, int32_t third01, int32_t third2, int32_t bias)
+{
+    const int32_t top = row3(x, row0, third01, 0, bias);
+    return row3(x + 2 * row_step, row2, third2, 0, row3(x + row_step, row1, third01, 1, top));
+}
+
+/* The doubled accumulators of output rows 0 .. count - 1 of `columns` columns, the first column's window
+ * corner at x, the next `column_step` pixels on; stride_h and dilation_h 1: two output rows a pass read
+ * four input rows, the middle two for both. */
 static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, const int32_t packed[TP_PACKED3X3],
                                        int32_t *acc, int count, int columns, uint32_t column_step)
 {
@@ -142,7 +146,7 @@ static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, cons
     const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
     for (int column = 0; column < columns; ++column) {
         const int16_t *y = x + column * column_step;
-        for (int32_t *end = acc + count; acc != end; acc += 2) {
+        for (int32_t *end = acc + (count & ~1); acc != end; acc += 2) {
             /* one pointer walks down the four rows and ends on the next pass's first */
             int32_t acc0 = row3(y, row0, third01, 0, bias);
             y += padded_w;
@@ -154,6 +158,9 @@ static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, cons
             y += padded_w;
             acc[1] = row3(y, row2, third2, 0, acc1);
             y -= padded_w;
+        }
+        if (count & 1) {
+            *acc++ = window3x3(y, padded_w, row0, row1, row2, third01, third2, bias);
         }
     }
 }
@@ -168,51 +175,91 @@ static TP_NOINLINE void column3x3_any(const int16_t *x, uint32_t second, uint32_
     const int32_t third01 = packed[TP_THIRD01], third2 = packed[TP_THIRD2], bias = packed[TP_BIAS];
     for (int column = 0; column < columns; ++column) {
         const int16_t *y = x + column * column_step;
-        for (int32_t *end = acc + count; acc != end; acc += 2, y += 2 * second) {
-            for (int k = 0; k < 2; ++k) {
-                const int16_t *window = y + k * second;
-                acc[k] = row3(window + 2 * row_step, row2, third2, 0,
-                              row3(window + row_step, row1, third01, 1, row3(window, row0, third01, 0, bias)));
-            }
+        for (int32_t *end = acc + count; acc != end; ++acc, y += second) {
+            *acc = window3x3(y, row_step, row0, row1, row2, third01, third2, bias);
         }
     }
 }
 
-/* Doubled accumulators of this many output pixels are kept before they are requantized (on the stack). */
-#define TP_DEPTHWISE_CHUNK 64
+/* The same for any window: `table` holds a pair of taps and the offset of its first pixel from the
+ * window's corner per entry; two output rows a pass, each pair of taps loaded once for both. */
+static TP_NOINLINE void column_any(const int16_t *x, uint32_t second, const int32_t *table, const int32_t *table_end,
+                                   int32_t bias, int32_t *acc, int count, int columns, uint32_t column_step)
+{
+    for (int column = 0; column < columns; ++column) {
+        const int16_t *y = x + column * column_step;
+        for (int32_t *end = acc + (count & ~1); acc != end; acc += 2, y += 2 * second) {
+            const int16_t *z = y + second;
+            int32_t acc0 = bias, acc1 = bias;
+            for (const int32_t *entry = table; entry != table_end; entry += 2) {
+                acc0 = mac_pair(y + entry[1], entry[0], acc0);
+                acc1 = mac_pair(z + entry[1], entry[0], acc1);
+            }
+            acc[0] = acc0;
+            acc[1] = acc1;
+        }
+        if (count & 1) {
+            int32_t acc0 = bias;
+            for (const int32_t *entry = table; entry != table_end; entry += 2) {
+                acc0 = mac_pair(y + entry[1], entry[0], acc0);
+            }
+            *acc++ = acc0;
+        }
+    }
+}
 
-/* `columns` columns of `count` doubled accumulators each (an even number) requantized, clamped and
- * stored: column c's to[c * out_c], to[c * out_c + out_row], ... SSAT is the whole clamp when the
- * activation leaves the int8 range as it is. */
-static TP_NOINLINE void store_columns(const tp_doubled_scale *scale, const int32_t *acc, int count, int columns,
+/* Accumulators of this many output pixels are kept before they are requantized (on the stack). */
+#define TP_DEPTHWISE_CHUNK 128
+
+/* A channel's requantization: tp_scale_doubled's short form where it applies (the accumulators are then
+ * doubled: taps and bias packed times 2), else tp_scale. */
+typedef struct {
+    int doubled;
+    tp_doubled_scale fast;
+    tp_channel_scale plain;
+} channel_requant;
+
+/* `columns` lines of `count` doubled accumulators each requantized, clamped and stored: line c's
+ * to[c * out_c], to[c * out_c + out_row], ... Two at a time: SSAT is the whole clamp when the activation
+ * leaves the int8 range as it is, else a 16-bit max and min of both at once. */
+static TP_NOINLINE void store_doubled(const tp_doubled_scale *scale, const int32_t *acc, int count, int columns,
                                       int8_t *to, uint32_t out_c, uint32_t out_row)
 {
 #if TP_SIMD32
     const int32_t multiplier = scale->multiplier, rounding = scale->rounding, r = scale->right_shift;
-    const int clamped = scale->activation_min != INT8_MIN || scale->activation_max != INT8_MAX;
     const uint32_t low = (uint16_t)scale->activation_min * 0x10001u, high = (uint16_t)scale->activation_max * 0x10001u;
-    for (int column = 0; column < columns; ++column) {
-        int8_t *out = to + column * out_c;
-        if (clamped) {
-            for (const int32_t *end = acc + count; acc != end; acc += 2, out += 2 * out_row) {
+    const uint32_t pairs = (uint32_t)count / 2;
+    if (scale->activation_min == INT8_MIN && scale->activation_max == INT8_MAX) {
+        for (int column = 0; column < columns; ++column, to += out_c) {
+            int8_t *out = to;
+            for (const int32_t *end = acc + 2 * pairs; acc != end; acc += 2, out += 2 * out_row) {
+                const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
+                const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
+                out[0] = (int8_t)tp_ssat8(v0);
+                out[out_row] = (int8_t)tp_ssat8(v1);
+            }
+            if (count & 1) {
+                *out = tp_scale_doubled(scale, *acc++);
+            }
+        }
+    } else {
+        for (int column = 0; column < columns; ++column, to += out_c) {
+            int8_t *out = to;
+            for (const int32_t *end = acc + 2 * pairs; acc != end; acc += 2, out += 2 * out_row) {
                 const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
                 const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
                 const uint32_t both = tp_min_s16x2(tp_max_s16x2(tp_pkhbt(tp_ssat8(v0), tp_ssat8(v1)), low), high);
                 out[0] = (int8_t)both;
                 out[out_row] = (int8_t)(both >> 16);
             }
-        } else {
-            for (const int32_t *end = acc + count; acc != end; acc += 2, out += 2 * out_row) {
-                const int32_t v0 = (tp_smmlar(acc[0], multiplier, rounding) - (int32_t)((uint32_t)acc[0] >> 31)) >> r;
-                const int32_t v1 = (tp_smmlar(acc[1], multiplier, rounding) - (int32_t)((uint32_t)acc[1] >> 31)) >> r;
-                out[0] = (int8_t)tp_ssat8(v0);
-                out[out_row] = (int8_t)tp_ssat8(v1);
+            if (count & 1) {
+                *out = tp_scale_doubled(scale, *acc++);
             }
         }
     }
 #else
-    for (int column = 0; column < columns; ++column) {
-        int8_t *out = to + column * out_c;
+    for (int column = 0; column < columns; ++column, to += out_c) {
+        int8_t *out = to;
         for (int i = 0; i < count; ++i, out += out_row) {
             *out = tp_scale_doubled(scale, *acc++);
         }
@@ -220,124 +267,148 @@ static TP_NOINLINE void store_columns(const tp_doubled_scale *scale, const int32
 #endif
 }
 
-/* One output channel of a 3x3 window from its plane (taps and bias packed by pack3x3): the accumulators
- * are doubled. Down the columns two output rows a pass, as many whole columns (or parts of one) as
- * TP_DEPTHWISE_CHUNK accumulators hold, then requantized together; an odd last output row pixel by pixel. */
-static void channel3x3(const tp_depthwise_conv2d_params *p, const int16_t *plane,
-                       const int32_t packed[TP_PACKED3X3], const tp_doubled_scale *scale, int8_t *out)
+/* The same for plain accumulators, through tp_scale. */
+static void store_plain(const tp_channel_scale *scale, const int32_t *acc, int count, int columns, int8_t *to,
+                        uint32_t out_c, uint32_t out_row)
 {
-    const uint32_t padded_w = p->padded_w, out_c = p->out_c, out_row = (uint32_t)p->out_w * out_c;
-    const uint32_t row_step = (uint32_t)p->dilation_h * padded_w, second = (uint32_t)p->stride_h * padded_w;
-    const int unit = p->stride_h == 1 && p->dilation_h == 1, rows = p->out_h & ~1;
-    const int columns_a_chunk = rows == 0 || rows >= TP_DEPTHWISE_CHUNK ? 1 : TP_DEPTHWISE_CHUNK / rows;
-    int32_t chunk[TP_DEPTHWISE_CHUNK];
-    for (int ox = 0; ox < p->out_w && rows > 0; ox += columns_a_chunk) {
-        const int columns = p->out_w - ox < columns_a_chunk ? p->out_w - ox : columns_a_chunk;
-        const int16_t *x = plane + (uint32_t)ox * p->stride_w;
-        int8_t *to = out + (uint32_t)ox * out_c;
-        for (int first = 0; first < rows; first += TP_DEPTHWISE_CHUNK) {
-            const int count = rows - first < TP_DEPTHWISE_CHUNK ? rows - first : TP_DEPTHWISE_CHUNK;
-            if (unit) {
-                column3x3_unit(x, padded_w, packed, chunk, count, columns, p->stride_w);
-            } else {
-                column3x3_any(x, second, row_step, packed, chunk, count, columns, p->stride_w);
-            }
-            store_columns(scale, chunk, count, columns, to, out_c, out_row);
-            x += (uint32_t)count * second;
-            to += (uint32_t)count * out_row;
-        }
-    }
-    if (p->out_h % 2) {
-        const int16_t *x = plane + (uint32_t)rows * second;
-        int8_t *to = out + (uint32_t)rows * out_row;
-        for (int ox = 0; ox < p->out_w; ++ox, x += p->stride_w, to += out_c) {
-            const int32_t acc = row3(x, packed[TP_ROW0], packed[TP_THIRD01], 0, packed[TP_BIAS]);
-            *to = tp_scale_doubled(scale, row3(x + 2 * row_step, packed[TP_ROW2], packed[TP_THIRD2], 0,
-                                               row3(x + row_step, packed[TP_ROW1], packed[TP_THIRD01], 1, acc)));
+    for (int column = 0; column < columns; ++column, to += out_c) {
+        int8_t *out = to;
+        for (int i = 0; i < count; ++i, out += out_row) {
+            *out = tp_scale(scale, *acc++);
         }
     }
 }
 
-/* One output channel of any window from its plane, a pixel at a time: its taps packed in pairs,
- * units_per_row a kernel row (the plane is followed by one spare pixel for the last pair's half). */
-static void channel_any(const tp_depthwise_conv2d_params *p, const int16_t *plane, const int32_t *pairs,
-                        int32_t bias, const tp_channel_scale *scale, int8_t *out)
+/* Output channel `oc`'s taps as a table for column_any (a pair of taps, then its first pixel's offset
+ * from the window's corner): neighbours two by two, a last odd tap paired with the zero before it, or
+ * with dilation one tap an entry, paired with the zero beside it inside the window; taps and the
+ * returned bias (its input offset folded in) times `factor`. One-tap-wide windows read the pixel after
+ * theirs (the plane's spare pixel). */
+static int32_t pack_table(const tp_depthwise_conv2d_params *p, int oc, int32_t factor, int32_t *table)
 {
-    const int units = units_per_row(p), unit_step = p->dilation_w == 1 ? 2 : p->dilation_w;
-    const uint32_t row_step = (uint32_t)p->dilation_h * p->padded_w, out_c = p->out_c;
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        const int16_t *corner = plane + (uint32_t)oy * p->stride_h * p->padded_w;
-        for (int ox = 0; ox < p->out_w; ++ox, corner += p->stride_w, out += out_c) {
-            int32_t acc = bias;
-            const int32_t *w = pairs;
-            const int16_t *row = corner;
-            for (int ky = 0; ky < p->kernel_h; ++ky, row += row_step) {
-                for (int u = 0; u < units; ++u) {
-                    acc = mac_pair(row + u * unit_step, *w++, acc);
-                }
-            }
-            *out = tp_scale(scale, acc);
-        }
-    }
-}
-
-/* Output channel `oc`'s taps packed in pairs (units_per_row a kernel row), and its bias with the input
- * offset of every tap folded in. */
-static int32_t pack_taps(const tp_depthwise_conv2d_params *p, int oc, int32_t *pairs)
-{
-    const int kernel_w = p->kernel_w, units = units_per_row(p), step = p->dilation_w == 1 ? 2 : 1;
+    const int kernel_w = p->kernel_w, dilation = p->dilation_w;
+    const uint32_t row_step = (uint32_t)p->dilation_h * p->padded_w;
     const int8_t *row = p->weights.values + (uint32_t)oc * p->weights.row_len;
     int32_t sum = 0;
     for (int ky = 0; ky < p->kernel_h; ++ky, row += kernel_w) {
-        for (int u = 0; u < units; ++u) {
-            const int kx = u * step;
-            const int32_t high = step == 2 && kx + 1 < kernel_w ? row[kx + 1] : 0;
-            sum += row[kx] + high;
-            *pairs++ = tap_pair(row[kx], high);
+        for (int kx = 0; kx < kernel_w;) {
+            int32_t low, high, first;
+            if (dilation == 1 && kx + 1 < kernel_w) { /* two neighbours */
+                low = row[kx], high = row[kx + 1], first = kx;
+                kx += 2;
+            } else if (kx == 0) { /* a one-tap row, or the first of a dilated row: the pixel after is inside */
+                low = row[0], high = 0, first = 0;
+                kx += 1;
+            } else { /* the pixel before is inside */
+                low = 0, high = row[kx], first = kx * dilation - 1;
+                kx += 1;
+            }
+            sum += low + high;
+            *table++ = tap_pair(low * factor, high * factor);
+            *table++ = (int32_t)(ky * row_step) + first;
         }
     }
-    return p->bias[oc] + p->input_offset * sum;
+    return (p->bias[oc] + p->input_offset * sum) * factor;
 }
 
-/* Output channel `oc` from its input channel's plane. */
-static void dense_channel(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int16_t *plane,
-                          int32_t *pairs, int oc, int8_t *output)
+/* Entries pack_table writes for a window. */
+static uint32_t table_entries(const tp_depthwise_conv2d_params *p)
 {
-    const tp_channel_scale scale = tp_channel(requant, oc);
-    /* every partial sum: the bias plus (input + offset) * weight, at most 256 * 128 each, a tap */
-    const int64_t bias = p->bias[oc], bound = (bias < 0 ? -bias : bias) + 32768 * 9;
-    tp_doubled_scale doubled;
-    if (three_by_three(p) && tp_doubled_scale_of(&scale, bound, &doubled)) {
-        int32_t packed[TP_PACKED3X3];
-        pack3x3(p, oc, packed);
-        channel3x3(p, plane, packed, &doubled, output + oc);
-    } else {
-        channel_any(p, plane, pairs, pack_taps(p, oc, pairs), &scale, output + oc);
+    const uint32_t per_row = p->dilation_w == 1 ? ((uint32_t)p->kernel_w + 1) / 2 : p->kernel_w;
+    return per_row * p->kernel_h;
+}
+
+/* How a channel's outputs are computed: kernel functions above. */
+enum { TP_UNIT3X3, TP_ANY3X3, TP_ANY_WINDOW };
+
+/* One output channel from its plane, a line of outputs after another (down the columns for
+ * column3x3_unit, else along the longer side), as many whole lines (or parts of one) as
+ * TP_DEPTHWISE_CHUNK accumulators hold, then requantized together. `weights`: pack3x3's words, or
+ * pack_table's entries up to table_end and their bias. */
+static TP_NOINLINE void channel_lines(const tp_depthwise_conv2d_params *p, const int16_t *plane, int kind,
+                                      const int32_t *weights, const int32_t *table_end, int32_t bias,
+                                      const channel_requant *scale, int8_t *out)
+{
+    const uint32_t padded_w = p->padded_w, out_c = p->out_c, out_row = (uint32_t)p->out_w * out_c;
+    const uint32_t row_step = (uint32_t)p->dilation_h * padded_w, down = (uint32_t)p->stride_h * padded_w;
+    const int across_rows = kind != TP_UNIT3X3 && p->out_w > p->out_h;
+    /* a line: `length` outputs `along` pixels apart in the plane, `out_along` bytes in the output */
+    const int length = across_rows ? p->out_w : p->out_h, lines = across_rows ? p->out_h : p->out_w;
+    const uint32_t along = across_rows ? p->stride_w : down, out_along = across_rows ? out_c : out_row;
+    const uint32_t next = across_rows ? down : p->stride_w, out_next = across_rows ? out_row : out_c;
+    const int lines_a_chunk = length >= TP_DEPTHWISE_CHUNK ? 1 : TP_DEPTHWISE_CHUNK / length;
+    int32_t chunk[TP_DEPTHWISE_CHUNK];
+    for (int line = 0; line < lines; line += lines_a_chunk) {
+        const int count_lines = lines - line < lines_a_chunk ? lines - line : lines_a_chunk;
+        const int16_t *x = plane + (uint32_t)line * next;
+        int8_t *to = out + (uint32_t)line * out_next;
+        for (int first = 0; first < length; first += TP_DEPTHWISE_CHUNK) {
+            const int count = length - first < TP_DEPTHWISE_CHUNK ? length - first : TP_DEPTHWISE_CHUNK;
+            if (kind == TP_UNIT3X3) {
+                column3x3_unit(x, padded_w, weights, chunk, count, count_lines, next);
+            } else if (kind == TP_ANY3X3) {
+                column3x3_any(x, along, row_step, weights, chunk, count, count_lines, next);
+            } else {
+                column_any(x, along, weights, table_end, bias, chunk, count, count_lines, next);
+            }
+            if (scale->doubled) {
+                store_doubled(&scale->fast, chunk, count, count_lines, to, out_next, out_along);
+            } else {
+                store_plain(&scale->plain, chunk, count, count_lines, to, out_next, out_along);
+            }
+            x += (uint32_t)count * along;
+            to += (uint32_t)count * out_along;
+        }
     }
 }
 
-/* Dense weights: input channels staged two at a time into int16 planes, then their output channels.
- * scratch: the general path's packed taps (none for 3x3 windows), then the two planes, then one spare
- * pixel (general path). */
+/* Output channel `oc` from its input channel's plane. 3x3 windows take the packed form when their scale
+ * takes the short one; `table`: room for pack_table's entries. */
+static void dense_channel(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int16_t *plane,
+                          int32_t *table, int oc, int8_t *output)
+{
+    channel_requant scale;
+    scale.plain = tp_channel(requant, oc);
+    /* every partial sum: the bias plus (input + offset) * weight, at most 256 * 128 each, a tap */
+    const int64_t bias = p->bias[oc];
+    const int64_t bound = (bias < 0 ? -bias : bias) + 32768 * (int64_t)p->kernel_h * p->kernel_w;
+    scale.doubled = tp_doubled_scale_of(&scale.plain, bound, &scale.fast);
+    if (scale.doubled && three_by_three(p)) {
+        int32_t packed[TP_PACKED3X3];
+        pack3x3(p, oc, packed);
+        channel_lines(p, plane, p->stride_h == 1 && p->dilation_h == 1 ? TP_UNIT3X3 : TP_ANY3X3, packed, 0, 0,
+                      &scale, output + oc);
+    } else {
+        const int32_t folded_bias = pack_table(p, oc, scale.doubled ? 2 : 1, table);
+        channel_lines(p, plane, TP_ANY_WINDOW, table, table + 2 * table_entries(p), folded_bias, &scale,
+                      output + oc);
+    }
+}
+
+/* Dense weights: input channels staged into int16 planes (two at a time with depth multiplier 1, where
+ * their bytes are dead afterwards; else one), then their output channels. scratch: the planes, one
+ * spare pixel for one-tap-wide windows, then (but for 3x3 windows, whose table fits the stack) the
+ * table of taps. */
 static void dense_depthwise(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int8_t *input,
                             int8_t *scratch, int8_t *output)
 {
-    int32_t *pairs = (int32_t *)(void *)scratch;
-    const uint32_t pairs_size = three_by_three(p) ? 0 : (uint32_t)p->kernel_h * units_per_row(p);
-    int16_t *plane = (int16_t *)(void *)(pairs + pairs_size);
+    const int group = p->depth_multiplier == 1 && p->in_c > 1 ? 2 : 1;
     const uint32_t plane_size = (uint32_t)p->padded_h * p->padded_w;
-    const uint32_t filled = (p->in_c > 1 ? 2 : 1) * plane_size + (pairs_size ? 1 : 0);
+    const uint32_t filled = group * plane_size + (p->kernel_w == 1 ? 1 : 0);
+    int16_t *plane = (int16_t *)(void *)scratch;
+    int32_t table3x3[2 * 6];
+    int32_t *table = three_by_three(p) ? table3x3 : (int32_t *)(void *)(scratch + 4 * ((2 * filled + 3) / 4));
     const int16_t zero_point = (int16_t)-p->input_offset;
     for (uint32_t i = 0; i < filled; ++i) {
         plane[i] = zero_point;
     }
     int oc = 0;
-    for (int ic = 0; ic < p->in_c; ic += 2) {
-        const int count = p->in_c - ic < 2 ? 1 : 2;
+    for (int ic = 0; ic < p->in_c; ic += group) {
+        const int count = p->in_c - ic < group ? 1 : group;
         stage_channels(p, input, ic, count, plane, plane_size);
         for (int k = 0; k < count; ++k) {
             for (int m = 0; m < p->depth_multiplier; ++m, ++oc) {
-                dense_channel(p, requant, plane + k * plane_size, pairs, oc, output);
+                dense_channel(p, requant, plane + k * plane_size, table, oc, output);
             }
         }
     }

@@ -86,8 +86,8 @@ typedef struct {
     uint8_t pad_top, pad_left;
     uint8_t staged;         /* bitmask, lut: multiplier 1, out_c % 4 == 0, four channels at a time padded
                                into scratch (padded_h x padded_w x 4 bytes) */
-    uint16_t padded_h, padded_w;  /* the input with its padding; dense: scratch holds a channel's taps in
-                                     int32 pairs, then padded_h x padded_w + 1 int16 pixels */
+    uint16_t padded_h, padded_w;  /* the input with its padding; dense: scratch holds one or two planes of
+                                     padded_h x padded_w int16 pixels, then a table of taps */
 } tp_depthwise_conv2d_params;
 
 /* rows x depth dense weights times `columns` input columns of depth bytes: output pixels or batches,

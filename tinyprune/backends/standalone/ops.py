@@ -371,18 +371,18 @@ def lower_depthwise_conv2d(ctx, op: Operator) -> None:
     taps_by_channel = filters.numpy().reshape(kernel_h * kernel_w, out_c)
     matrix = np.ascontiguousarray(taps_by_channel.T)  # a row of taps per output channel
     encoding = ctx.encode(op, "tp_depthwise_conv2d", matrix, tuple(f for f in ctx.formats if f in DEPTHWISE_FORMATS))
-    # dense rows: input channels staged two at a time as int16 planes with their padding in scratch
-    # (tp_depthwise_conv2d.c: 3x3 windows need nothing more; others, their taps packed in pairs before the
-    # planes and a spare pixel after); bitmask and LUT rows with depth multiplier 1 and whole blocks of
-    # four channels: a block staged as bytes. A staged channel's input bytes are dead, so with depth
-    # multiplier 1 the output may take them (codegen.py)
+    # dense rows: input channels staged as int16 planes with their padding in scratch, two at a time with
+    # depth multiplier 1 (tp_depthwise_conv2d.c: then a spare pixel for one-tap-wide windows, and but for
+    # 3x3 windows a table of taps, two words a pair); bitmask and LUT rows with depth multiplier 1 and
+    # whole blocks of four channels: a block staged as bytes. A staged channel's input bytes are dead,
+    # so with depth multiplier 1 the output may take them (codegen.py)
     dense = encoding.format == "dense"
     staged = not dense and out_c == in_c and out_c % 4 == 0
     if dense:
-        planes = 2 * min(in_c, 2) * padded_h * padded_w
-        general = (kernel_h, kernel_w, dilation[1]) != (3, 3, 1)
+        planes = (2 if out_c == in_c and in_c > 1 else 1) * padded_h * padded_w + (kernel_w == 1)
         pairs_per_row = (kernel_w + 1) // 2 if dilation[1] == 1 else kernel_w
-        scratch_size = planes + (4 * kernel_h * pairs_per_row + 2 if general else 0)
+        table = 0 if (kernel_h, kernel_w, dilation[1]) == (3, 3, 1) else 8 * kernel_h * pairs_per_row
+        scratch_size = -(-2 * planes // 4) * 4 + table
     else:
         scratch_size = padded_h * padded_w * 4 if staged else 1
     weight_fields, arrays = _weight_fields(name, encoding)
