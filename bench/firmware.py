@@ -6,7 +6,7 @@ arena against the planner's lower bound (the largest sum of tensors alive at one
 TFLM's firmware figures are the issue's stated measurements (Arduino library of January 2023,
 CMSIS-NN or reference kernels, GCC -O2): each row says whether it is measured or stated.
 
-Run with `python bench/firmware.py [--samples N] [--models a,b]` (needs gcc-arm-none-eabi,
+Run with `python bench/firmware.py [--samples N] [--models a,b] [--steps]` (needs gcc-arm-none-eabi,
 libnewlib-arm-none-eabi, qemu-system-arm)."""
 from __future__ import annotations
 
@@ -103,11 +103,23 @@ def measure(case: Case, work_dir: Path) -> dict:
     return {"model": case.name, "macs": model.macs, "flash": firmware.flash_bytes, "arena": model.arena_bytes,
             "arena_bound": model.arena_lower_bound, "instructions": run.instructions_per_inference,
             "kinds": dict(kinds), "differing": int(np.count_nonzero(run.outputs != reference)),
-            "samples": len(case.inputs), "stated": case.stated}
+            "samples": len(case.inputs), "stated": case.stated,
+            "steps": [(step.name, step.kind, step.macs, instructions)
+                      for step, instructions in zip(model.steps, profile.step_instructions)]}
 
 
 def _cell(value, spec: str = ",") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def print_steps(rows: list[dict]) -> None:
+    print("\nPer kernel call (the same profiled build), in the order model_invoke() makes them\n")
+    header = f"{'model':<26}{'step':<36}{'kind':<20}{'MACs':>11}{'instructions':>14}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        for name, kind, macs, instructions in r["steps"]:
+            print(f"{r['model']:<26}{name:<36}{kind:<20}{macs:>11,}{instructions:>14,.0f}")
 
 
 def print_tables(rows: list[dict]) -> None:
@@ -147,6 +159,7 @@ def main() -> None:
     parser.add_argument("--models", default="digits," + ",".join(ZOO_CASES),
                         help="comma-separated: digits (dense and 75 %% pruned) and zoo names")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", action="store_true", help="also print every kernel call's instructions")
     args = parser.parse_args()
     wanted = args.models.split(",")
     with native_output_hidden(True):
@@ -156,6 +169,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work:
             rows = [measure(case, Path(work) / f"case_{i}") for i, case in enumerate(cases)]
     print_tables(rows)
+    if args.steps:
+        print_steps(rows)
 
 
 if __name__ == "__main__":
