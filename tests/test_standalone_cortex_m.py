@@ -226,3 +226,21 @@ def test_the_stated_code_bytes_of_each_weight_format_are_measured(tmp_path):
     for kernel, sizes in measured.items():
         for form, size in sizes.items():
             assert abs(size - KERNEL_CODE_BYTES[kernel][form]) <= max(48, 0.2 * size), (kernel, form, size)
+
+
+def test_depthwise_paths_on_cortex_m4_equal_tflm(tmp_path):
+    """The SIMD32 depthwise paths (3x3 two rows a pass at stride 1, any stride, the table of tap pairs,
+    the short and long requantization, the clamped and unclamped stores, odd line lengths) on the fast
+    tests' random shapes, byte-identical to TFLM on the M4 (the fast tests run the portable C)."""
+    from test_kernels_vs_tflm import depthwise_cases
+
+    models = {name: model for name, model in depthwise_cases().items()
+              if "sparse" not in name and "clustered" not in name}
+    assert len(models) >= 16
+    rng = np.random.default_rng(4)
+    for name, model_bytes in models.items():
+        shape = read_graph(model_bytes).input_tensors()[0].shape
+        x = rng.integers(-128, 128, size=(2,) + tuple(shape[1:])).astype(np.int8)
+        _, _, run, _ = qemu_and_host(model_bytes, x, tmp_path / name)
+        reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
+        assert np.array_equal(run.outputs, reference), name
