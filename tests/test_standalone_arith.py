@@ -94,7 +94,7 @@ int main(void)
         const tp_channel_scale scale = tp_channel(&requant, 0);
         tp_doubled_scale doubled;
         const long bound = acc < 0 ? -acc : acc;
-        if (tp_doubled_scale_of(&scale, bound, &doubled)) {
+        if (tp_doubled_scale_of(&requant, 0, bound, &doubled)) {
             printf("1 %d\n", (int)tp_scale_doubled(&doubled, (int32_t)(2 * acc)));
         } else {
             printf("0 %d\n", (int)tp_scale(&scale, (int32_t)acc));

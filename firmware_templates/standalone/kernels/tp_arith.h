@@ -130,19 +130,22 @@ typedef struct {
     int32_t activation_min, activation_max;
 } tp_doubled_scale;
 
-/* The short form of `scale`, or 0 when it does not apply: a left shift, no right shift, or sums that
- * could overflow (|2 * acc| below 2^30 and |zp| * 2^r below 2^29 keep every step inside int32). */
-static inline int tp_doubled_scale_of(const tp_channel_scale *scale, int64_t acc_bound, tp_doubled_scale *out)
+/* The short form of channel `channel`'s requantization, or 0 when it does not apply: a left shift, no
+ * right shift, or sums that could overflow (|2 * acc| below 2^30 and |zp| * 2^r below 2^29 keep every
+ * step inside int32). */
+static inline int tp_doubled_scale_of(const tp_requant *requant, int channel, int64_t acc_bound,
+                                      tp_doubled_scale *out)
 {
-    const int r = scale->right_shift;
-    if (scale->left_shift != 0 || r < 1 || r > 21 || acc_bound >= (1 << 29)) {
+    const int c = requant->per_channel ? channel : 0;
+    const int r = -requant->shift[c];
+    if (r < 1 || r > 21 || acc_bound >= (1 << 29)) {
         return 0;
     }
-    out->multiplier = scale->multiplier;
-    out->rounding = (int32_t)((1u << (r - 1)) + (uint32_t)scale->output_zero_point * (1u << r));
+    out->multiplier = requant->multiplier[c];
+    out->rounding = (int32_t)((1u << (r - 1)) + (uint32_t)requant->output_zero_point * (1u << r));
     out->right_shift = r;
-    out->activation_min = scale->activation_min;
-    out->activation_max = scale->activation_max;
+    out->activation_min = requant->activation_min;
+    out->activation_max = requant->activation_max;
     return 1;
 }
 

@@ -211,14 +211,6 @@ static TP_NOINLINE void column_any(const int16_t *x, uint32_t second, const int3
 /* Accumulators of this many output pixels are kept before they are requantized (on the stack). */
 #define TP_DEPTHWISE_CHUNK 128
 
-/* A channel's requantization: tp_scale_doubled's short form where it applies (the accumulators are then
- * doubled: taps and bias packed times 2), else tp_scale. */
-typedef struct {
-    int doubled;
-    tp_doubled_scale fast;
-    tp_channel_scale plain;
-} channel_requant;
-
 /* `columns` lines of `count` doubled accumulators each requantized, clamped and stored: line c's
  * to[c * out_c], to[c * out_c + out_row], ... Two at a time: SSAT is the whole clamp when the activation
  * leaves the int8 range as it is, else a 16-bit max and min of both at once. */
@@ -323,11 +315,12 @@ enum { TP_UNIT3X3, TP_ANY3X3, TP_ANY_WINDOW };
 
 /* One output channel from its plane, a line of outputs after another (down the columns for
  * column3x3_unit, else along the longer side), as many whole lines (or parts of one) as
- * TP_DEPTHWISE_CHUNK accumulators hold, then requantized together. `weights`: pack3x3's words, or
- * pack_table's entries up to table_end and their bias. */
+ * TP_DEPTHWISE_CHUNK accumulators hold, then requantized together: doubled in the short form, else
+ * (doubled 0) plain through tp_scale. `weights`: pack3x3's words, or pack_table's entries up to
+ * table_end and their bias. */
 static TP_NOINLINE void channel_lines(const tp_depthwise_conv2d_params *p, const int16_t *plane, int kind,
                                       const int32_t *weights, const int32_t *table_end, int32_t bias,
-                                      const channel_requant *scale, int8_t *out)
+                                      const tp_doubled_scale *doubled, const tp_channel_scale *plain, int8_t *out)
 {
     const uint32_t padded_w = p->padded_w, out_c = p->out_c, out_row = (uint32_t)p->out_w * out_c;
     const uint32_t row_step = (uint32_t)p->dilation_h * padded_w, down = (uint32_t)p->stride_h * padded_w;
@@ -351,10 +344,10 @@ static TP_NOINLINE void channel_lines(const tp_depthwise_conv2d_params *p, const
             } else {
                 column_any(x, along, weights, table_end, bias, chunk, count, count_lines, next);
             }
-            if (scale->doubled) {
-                store_doubled(&scale->fast, chunk, count, count_lines, to, out_next, out_along);
+            if (doubled) {
+                store_doubled(doubled, chunk, count, count_lines, to, out_next, out_along);
             } else {
-                store_plain(&scale->plain, chunk, count, count_lines, to, out_next, out_along);
+                store_plain(plain, chunk, count, count_lines, to, out_next, out_along);
             }
             x += (uint32_t)count * along;
             to += (uint32_t)count * out_along;
@@ -367,20 +360,23 @@ static TP_NOINLINE void channel_lines(const tp_depthwise_conv2d_params *p, const
 static void dense_channel(const tp_depthwise_conv2d_params *p, const tp_requant *requant, const int16_t *plane,
                           int32_t *table, int oc, int8_t *output)
 {
-    channel_requant scale;
-    scale.plain = tp_channel(requant, oc);
     /* every partial sum: the bias plus (input + offset) * weight, at most 256 * 128 each, a tap */
     const int64_t bias = p->bias[oc];
     const int64_t bound = (bias < 0 ? -bias : bias) + 32768 * (int64_t)p->kernel_h * p->kernel_w;
-    scale.doubled = tp_doubled_scale_of(&scale.plain, bound, &scale.fast);
-    if (scale.doubled && three_by_three(p)) {
+    tp_doubled_scale doubled;
+    if (!tp_doubled_scale_of(requant, oc, bound, &doubled)) {
+        const tp_channel_scale plain = tp_channel(requant, oc);
+        const int32_t folded_bias = pack_table(p, oc, 1, table);
+        channel_lines(p, plane, TP_ANY_WINDOW, table, table + 2 * table_entries(p), folded_bias, 0, &plain,
+                      output + oc);
+    } else if (three_by_three(p)) {
         int32_t packed[TP_PACKED3X3];
         pack3x3(p, oc, packed);
         channel_lines(p, plane, p->stride_h == 1 && p->dilation_h == 1 ? TP_UNIT3X3 : TP_ANY3X3, packed, 0, 0,
-                      &scale, output + oc);
+                      &doubled, 0, output + oc);
     } else {
-        const int32_t folded_bias = pack_table(p, oc, scale.doubled ? 2 : 1, table);
-        channel_lines(p, plane, TP_ANY_WINDOW, table, table + 2 * table_entries(p), folded_bias, &scale,
+        const int32_t folded_bias = pack_table(p, oc, 2, table);
+        channel_lines(p, plane, TP_ANY_WINDOW, table, table + 2 * table_entries(p), folded_bias, &doubled, 0,
                       output + oc);
     }
 }
