@@ -54,6 +54,8 @@ def depthwise_cases(count: int = 24) -> dict[str, bytes]:
     # a rescaling that shifts left: the requantization's long form, on 3x3 and other windows
     for i, kernel in enumerate([(3, 3), (2, 3)]):
         models[f"depthwise_left_shift_{i}"] = single_op.depthwise_conv2d(i, 7, 6, 4, 1, kernel, output_scale=0.002)
+    # one channel (a single plane), a one-tap-wide window (the plane's spare pixel)
+    models["depthwise_one_channel"] = single_op.depthwise_conv2d(5, 6, 5, 1, 1, (3, 1), activation="RELU")
     for i in range(count):
         kernel = (3, 3) if i % 3 else tuple(int(v) for v in rng.integers(1, 6, size=2))
         stride = tuple(int(v) for v in rng.choice([1, 1, 2, 3], size=2))
