@@ -219,6 +219,23 @@ def test_a_pool_is_fused_only_where_the_requantization_cannot_wrap(tmp_path, con
     assert np.array_equal(run_host_runner(runner, "model", x), tflm_outputs(model, x).reshape(len(x), -1))
 
 
+@pytest.mark.parametrize("in_c, tap_bytes", [(4, 1), (40, 2)])
+def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_bytes):
+    """A sparse convolution's tap table is uint8_t when the padded window's farthest tap is below 256
+    (tp_config.h's TP_TAP_BYTES), uint16_t otherwise; built as the firmware is (the model's own
+    tp_config.h), both equal TFLM."""
+    from tinyprune.backends.standalone.host import build_host_library, run_host
+
+    model = single_op.conv2d_max_pool(3, 6, 6, in_c, 64, (3, 3), (2, 2), sparsity=0.75)
+    generated = generate_standalone(read_graph(model), tmp_path / "model", "model")
+    conv = next(step for step in generated.steps if step.kernel == "tp_conv2d")
+    taps = next(array for array in conv.arrays if array.name.endswith("_taps"))
+    assert taps.ctype == "tp_tap" and (max(taps.values) < 256) == (tap_bytes == 1)
+    assert f"#define TP_TAP_BYTES {tap_bytes}" in (tmp_path / "model" / "tp_config.h").read_text()
+    x = np.random.default_rng(2).integers(-128, 128, size=(4, 6, 6, in_c)).astype(np.int8)
+    assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
 def test_a_scale_tflm_cannot_compute_is_refused_at_export():
     """SOFTMAX of an input scaled 1e-9: TFLM aborts in Prepare (a negative input shift); the generator
     refuses it by name instead of writing C that shifts by a negative amount."""

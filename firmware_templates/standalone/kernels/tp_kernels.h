@@ -18,6 +18,14 @@
 #include "tp_config.h"
 #endif
 
+/* A convolution's offset of a row position from its window's corner (the tap tables): one byte where
+ * the model's tables fit (tp_config.h), two otherwise and in a build of several models at once. */
+#if defined(TP_EVERY_FORMAT) || !defined(TP_TAP_BYTES) || TP_TAP_BYTES == 2
+typedef uint16_t tp_tap;
+#else
+typedef uint8_t tp_tap;
+#endif
+
 /* n bytes copied a word at a time (a 4-byte memcpy is one load or store where the core reads unaligned
  * words, bytes elsewhere): for short runs, where a call to memcpy costs more than the run. */
 static inline void tp_copy_bytes(int8_t *to, const int8_t *from, uint32_t n)
@@ -62,7 +70,7 @@ typedef struct {
 
 typedef struct {
     tp_weights weights;     /* a row per output channel: kernel_h x kernel_w x in_c */
-    const uint16_t *taps;   /* offset of each row position from the window's corner: compressed rows,
+    const tp_tap *taps;     /* offset of each row position from the window's corner: compressed rows,
                                and dense rows too short for a contiguous dot product */
     const int32_t *bias;    /* bias - input_zero_point * sum(row): the input offset folded in */
     tp_requant requant;

@@ -99,7 +99,7 @@ static inline int32_t tp_take_value(const tp_weights *w, int indexed, const int8
 /* A bitmask row (a count-leading-zeros finds each nonzero) of int8 nonzeros or (`indexed`, a constant)
  * table indices, against one window. */
 static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor *cursor, int indexed,
-                                         const int8_t *x, const uint16_t *taps)
+                                         const int8_t *x, const tp_tap *taps)
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
     const int8_t *value = cursor->value;
@@ -109,7 +109,7 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor
         uint32_t bits = mask[word];
         /* shift the zeros before each nonzero out, then the nonzero's own bit */
         if (taps) {
-            const uint16_t *tap = taps + word * 32;
+            const tp_tap *tap = taps + word * 32;
             while (bits) {
                 const int skip = tp_leading_zeros(bits);
                 tap += skip;
@@ -133,7 +133,7 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor
 
 /* The same against four windows x[0..3]: each nonzero weight is found once and used four times. */
 static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *cursor, int indexed,
-                                       const int8_t *const x[4], const uint16_t *taps, int32_t acc[4])
+                                       const int8_t *const x[4], const tp_tap *taps, int32_t acc[4])
 {
     const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
     const int8_t *value = cursor->value;
@@ -142,7 +142,7 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
     for (uint32_t word = 0; word < w->row_stride; ++word) {
         uint32_t bits = mask[word];
-        const uint16_t *tap = taps + word * 32u; /* inside the table: a word's first position is a row position */
+        const tp_tap *tap = taps + word * 32u; /* inside the table: a word's first position is a row position */
         while (bits) {
             /* shift the zeros before the next nonzero out, then the nonzero's own bit */
             const int skip = tp_leading_zeros(bits);
@@ -168,7 +168,7 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *
  * the first `windows` of x[0..3] (four: `taps` never NULL): the cursor holds the row's first nonzero,
  * decoded ahead, and is left holding the next row's. */
 static inline void tp_delta_row_dot(const tp_weights *w, tp_cursor *cursor, int indexed, const int8_t *const x[4],
-                                    const uint16_t *taps, int windows, int32_t acc[4])
+                                    const tp_tap *taps, int windows, int32_t acc[4])
 {
     uint32_t bit = cursor->code;
     int32_t position = cursor->position, weight = cursor->weight;
@@ -185,7 +185,7 @@ static inline void tp_delta_row_dot(const tp_weights *w, tp_cursor *cursor, int 
 /* A sparse or LUT row's dot products with the first `windows` (1 or 4, a constant where inlined) of
  * windows x[0..3]: each nonzero is found once and used for every window. */
 static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *const x[4],
-                                     const uint16_t *taps, int windows, int32_t acc[4])
+                                     const tp_tap *taps, int windows, int32_t acc[4])
 {
     if (TP_IS(w, BITMASK) || TP_IS(w, BITMASK_LUT)) {
         /* each value form its own loop: `indexed` a constant in both */
@@ -219,7 +219,7 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
 
 /* The row's dot product with one window, in any format. */
 static inline int32_t tp_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *x,
-                                 const uint16_t *taps)
+                                 const tp_tap *taps)
 {
     int32_t acc[4] = {0, 0, 0, 0};
     if (TP_IS(w, DENSE)) {
@@ -239,7 +239,7 @@ static inline int32_t tp_row_dot(const tp_weights *w, int row, tp_cursor *cursor
 
 /* A dense row through a tap table against four windows x[0..3]: for kernels whose rows are too short
  * for a contiguous dot product (few input channels). */
-static inline void tp_dense_taps_dot4(const int8_t *w, int n, const int8_t *const x[4], const uint16_t *taps,
+static inline void tp_dense_taps_dot4(const int8_t *w, int n, const int8_t *const x[4], const tp_tap *taps,
                                       int32_t acc[4])
 {
     const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];

@@ -22,6 +22,20 @@ from tinyprune.resources import templates_dir
 
 KERNEL_DIR = "standalone/kernels"
 ELEMENT_BYTES = {"int8_t": 1, "uint8_t": 1, "uint16_t": 2, "int32_t": 4, "uint32_t": 4}
+
+
+def tap_bytes(steps: list[Step]) -> int:
+    """The bytes of a convolution tap offset (C type tp_tap, tp_config.h's TP_TAP_BYTES): 1 when every tap
+    table of the model fits uint8_t, else 2."""
+    largest = max((max(array.values) for step in steps for array in step.arrays if array.ctype == "tp_tap"),
+                  default=0)
+    return 1 if largest < 256 else 2
+
+
+def array_bytes(steps: list[Step]) -> int:
+    """The bytes of every const array the steps define."""
+    sizes = {**ELEMENT_BYTES, "tp_tap": tap_bytes(steps)}
+    return sum(sizes[array.ctype] * len(array.values) for step in steps for array in step.arrays)
 SHARED_HEADERS = ("tp_arith.h", "tp_fixedpoint.h", "tp_kernels.h", "tp_simd.h", "tp_weights.h")
 
 
@@ -278,7 +292,7 @@ class Lowered:
     @property
     def constant_bytes(self) -> int:
         """Every const array model.c will define (weights, biases, multipliers, tables)."""
-        return sum(ELEMENT_BYTES[array.ctype] * len(array.values) for step in self.steps for array in step.arrays)
+        return array_bytes(self.steps)
 
 
 def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True) -> Lowered:
@@ -359,6 +373,7 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
     }
     context["kernel_formats"] = kernel_formats(steps)
     context["kernel_paths"] = kernel_paths(steps)
+    context["tap_bytes"] = tap_bytes(steps)
     files = []
     for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c"),
                              ("standalone/tp_config.h.j2", "tp_config.h")):

@@ -19,7 +19,7 @@ from tinyprune.graph.ir import Operator, Tensor
 @dataclass
 class ConstArray:
     name: str
-    ctype: str  # int8_t, int32_t, uint32_t, uint16_t, uint8_t
+    ctype: str  # int8_t, int32_t, uint32_t, uint16_t, uint8_t, or tp_tap (codegen.tap_bytes)
     values: list[int]
 
 
@@ -345,7 +345,7 @@ def lower_conv2d(ctx, op: Operator) -> None:
         fields += [("pool_h", pool.height), ("pool_w", pool.width)]
     arrays += [bias] + requant_arrays
     if encoding.format != "dense" or kernel_w * in_c < SHORT_ROW:
-        arrays.append(ConstArray(f"{name}_taps", "uint16_t", taps.tolist()))
+        arrays.append(ConstArray(f"{name}_taps", "tp_tap", taps.tolist()))
         fields.append(("taps", arrays[-1].name))
     target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
     ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], target, arrays,
