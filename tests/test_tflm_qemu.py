@@ -1,6 +1,9 @@
 """The TFLM sketch proven the way a board runs it: compiled unmodified against the Arduino library users
 install (the fixture tarball), for the Nano 33 BLE's Cortex-M4F with the core's flags, run on qemu's
 mps2-an386; the measured arena held to the emulation of that build."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,6 +11,8 @@ from tinyprune.boards import load_board
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.reader import read_graph
 from tinyprune.toolchains.arduino import core_defines, defining_sources, find_library, read_properties
+
+ZOO = Path(__file__).resolve().parent / "data" / "zoo"
 
 
 # -------------------------------------------------------------------------------- no toolchain needed
@@ -304,6 +309,29 @@ def test_prove_qemu_names_the_operator_the_library_computes_otherwise(arduino_li
 
 
 @pytest.mark.slow
+def test_a_comparison_sketch_the_library_computes_otherwise_is_reported_beside_the_proven_firmware(arduino_library,
+                                                                                                    tmp_path):
+    """--backend auto --prove qemu on a MEAN: the standalone C (the firmware) gives TFLM's bytes on qemu, the
+    library's MEAN in the TFLM sketch beside it does not; the build succeeds and says why the sketch is not
+    proven."""
+    import json
+
+    from single_op import mean
+    from tinyprune import api
+
+    model = tmp_path / "mean.tflite"
+    model.write_bytes(mean(3, 6, 6, 8))
+    api.build(model=str(model), board="nano33ble", prove="qemu", arduino_library=str(arduino_library),
+              out=str(tmp_path / "out"))
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    firmware, beside = report["builds"]
+    assert (firmware["backend"], firmware["differing_bytes"], firmware["proof_failure"]) == ("standalone", 0, None)
+    assert beside["backend"] == "tflm" and report["prove"] is None
+    assert re.search(r"differs from the host's on \d+ of \d+ output bytes .*operator 0 \(MEAN", beside["proof_failure"])
+    assert "tflm, beside it | in tflm/: flash" in (tmp_path / "out" / "report.md").read_text()
+
+
+@pytest.mark.slow
 def test_the_fit_counts_the_sketchs_own_buffers(arduino_library, tmp_path):
     """A model with a large input: the sketch's float copy of it and the serial frame outweigh the arena, so
     the fit counts them (verify/fit.py's "sketch buffers"); the linked sketch's RAM is the arena declared, those
@@ -324,3 +352,34 @@ def test_the_fit_counts_the_sketchs_own_buffers(arduino_library, tmp_path):
                                 tmp_path / "elf")
     other = sizes.data + sizes.bss - 4096 - buffers
     assert 0 <= other < 4096, other
+
+
+@pytest.mark.parametrize("backend", ["auto", "tflm"])
+def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, tmp_path, capfd):
+    """--backend auto --prove qemu: the standalone C is the firmware and proves itself; the TFLM sketch beside
+    it for comparison cannot be proven here (no library at --arduino-library), which the console, report.json
+    and report.md say while the build succeeds. The same failure of the firmware itself (--backend tflm) fails
+    the build: one line, exit 2, no output folder."""
+    import json
+
+    from tinyprune.cli import main
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    code = main(["build", str(ZOO / "mlp.tflite"), "--board", "nano33ble", "--backend", backend, "--prove", "qemu",
+                 "--arduino-library", str(tmp_path / "empty"), "--out", str(out)])
+    console = capfd.readouterr()
+    why = f"{tmp_path / 'empty'} is not an Arduino library"
+    if backend == "tflm":
+        assert code == 2 and why in console.err and len(console.err.strip().splitlines()) == 1
+        assert not out.exists()
+        return
+    assert code == 0, console.err
+    assert f"tflm (beside it): not proven: {why}" in console.out
+    firmware, beside = json.loads((out / "report.json").read_text())["builds"]
+    assert (firmware["backend"], firmware["proof_failure"], firmware["differing_bytes"]) == ("standalone", None, 0)
+    assert firmware["instructions_per_inference"] > 0  # proven on qemu
+    assert (beside["backend"], beside["differing_bytes"]) == ("tflm", None)
+    assert beside["not_proven"] == [beside["proof_failure"]] and beside["proof_failure"].startswith(why)
+    assert f"not proven: {why}" in (out / "report.md").read_text()
+    assert (out / "tflm" / "arduino" / "mlp" / "mlp.ino").is_file()  # still exported beside it

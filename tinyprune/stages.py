@@ -358,7 +358,7 @@ def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: 
              folder: Path) -> Int8Run:
     """The exact arena, TFLM's and LiteRT's outputs on x_int8; each backend's firmware written into `folder`
     (its self-test: the first inputs and TFLM's outputs), proven against TFLM and fitted to the board (the
-    recommended one must fit)."""
+    recommended one must fit and prove; a build beside it for comparison that does not prove is reported so)."""
     from tinyprune.backends.base import TEST_VECTORS, Job
     from tinyprune.memory import emulate_arena
     from tinyprune.verify.accuracy import litert_outputs, tflm_outputs
@@ -379,7 +379,12 @@ def run_int8(checked: Checked, x_int8: np.ndarray, config: BuildConfig, target: 
             require_fit(estimate, build.backend.shrinks(config))  # before the slower proof
     litert = litert_outputs(checked.quantized.uncompressed_bytes, x_int8)
     for build in checked.builds:
-        build.proof = build.backend.prove(build.generated, build, x_int8, tflm, config)
+        try:
+            build.proof = build.backend.prove(build.generated, build, x_int8, tflm, config)
+        except TinypruneError as exc:
+            if build is checked.builds[0]:
+                raise  # the recommended firmware must be proven
+            build.proof_failure = exc.problem  # a comparison's failure is reported beside it, not fatal
         measured = build.backend.measured_memory(build.memory, build.proof, config)
         if measured is not None:  # the firmware declares the measured arena, not the estimate
             build.memory = measured
@@ -441,6 +446,8 @@ def describe_verify(verified: Verified) -> str:
     line += f"{a.differing_bytes:,} of {a.total_bytes:,} output bytes differ); arena {verified.arena.aligned16:,} B on the host"
     for build in verified.builds:
         proven = build.backend.describe_proof(build.proof) if build.proof is not None else ""
+        if build.proof_failure:
+            proven = f"not proven: {build.proof_failure}"
         line += (f"; {build.backend.name}{' (beside it)' if build.folder else ''}: {proven + ', ' if proven else ''}"
                  f"arena {build.memory.arena_firmware:,} B, flash {build.fit.flash_needed:,} / "
                  f"{build.fit.flash_limit:,} B, RAM {build.fit.ram_needed:,} / {build.fit.ram_limit:,} B")

@@ -58,6 +58,14 @@ class Build:
     generated: "Generated | None" = None
     proof: object = None
     fit: object = None  # tinyprune.verify.fit.BoardFit
+    proof_failure: str = ""  # why a comparison build's proof failed (the recommended build's fails the build)
+
+    def figures(self) -> dict:
+        """What the proof measured, for the side-by-side table; a comparison build whose proof failed says why
+        and claims nothing."""
+        if self.proof_failure:
+            return {"instructions_per_inference": None, "differing_bytes": None, "not_proven": [self.proof_failure]}
+        return self.backend.figures(self.proof)
 
 
 @dataclass

@@ -55,8 +55,19 @@ def rows(report: dict) -> list[tuple[str, str]]:
     table.append(("model in the firmware", f"{stored:,} B: {words}"))
     table.append(("fit", f"flash {fit['flash_needed']:,} / {fit['flash_limit']:,} B, RAM {fit['ram_needed']:,} / "
                          f"{fit['ram_limit']:,} B: {'fits' if fit['fits'] else 'does not fit'}"))
+    table += [(f"{b['backend']}, beside it", f"in {b['folder']}/: flash {b['flash_needed']:,} B, RAM "
+                                             f"{b['ram_needed']:,} B; {_proof_words(b)}") for b in report["builds"][1:]]
     table += [(f"device {part}", "measured on the board: see report.json") for part in (report["device"] or {})]
     return table
+
+
+def _proof_words(build: dict) -> str:
+    """A comparison build's proof in words: why it failed, or its output bytes against TFLM's."""
+    if build.get("proof_failure"):
+        return f"not proven: {build['proof_failure']}"
+    if build["differing_bytes"] is None:
+        return "not run: " + "; ".join(build["not_proven"])
+    return f"{build['differing_bytes']:,} output bytes differ from TFLM's"
 
 
 def title(report: dict) -> tuple[str, str]:
