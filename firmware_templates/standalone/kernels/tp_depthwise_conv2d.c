@@ -16,16 +16,6 @@
 #define TP_KERNEL_FORMATS TP_DEPTHWISE_CONV2D_FORMATS
 #include "tp_weights.h"
 
-/* The inner loops are functions of their own: inlined into the channel loop, they would share its
- * registers and spill the taps. */
-#if defined(__GNUC__)
-#define TP_ALWAYS_INLINE inline __attribute__((always_inline))
-#define TP_NOINLINE __attribute__((noinline))
-#else
-#define TP_ALWAYS_INLINE inline
-#define TP_NOINLINE
-#endif
-
 /* A 3x3 window read without dilation across: the two-rows-a-pass path. */
 static int three_by_three(const tp_depthwise_conv2d_params *p)
 {
@@ -136,7 +126,10 @@ static TP_ALWAYS_INLINE int32_t window3x3(const int16_t *x, uint32_t row_step, i
     return row3(x + 2 * row_step, row2, third2, 0, row3(x + row_step, row1, third01, 1, top));
 }
 
-/* The doubled accumulators of output rows 0 .. count - 1 of `columns` columns, the first column's window
+/* The inner loops below are functions of their own (TP_NOINLINE): inlined into the channel loop, they
+ * would share its registers and spill the taps.
+ *
+ * The doubled accumulators of output rows 0 .. count - 1 of `columns` columns, the first column's window
  * corner at x, the next `column_step` pixels on; stride_h and dilation_h 1: two output rows a pass read
  * four input rows, the middle two for both. */
 static TP_NOINLINE void column3x3_unit(const int16_t *x, uint32_t padded_w, const int32_t packed[TP_PACKED3X3],
