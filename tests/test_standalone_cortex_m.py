@@ -228,10 +228,12 @@ def test_the_stated_code_bytes_of_each_weight_format_are_measured(tmp_path):
             assert abs(size - KERNEL_CODE_BYTES[kernel][form]) <= max(48, 0.2 * size), (kernel, form, size)
 
 
-def test_depthwise_paths_on_cortex_m4_equal_tflm(tmp_path):
-    """The SIMD32 depthwise paths (3x3 two rows a pass at stride 1, any stride, the table of tap pairs,
-    the short and long requantization, the clamped and unclamped stores, odd line lengths) on the fast
-    tests' random shapes, byte-identical to TFLM on the M4 (the fast tests run the portable C)."""
+@pytest.mark.parametrize("board", ["nano33ble", "pico"])
+def test_depthwise_paths_on_cortex_m_equal_tflm(board, tmp_path):
+    """The depthwise paths (3x3 two rows a pass at stride 1, any stride, the table of tap pairs, the
+    short and long requantization, the clamped and unclamped stores, odd line lengths) on the fast tests'
+    random shapes, byte-identical to TFLM: with SIMD32 on the M4, in portable C on the M0+ (the fast
+    tests run the portable C on the host)."""
     from test_kernels_vs_tflm import depthwise_cases
 
     models = {name: model for name, model in depthwise_cases().items()
@@ -241,6 +243,6 @@ def test_depthwise_paths_on_cortex_m4_equal_tflm(tmp_path):
     for name, model_bytes in models.items():
         shape = read_graph(model_bytes).input_tensors()[0].shape
         x = rng.integers(-128, 128, size=(2,) + tuple(shape[1:])).astype(np.int8)
-        _, _, run, _ = qemu_and_host(model_bytes, x, tmp_path / name)
+        _, _, run, _ = qemu_and_host(model_bytes, x, tmp_path / name, board)
         reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
         assert np.array_equal(run.outputs, reference), name
