@@ -121,3 +121,25 @@ def test_the_tflm_sketch_on_the_emulated_m4_gives_the_host_tflm_bytes(short_demo
     assert board["self_test"] == "pass" and board["timer"] == "microseconds"
     assert 0 < board["arena_used"] <= board["arena_declared"] == report["memory"]["arena_firmware"]
     assert section["latency_us"]["min"] > 0
+
+
+def test_port_qemu_runs_the_firmware_whatever_the_comparison_sketchs_proof(tmp_path, capfd):
+    """An auto build whose TFLM sketch beside the firmware could not be proven (no library): device-eval
+    --port qemu runs the recommended standalone firmware, and the report keeps both results."""
+    from pathlib import Path
+
+    from tinyprune.cli import main
+
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out"
+    model = Path(__file__).parent / "data" / "zoo" / "digits_demo_int8.tflite"
+    assert main(["build", str(model), "--data", "digits", "--board", "nano33ble", "--prove", "qemu",
+                 "--arduino-library", str(tmp_path / "empty"), "--out", str(out)]) == 0
+    capfd.readouterr()
+    assert main(["device-eval", str(out), "--port", "qemu", "--samples", "5"]) == 0
+    assert "0 of 50 output bytes differ" in capfd.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["device"]["evaluation"]["board"]["model"] == "digits_demo_int8"
+    assert report["builds"][0]["proof_failure"] is None and report["builds"][1]["proof_failure"]
+    page = (out / "report.md").read_text()
+    assert "| tflm, beside it | in tflm/: " in page and "not proven: " in page and "| device evaluation |" in page

@@ -383,3 +383,36 @@ def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, 
     assert beside["not_proven"] == [beside["proof_failure"]] and beside["proof_failure"].startswith(why)
     assert f"not proven: {why}" in (out / "report.md").read_text()
     assert (out / "tflm" / "arduino" / "mlp" / "mlp.ino").is_file()  # still exported beside it
+
+
+def test_prove_out_proves_the_sketch_beside_the_firmware_and_keeps_the_firmwares_result(tmp_path, capfd):
+    """`tinyprune prove OUT` on a --backend auto build proves the TFLM sketch exported beside the standalone
+    firmware (it refused every auto build); a sketch that does not compile (a library without TFLM's sources)
+    is recorded as not proven beside it in report.json and report.md, and the line still gives the firmware's
+    own result."""
+    import json
+
+    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
+    from tinyprune.cli import main
+
+    out = tmp_path / "out"
+    assert main(["build", str(ZOO / "digits_demo_int8.tflite"), "--data", "digits", "--board", "nano33ble",
+                 "--out", str(out)]) == 0
+    built = json.loads((out / "report.json").read_text())["builds"]
+    library = tmp_path / "library"
+    (library / "src").mkdir(parents=True)
+    (library / "library.properties").write_text(f"name={CHIRALE_TENSORFLOWLITE.name}\n"
+                                                f"version={CHIRALE_TENSORFLOWLITE.version}\n")
+    capfd.readouterr()
+    assert main(["prove", str(out), "--arduino-library", str(library), "--samples", "2"]) == 0
+    line = capfd.readouterr().out
+    assert "the TFLM sketch beside the firmware, in tflm/: the sketch does not compile against" in line
+    assert "TensorFlowLite.h" in line  # the first error
+    assert (f"the firmware (standalone), as built: 0 output bytes differ from TFLM's, "
+            f"{built[0]['instructions_per_inference']:,} instructions an inference") in line
+    report = json.loads((out / "report.json").read_text())
+    firmware, beside = report["builds"]
+    assert firmware == built[0] and report["prove"]["folder"] == "tflm" and not report["prove"]["compiled"]
+    assert beside["proof_failure"].startswith("the sketch does not compile against")
+    assert (beside["differing_bytes"], beside["not_proven"]) == (None, [beside["proof_failure"]])
+    assert f"not proven: {beside['proof_failure']}" in (out / "report.md").read_text()

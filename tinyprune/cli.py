@@ -139,8 +139,9 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("--backend", default=BuildConfig.backend, choices=backend_choices(),
                          help=f"with --board: the firmware, chosen as build chooses it (default: {BuildConfig.backend})")
     prove = commands.add_parser("prove", parents=[output],
-                                help="build a TFLM build's sketch against the installed Arduino library and run it "
-                                     "on qemu: self-test, measured arena, instructions")
+                                help="build a build's TFLM sketch (the firmware, or the one beside it for comparison) "
+                                     "against the installed Arduino library and run it on qemu: self-test, "
+                                     "measured arena, instructions")
     prove.add_argument("out", help="the build's output folder (tinyprune build --out)")
     prove.add_argument("--arduino-library", metavar="PATH", help="the library's folder (default: the IDE's "
                        "libraries folder)")
@@ -209,10 +210,10 @@ def _run(args: argparse.Namespace, out, err) -> int:
         return exit_code(result)  # a firmware's CI gates on it
     listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
     if args.command == "prove":
-        from tinyprune.backends.tflm.qemu_proof import describe_prove_section
+        from tinyprune.backends.tflm.qemu_proof import describe_prove_build
 
         section = api.prove(args.out, args.arduino_library, args.samples)
-        listener.stage("prove", describe_prove_section(section))
+        listener.stage("prove", describe_prove_build(args.out, section))
         if args.json:
             out.write(json.dumps(section, indent=2) + "\n")
         return 0

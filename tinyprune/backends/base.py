@@ -61,11 +61,16 @@ class Build:
     proof_failure: str = ""  # why a comparison build's proof failed (the recommended build's fails the build)
 
     def figures(self) -> dict:
-        """What the proof measured, for the side-by-side table; a comparison build whose proof failed says why
-        and claims nothing."""
-        if self.proof_failure:
-            return {"instructions_per_inference": None, "differing_bytes": None, "not_proven": [self.proof_failure]}
-        return self.backend.figures(self.proof)
+        return proof_figures({} if self.proof_failure else self.backend.figures(self.proof), self.proof_failure)
+
+
+def proof_figures(measured: dict, failure: str = "") -> dict:
+    """A proof's figures (Backend.figures) for the report's side-by-side table (report.json builds[]); a proof
+    that failed (`failure`, why) claims nothing."""
+    if failure:
+        return {"instructions_per_inference": None, "differing_bytes": None, "not_proven": [failure],
+                "proof_failure": failure}
+    return {**measured, "proof_failure": None}
 
 
 @dataclass

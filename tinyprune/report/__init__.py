@@ -28,16 +28,22 @@ def render_pages(report: dict) -> dict[str, str]:
 
 
 def add_device_section(folder: Path, part: str, section: dict) -> dict:
-    """Put what was measured on the board (`flash` or `evaluation`) into an existing build's reports,
-    each file replaced whole so an interrupted write never leaves half a report. A report the templates
-    no longer read (an older build) keeps the measurement in report.json alone."""
+    """Put what was measured on the board (`flash` or `evaluation`) into an existing build's reports."""
+    folder = Path(folder)
+    report = json.loads((folder / "report.json").read_text())
+    report["device"] = {**(report.get("device") or {}), part: section}
+    rewrite_reports(folder, report)
+    return report
+
+
+def rewrite_reports(folder: Path, report: dict) -> None:
+    """An existing build's report.json, report.md and report.html replaced by `report`'s, each file whole so
+    an interrupted write never leaves half a report. A report the templates no longer read (an older build)
+    keeps the new figures in report.json alone."""
     import os
 
     from tinyprune.errors import TinypruneError
 
-    folder = Path(folder)
-    report = json.loads((folder / "report.json").read_text())
-    report["device"] = {**(report.get("device") or {}), part: section}
     files = {"report.json": json.dumps(report, indent=2, sort_keys=False) + "\n"}
     try:
         files.update(render_pages(report))
@@ -52,4 +58,3 @@ def add_device_section(folder: Path, part: str, section: dict) -> dict:
     if problem:
         raise TinypruneError(problem + "; report.json holds the measurement",
                              "rebuild the folder with this tinyprune version to get the pages too")
-    return report

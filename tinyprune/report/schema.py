@@ -218,7 +218,7 @@ def _build_figures(build) -> dict:
             "why": build.why, "flash_needed": build.fit.flash_needed, "flash_basis": build.fit.flash_basis,
             "ram_needed": build.fit.ram_needed, "arena_firmware": build.memory.arena_firmware,
             "fits": build.fit.fits, "stored_model": build.backend.stored_model(build),
-            "proof_failure": build.proof_failure or None, **build.figures()}
+            **build.figures()}
 
 
 def model_card(report: dict) -> tuple[int, str]:

@@ -88,21 +88,14 @@ class TflmBackend(Backend):
         qemu machine (backends/tflm/qemu_proof.py)."""
         if config.prove != "qemu":
             return None
-        from tinyprune.backends.tflm.qemu_proof import explain_difference, prove_sketch
+        from tinyprune.backends.tflm.qemu_proof import explain_difference, proof_failure, prove_sketch
 
         proof = prove_sketch(generated.folders["arduino"], build.board, x_int8, tflm,
                              config.arduino_library or None)
-        if not proof.compiled:
-            raise TinypruneError(f"the sketch does not compile against {proof.library}: {proof.first_error}",
-                                 "install the library version the sketch names, or report this")
         explain_difference(proof, generated.model, x_int8, build.runtime.name)
-        if proof.differing_bytes or not proof.sketch_passed:
-            raise TinypruneError(
-                f"on {proof.machine} the library's TFLM differs from the host's on {proof.differing_bytes} of "
-                f"{proof.output_bytes} output bytes ({'; '.join(proof.sketch_output[-2:])})"
-                + (f": {proof.kernel_difference}" if proof.kernel_difference else ""),
-                "build with --backend standalone (it computes as the host's TFLM does), or without --prove qemu "
-                "(the board's outputs then differ from the report's as this says)")
+        failure = proof_failure(proof)
+        if failure is not None:
+            raise failure
         return proof
 
     def measured_memory(self, memory: Memory, proof, config) -> Memory | None:
@@ -126,8 +119,9 @@ class TflmBackend(Backend):
 
     def figures(self, proof) -> dict:
         if proof is not None:
-            return {"instructions_per_inference": proof.instructions_per_inference,
-                    "differing_bytes": proof.differing_bytes, "not_proven": []}
+            from tinyprune.backends.tflm.qemu_proof import measured_figures
+
+            return measured_figures(proof)
         return {"instructions_per_inference": None, "differing_bytes": None,
                 "not_proven": ["the sketch was neither compiled against the Arduino library nor run on the board's "
                                "core here (--prove qemu does): its flash is the model plus the runtime's estimated "

@@ -156,6 +156,27 @@ def prove_sketch(sketch_dir: Path, board: Board, x_int8: np.ndarray, tflm: np.nd
     return proof
 
 
+def proof_failure(proof: TflmQemuProof) -> TinypruneError | None:
+    """Why the sketch is not proven (it does not compile, or its outputs are not the host TFLM's), or None."""
+    if not proof.compiled:
+        return TinypruneError(f"the sketch does not compile against {proof.library}: {proof.first_error}",
+                              "install the library version the sketch names, or report this")
+    if proof.differing_bytes or not proof.sketch_passed:
+        return TinypruneError(
+            f"on {proof.machine} the library's TFLM differs from the host's on {proof.differing_bytes} of "
+            f"{proof.output_bytes} output bytes ({'; '.join(proof.sketch_output[-2:])})"
+            + (f": {proof.kernel_difference}" if proof.kernel_difference else ""),
+            "build with --backend standalone (it computes as the host's TFLM does), or without --prove qemu "
+            "(the board's outputs then differ from the report's as this says)")
+    return None
+
+
+def measured_figures(proof: TflmQemuProof) -> dict:
+    """The proof's figures for the report's side-by-side table (Backend.figures)."""
+    return {"instructions_per_inference": proof.instructions_per_inference, "differing_bytes": proof.differing_bytes,
+            "not_proven": []}
+
+
 def explain_difference(proof: TflmQemuProof, model_bytes: bytes, x_int8: np.ndarray, runtime_name: str) -> None:
     """When the library's outputs differ from the host's, name the first operator whose kernel it is known
     to compute otherwise (tinyprune/verify/library_kernels.py), over the inputs the probe ran."""
@@ -234,34 +255,62 @@ def _round_up(value: int, step: int) -> int:
 
 
 def prove_build(out: str | Path, library_path: str | Path | None = None, samples: int = PROOF_SAMPLES) -> dict:
-    """`tinyprune prove OUT`: the build's sketch proven on qemu with the first `samples` inputs of its test
-    set; the figures (with the emulated arena beside the measured one) go into report.json's `prove`."""
+    """`tinyprune prove OUT`: the build's TFLM sketch (the firmware, or the one built beside it for comparison)
+    proven on qemu with the first `samples` inputs of its test set; the figures (with the emulated arena beside
+    the measured one) go into the report's `prove` and that sketch's builds[] entry (not proven: why)."""
+    from tinyprune.backends.base import proof_figures
     from tinyprune.boards import load_board
     from tinyprune.device.build_folder import read_build, test_set
     from tinyprune.graph.reader import read_graph
+    from tinyprune.report import rewrite_reports
     from tinyprune.verify.accuracy import tflm_outputs
 
     out = Path(out)
     report, model_bytes = read_build(out)
-    sketches = sorted((out / "arduino").glob("*/*.ino"))
-    if report["config"]["backend"] != "tflm" or not sketches:
-        raise TinypruneError(f"{out} holds no TFLM sketch to prove (backend {report['config']['backend']})",
-                             "prove a build made with --backend tflm --runtime arduino; a standalone build "
-                             "proves itself on qemu as it is built")
+    built = next((b for b in report.get("builds", []) if b["backend"] == "tflm"), None)
+    sketches = sorted((out / built["folder"] / "arduino").glob("*/*.ino")) if built else []
+    if not sketches:
+        raise TinypruneError(f"{out} holds no TFLM sketch to prove (firmware {report['firmware']['backend']}, "
+                             f"runtime {report['config']['runtime']})",
+                             "prove a build made with --backend tflm or auto and --runtime arduino; a standalone "
+                             "build proves itself on qemu as it is built")
     graph = read_graph(model_bytes)
     x, _, _ = test_set(report, graph, None, samples)
     x = x.reshape((len(x),) + tuple(graph.input_tensors()[0].shape[1:]))
     tflm = tflm_outputs(model_bytes, x, report["memory"]["arena_aligned16"]).reshape(len(x), -1)
     proof = prove_sketch(sketches[0].parent, load_board(report["target"]["board"]["name"]), x, tflm, library_path,
                          samples)
-    explain_difference(proof, model_bytes, x, report["target"]["runtime"]["name"])
-    proof.estimated_arena_bytes = report["memory"]["board_exact"]
-    section = {**proof.summary(), "declared_arena_bytes": report["memory"]["arena_firmware"]}
+    explain_difference(proof, model_bytes, x, report["config"]["runtime"])
+    proof.estimated_arena_bytes = report["memory"]["board_exact"]  # TFLM's arena emulated, whichever the firmware
+    section = {**proof.summary(), "declared_arena_bytes": built["arena_firmware"], "folder": built["folder"]}
+    failure = proof_failure(proof)
+    built.update(proof_figures(measured_figures(proof), failure.problem if failure else ""))
     report["prove"] = section
-    written = out / "report.json.writing"
-    written.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    written.replace(out / "report.json")
+    rewrite_reports(out, report)
     return section
+
+
+def describe_prove_build(out: str | Path, section: dict) -> str:
+    """`tinyprune prove OUT`'s line: the sketch's proof; for a sketch built beside the firmware for
+    comparison, which it is and the firmware's own result, which its failure must not hide."""
+    from tinyprune.device.build_folder import read_build
+
+    line = describe_prove_section(section)
+    report, _ = read_build(out)
+    firmware = report["builds"][0]
+    if section["folder"] == firmware["folder"]:
+        return line
+    if firmware["proof_failure"]:
+        result = f"not proven: {firmware['proof_failure']}"
+    elif firmware["differing_bytes"] is None:
+        result = "not run: " + "; ".join(firmware["not_proven"])
+    else:
+        result = (f"{firmware['differing_bytes']:,} output bytes differ from TFLM's"
+                  + (f", {firmware['instructions_per_inference']:,} instructions an inference"
+                     if firmware["instructions_per_inference"] is not None else "")
+                  + "".join(f"; not proven here: {what}" for what in firmware["not_proven"]))
+    return (f"the TFLM sketch beside the firmware, in {section['folder']}/: {line}; the firmware "
+            f"({firmware['backend']}), as built: {result}")
 
 
 def describe_prove_section(section: dict) -> str:
