@@ -207,7 +207,7 @@ static TP_NOINLINE void column_any(const int16_t *x, uint32_t second, const int3
 /* `columns` lines of `count` doubled accumulators each requantized, clamped and stored: line c's
  * to[c * out_c], to[c * out_c + out_row], ... Two at a time: SSAT is the whole clamp when the activation
  * leaves the int8 range as it is, else a 16-bit max and min of both at once. */
-static TP_NOINLINE void store_doubled(const tp_doubled_scale *scale, const int32_t *acc, int count, int columns,
+static TP_ALWAYS_INLINE void store_doubled(const tp_doubled_scale *scale, const int32_t *acc, int count, int columns,
                                       int8_t *to, uint32_t out_c, uint32_t out_row)
 {
 #if TP_SIMD32
