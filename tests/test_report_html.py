@@ -217,3 +217,19 @@ def test_headless_chromium_draws_the_page(demo_report, tmp_path):
     # when the images are missing, ~14,000 when they are drawn).
     tflm = np.array([int(plots.TFLM_COLOUR[i:i + 2], 16) / 255 for i in (1, 3, 5)])
     assert np.count_nonzero(np.abs(pixels - tflm).max(axis=-1) < 0.02) > 6000
+
+
+@pytest.mark.slow
+def test_a_comparison_build_that_was_not_proven_says_why_in_both_pages(demo_report):
+    """A build beside the firmware whose proof failed (report.json builds[].proof_failure, as
+    Build.figures() writes it): its cell says "not proven" rather than "not run", and the reason follows."""
+    from tinyprune.backends.base import proof_figures
+    from tinyprune.report.markdown import render_markdown
+
+    why = "the sketch does not compile against /lib: model_data.cpp: error"
+    report = copy.deepcopy(demo_report)
+    assert [b["backend"] for b in report["builds"]] == ["standalone", "tflm"]
+    report["builds"][1].update(proof_figures({}, why))
+    page, text = render_html(report), render_markdown(report)
+    assert f"<li>tflm, not proven here: {why}.</li>" in page and f"- tflm, not proven here: {why}." in text
+    assert page.count(">not proven</td>") == 1 and text.count("| not measured | not proven |") == 1
