@@ -169,6 +169,20 @@ def conv2d_max_pool(seed: int, height: int, width: int, in_c: int, out_c: int, k
     return m.finish("MAX_POOL_2D", [conv_out], [output], "Pool2DOptions", o)
 
 
+def conv2d_chain(seed: int, height: int, width: int, channels: list[int], kernels: list[int],
+                 sparsity: float = 0.0, activation: str = "RELU") -> bytes:
+    """CONV_2D layers one after the other, SAME padding: layer i maps channels[i] to channels[i + 1] with a
+    kernels[i] x kernels[i] window (pointwise ones with 1), the first dense, the others `sparsity` zero."""
+    m = SingleOpModel(np.random.default_rng(seed))
+    source = m.activation([1, height, width, channels[0]])
+    for i, (out_c, kernel) in enumerate(zip(channels[1:], kernels)):
+        inputs, output, options = _conv2d_parts(m, source, out_c, (kernel, kernel), (1, 1), (1, 1), "SAME",
+                                                activation, sparsity if i else 0.0, 0)
+        if i + 2 < len(channels):
+            source = m.op("CONV_2D", inputs, [output], "Conv2DOptions", options)
+    return m.finish("CONV_2D", inputs, [output], "Conv2DOptions", options)
+
+
 def _conv2d_parts(m: SingleOpModel, source: int, out_c: int, kernel, stride, dilation, padding: str,
                   activation: str, sparsity: float, clusters: int):
     """A CONV_2D's inputs (source, filters, bias), its output tensor and options, reading `source`."""

@@ -112,6 +112,9 @@ def cases() -> dict[str, bytes]:
                 models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
                     pool_rng, weights, dilated=weights == "dense" and variant == 1)
         models[f"conv_overlapping_pool_{seed}"] = _conv_pool_case(pool_rng, "sparse", tiled=False)
+        # pointwise layers that write over their input (channels not rising), pixels not a multiple of four
+        models[f"conv_pointwise_chain_{seed}"] = single_op.conv2d_chain(
+            seed, 5, 3 + seed, [3, 64, 64, 48], [3, 1, 1], sparsity=0.75)
         height, width, channels = (int(v) for v in rng.integers(2, 10, size=3))
         for kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             (fh, sh, _), (fw, sw, _) = _window(rng, height), _window(rng, width)
@@ -234,6 +237,19 @@ def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_by
     assert f"#define TP_TAP_BYTES {tap_bytes}" in (tmp_path / "model" / "tp_config.h").read_text()
     x = np.random.default_rng(2).integers(-128, 128, size=(4, 6, 6, in_c)).astype(np.int8)
     assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
+def test_a_pruned_pointwise_convolution_writes_over_its_input(built):
+    """Its input dies with it and holds at least its output's bytes: the output takes the input's bytes,
+    four pixels' outputs staged in scratch at a time (byte-exact above, in every sparse format)."""
+    _, generated, _ = built
+    for name in [f"conv_pointwise_chain_{seed}" for seed in SEEDS]:
+        pointwise = [step for step in generated[name].steps if step.kind == "conv2d 1x1"]
+        assert len(pointwise) == 2, name
+        first, last = pointwise
+        assert first.output is first.inputs[0] and first.inputs[1].size == 4 * dict(first.fields)["out_c"], name
+        assert last.inputs[1].binding == "none", name  # the caller's output buffer: not its input's bytes
+        assert "#define TP_CONV2D_IN_PLACE 1" in (generated[name].out_dir / "tp_config.h").read_text()
 
 
 def test_a_scale_tflm_cannot_compute_is_refused_at_export():

@@ -112,10 +112,43 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     }
 }
 
-void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output)
+/* A pointwise convolution writing over its input (ops.py: out_c <= in_c, so output pixel k's bytes lie
+ * within input pixels 0..k): four pixels at a time, every channel of them into `staged` (4 x out_c
+ * bytes) and then over their input, which no later pixel reads. */
+static TP_NOINLINE void in_place_pointwise(const tp_conv2d_params *p, int8_t *staged, int8_t *data)
+{
+    const tp_weights weights = p->weights;
+    const uint32_t in_c = p->in_c, out_c = p->out_c;
+    for (int first = 0; first < p->out_w; first += 4) {
+        /* a last, partial four repeats its last pixel */
+        const int last = p->out_w - first < 4 ? p->out_w - first - 1 : 3;
+        const int8_t *window = data + (uint32_t)first * in_c;
+        const int8_t *const x[4] = {window, window + (uint32_t)(last < 1 ? last : 1) * in_c,
+                                    window + (uint32_t)(last < 2 ? last : 2) * in_c, window + (uint32_t)last * in_c};
+        tp_cursor cursor = tp_cursor_start(&weights);
+        for (uint32_t oc = 0; oc < out_c; ++oc) {
+            const tp_channel_scale scale = tp_channel(&p->requant, (int)oc);
+            const int32_t bias = p->bias[oc];
+            int32_t acc[4] = {bias, bias, bias, bias};
+            window_dot4(p, &weights, (int)oc, &cursor, x, acc);
+            for (int k = 0; k < 4; ++k) {
+                if (k <= last) {
+                    staged[(uint32_t)k * out_c + oc] = tp_scale(&scale, acc[k]);
+                }
+            }
+        }
+        tp_copy_bytes(data + (uint32_t)first * out_c, staged, (uint32_t)(last + 1) * out_c);
+    }
+}
+
+void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, int8_t *output)
 {
     if (TP_CONV2D_POOLED && (p->pool_h || !TP_CONV2D_PLAIN)) {
         pooled(p, input, output);
+        return;
+    }
+    if (TP_CONV2D_IN_PLACE && output == input) { /* only a pointwise convolution is given its input as output */
+        in_place_pointwise(p, scratch, output);
         return;
     }
     const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;

@@ -7,13 +7,14 @@
 
 #include "tp_arith.h"
 
-/* The convolution paths (with a fused pool, without) the model takes: the generated tp_config.h; every
+/* The convolution paths (with a fused pool, without; over its input) the model takes: the generated tp_config.h; every
  * path in a build of several models' kernels at once (TP_EVERY_FORMAT, the tests' host runner). */
 #ifdef TP_EVERY_FORMAT
 #define TP_CONV2D_POOLED 1
 #define TP_CONV2D_PLAIN 1
 #define TP_GEMM_POOLED 1
 #define TP_GEMM_PLAIN 1
+#define TP_CONV2D_IN_PLACE 1
 #else
 #include "tp_config.h"
 #endif
@@ -198,7 +199,7 @@ typedef struct {
     uint32_t size;
 } tp_copy_params;
 
-void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *output);
+void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, int8_t *output);
 void tp_depthwise_conv2d(const tp_depthwise_conv2d_params *p, const int8_t *input, int8_t *scratch,
                          int8_t *output);
 void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8_t *output);

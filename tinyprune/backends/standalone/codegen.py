@@ -45,7 +45,7 @@ class Buffer:
 
     key: int
     size: int
-    binding: str = ""  # "input", "output", or "" for the arena
+    binding: str = ""  # "input", "output", "none" (no buffer: NULL), or "" for the arena
     offset: int = 0
 
 
@@ -166,6 +166,11 @@ class Lowering:
         self._next_scratch -= 1
         return Buffer(self._next_scratch, size)
 
+    def nothing(self) -> Buffer:
+        """No buffer: a kernel argument passed as NULL."""
+        self._next_scratch -= 1
+        return Buffer(self._next_scratch, 0, "none")
+
     def alias(self, output: int, source: int) -> bool:
         """Let tensor `output` name `source`'s bytes; False when one is the graph input, the other its output."""
         existing = self.buffer(source)
@@ -231,6 +236,14 @@ def _write_in_place(steps: list[Step]) -> None:
                 s.inputs = [candidate if b is replaced else b for b in s.inputs]
                 s.output = candidate if s.output is replaced else s.output
             break
+
+
+def _drop_idle_staging(steps: list[Step]) -> None:
+    """A step whose staging scratch (its last input) serves only to write over its input gets none where
+    it does not: no arena bytes for it."""
+    for step in steps:
+        if step.staging and step.output not in step.inputs[:-1]:
+            step.inputs[-1] = Buffer(step.inputs[-1].key, 0, "none")
 
 
 def _share_constants(steps: list[Step]) -> None:
@@ -324,6 +337,7 @@ def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str],
         if op.index not in lowering.fused:
             LOWERINGS[op.opcode](lowering, op)
     _write_in_place(lowering.steps)
+    _drop_idle_staging(lowering.steps)
     check_steps(lowering.steps)  # before sharing: each step still holds the arrays its fields name
     _share_constants(lowering.steps)
     return Lowered(graph, lowering.steps, lowering.layers, _place(lowering.steps), lowering.candidates)
@@ -347,13 +361,17 @@ def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
 
 
 def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
-    """(macro, 0 or 1) for the convolution kernels' two paths, e.g. ("TP_CONV2D_POOLED", 1): whether a
-    step of the kernel has a fused pool, and whether one has none; a path no step takes is not compiled."""
+    """(macro, 0 or 1) for the convolution kernels' paths, e.g. ("TP_CONV2D_POOLED", 1): whether a step of
+    the kernel has a fused pool, whether one has none, and whether a tp_conv2d writes over its input; a
+    path no step takes is not compiled."""
     paths = []
     for kernel in ("tp_conv2d", "tp_gemm"):
         pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
         prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
         paths += [(f"{prefix}_POOLED", int(any(pooled))), (f"{prefix}_PLAIN", int(not all(pooled)))]
+    # a pointwise convolution that writes over its input (its staging scratch kept)
+    paths.append(("TP_CONV2D_IN_PLACE", int(any(step.kernel == "tp_conv2d" and step.staging
+                                                and step.inputs[-1].binding != "none" for step in steps))))
     return paths
 
 

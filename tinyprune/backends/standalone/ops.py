@@ -51,6 +51,7 @@ class Step:
     output: object  # the Buffer written
     arrays: list[ConstArray] = field(default_factory=list)
     in_place: bool = False  # may write over an input that dies here (element-wise ops, staged kernels)
+    staging: bool = False  # its last input is scratch used only when it writes over its input (codegen drops it)
     input_list: str = ""  # CONCATENATION: name of the local array of input pointers
     kind: str = ""  # what profiles group steps by: the kernel without its prefix unless a lowering says
     macs: int = 0  # multiply-accumulates of a weighted layer's step (from its LayerReport)
@@ -348,8 +349,11 @@ def lower_conv2d(ctx, op: Operator) -> None:
         arrays.append(ConstArray(f"{name}_taps", "tp_tap", taps.tolist()))
         fields.append(("taps", arrays[-1].name))
     target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
-    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded], target, arrays,
-                 kind="conv2d 1x1" if pointwise else kind),
+    # a pointwise convolution may write over its input (codegen.py): four pixels' outputs staged at a time
+    in_place = pointwise and out_c <= in_c
+    staging = ctx.scratch(4 * out_c) if in_place else ctx.nothing()
+    ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded, staging], target, arrays,
+                 kind="conv2d 1x1" if pointwise else kind, in_place=in_place, staging=in_place),
             _report(ctx, op, encoding, matrix, out_h * out_w, pool))
 
 
