@@ -117,8 +117,9 @@ class Lowering:
     """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
 
     def __init__(self, graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str] = frozenset(),
-                 per_kernel: dict[str, tuple[str, ...]] | None = None):
+                 per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True):
         self.graph = graph
+        self.convolutions_in_place = convolutions_in_place  # pruned pointwise ones may write over their input
         self.formats = formats
         self.per_kernel = per_kernel or {}  # kernel -> the formats it may use (formats.formats_worth_compiling)
         self.candidates: dict[tuple[str, str], dict[str, int]] = {}  # (kernel, layer) -> {format: stored bytes}
@@ -316,6 +317,13 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: boo
     # weigh_code=False: every layer its smallest allowed format, whatever the code)
     per_kernel = formats_worth_compiling(_lower(graph, tuple(formats), frozenset()).candidates) if weigh_code else {}
     lean = _lower(graph, tuple(formats), frozenset(), per_kernel)
+    # a pruned pointwise convolution written over its input stages its outputs (more instructions): kept
+    # only where that shrinks the arena
+    in_place = any(step.staging and step.inputs[-1].binding != "none" for step in lean.steps)
+    if in_place:
+        plain = _lower(graph, tuple(formats), frozenset(), per_kernel, convolutions_in_place=False)
+        in_place = plain.arena_bytes > lean.arena_bytes
+        lean = lean if in_place else plain
     # wider GEMM passes need more scratch: widen the steps where the bytes alive beside them leave room
     # for it within the arena, and keep the result only if the arena stayed as it was
     alive = [0] * len(lean.steps)
@@ -326,13 +334,13 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: boo
                      if step.kernel == "tp_gemm" and bytes_alive + gemm_widening(step) <= lean.arena_bytes)
     if not wide:
         return lean
-    fast = _lower(graph, tuple(formats), wide, per_kernel)
+    fast = _lower(graph, tuple(formats), wide, per_kernel, in_place)
     return fast if fast.arena_bytes <= lean.arena_bytes else lean
 
 
 def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str],
-           per_kernel: dict[str, tuple[str, ...]] | None = None) -> Lowered:
-    lowering = Lowering(graph, formats, wide_gemms, per_kernel)
+           per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True) -> Lowered:
+    lowering = Lowering(graph, formats, wide_gemms, per_kernel, convolutions_in_place)
     for op in graph.operators:
         if op.index not in lowering.fused:
             LOWERINGS[op.opcode](lowering, op)

@@ -350,7 +350,7 @@ def lower_conv2d(ctx, op: Operator) -> None:
         fields.append(("taps", arrays[-1].name))
     target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
     # a pointwise convolution may write over its input (codegen.py): four pixels' outputs staged at a time
-    in_place = pointwise and out_c <= in_c
+    in_place = pointwise and out_c <= in_c and ctx.convolutions_in_place
     staging = ctx.scratch(4 * out_c) if in_place else ctx.nothing()
     ctx.add(Step("tp_conv2d", "tp_conv2d_params", name, fields, [padded, staging], target, arrays,
                  kind="conv2d 1x1" if pointwise else kind, in_place=in_place, staging=in_place),
