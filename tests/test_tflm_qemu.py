@@ -385,6 +385,31 @@ def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, 
     assert (out / "tflm" / "arduino" / "mlp" / "mlp.ino").is_file()  # still exported beside it
 
 
+def stub_library(folder: Path) -> Path:
+    """A folder that find_library takes for the Arduino library, with none of its sources."""
+    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
+
+    (folder / "src").mkdir(parents=True)
+    (folder / "library.properties").write_text(f"name={CHIRALE_TENSORFLOWLITE.name}\n"
+                                               f"version={CHIRALE_TENSORFLOWLITE.version}\n")
+    return folder
+
+
+def test_prove_out_of_a_build_without_data_runs_its_self_test_inputs(tmp_path, capfd):
+    """A model taken as it is without --data proves with the deterministic inputs its build used (prove has
+    no --data; it loaded the default data set and failed on its shape)."""
+    import json
+
+    from tinyprune.cli import main
+
+    out = tmp_path / "out"
+    assert main(["build", str(ZOO / "mlp.tflite"), "--board", "nano33ble", "--out", str(out)]) == 0
+    assert main(["prove", str(out), "--arduino-library", str(stub_library(tmp_path / "library")),
+                 "--samples", "3"]) == 0, capfd.readouterr().err
+    assert "the sketch does not compile against" in capfd.readouterr().out
+    assert json.loads((out / "report.json").read_text())["prove"]["compiled"] is False
+
+
 def test_prove_out_proves_the_sketch_beside_the_firmware_and_keeps_the_firmwares_result(tmp_path, capfd):
     """`tinyprune prove OUT` on a --backend auto build proves the TFLM sketch exported beside the standalone
     firmware (it refused every auto build); a sketch that does not compile (a library without TFLM's sources)
@@ -392,17 +417,13 @@ def test_prove_out_proves_the_sketch_beside_the_firmware_and_keeps_the_firmwares
     own result."""
     import json
 
-    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
     from tinyprune.cli import main
 
     out = tmp_path / "out"
     assert main(["build", str(ZOO / "digits_demo_int8.tflite"), "--data", "digits", "--board", "nano33ble",
                  "--out", str(out)]) == 0
     built = json.loads((out / "report.json").read_text())["builds"]
-    library = tmp_path / "library"
-    (library / "src").mkdir(parents=True)
-    (library / "library.properties").write_text(f"name={CHIRALE_TENSORFLOWLITE.name}\n"
-                                                f"version={CHIRALE_TENSORFLOWLITE.version}\n")
+    library = stub_library(tmp_path / "library")
     capfd.readouterr()
     assert main(["prove", str(out), "--arduino-library", str(library), "--samples", "2"]) == 0
     line = capfd.readouterr().out
