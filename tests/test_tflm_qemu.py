@@ -354,22 +354,37 @@ def test_the_fit_counts_the_sketchs_own_buffers(arduino_library, tmp_path):
     assert 0 <= other < 4096, other
 
 
+def stub_library(folder: Path) -> Path:
+    """A folder that find_library takes for the Arduino library, with none of its sources."""
+    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
+
+    (folder / "src").mkdir(parents=True)
+    (folder / "library.properties").write_text(f"name={CHIRALE_TENSORFLOWLITE.name}\n"
+                                               f"version={CHIRALE_TENSORFLOWLITE.version}\n")
+    return folder
+
+
+@pytest.mark.parametrize("library", ["missing", "without sources"])
 @pytest.mark.parametrize("backend", ["auto", "tflm"])
-def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, tmp_path, capfd):
+def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, library, tmp_path, capfd):
     """--backend auto --prove qemu: the standalone C is the firmware and proves itself; the TFLM sketch beside
-    it for comparison cannot be proven here (no library at --arduino-library), which the console, report.json
-    and report.md say while the build succeeds. The same failure of the firmware itself (--backend tflm) fails
-    the build: one line, exit 2, no output folder."""
+    it for comparison cannot be proven here (no library at --arduino-library, or one the sketch does not
+    compile against), which the console, report.json and report.md say while the build succeeds. The same
+    failure of the firmware itself (--backend tflm) fails the build: one line, exit 2, no output folder."""
     import json
 
     from tinyprune.cli import main
 
-    (tmp_path / "empty").mkdir()
+    folder = tmp_path / "library"
+    if library == "missing":
+        folder.mkdir()
+        why = f"{folder} is not an Arduino library"
+    else:
+        why = f"the sketch does not compile against {stub_library(folder)}: "
     out = tmp_path / "out"
     code = main(["build", str(ZOO / "mlp.tflite"), "--board", "nano33ble", "--backend", backend, "--prove", "qemu",
-                 "--arduino-library", str(tmp_path / "empty"), "--out", str(out)])
+                 "--arduino-library", str(folder), "--out", str(out)])
     console = capfd.readouterr()
-    why = f"{tmp_path / 'empty'} is not an Arduino library"
     if backend == "tflm":
         assert code == 2 and why in console.err and len(console.err.strip().splitlines()) == 1
         assert not out.exists()
@@ -383,16 +398,6 @@ def test_a_comparison_sketch_that_does_not_prove_is_reported_not_fatal(backend, 
     assert beside["not_proven"] == [beside["proof_failure"]] and beside["proof_failure"].startswith(why)
     assert f"not proven: {why}" in (out / "report.md").read_text()
     assert (out / "tflm" / "arduino" / "mlp" / "mlp.ino").is_file()  # still exported beside it
-
-
-def stub_library(folder: Path) -> Path:
-    """A folder that find_library takes for the Arduino library, with none of its sources."""
-    from tinyprune.backends.tflm.arduino import CHIRALE_TENSORFLOWLITE
-
-    (folder / "src").mkdir(parents=True)
-    (folder / "library.properties").write_text(f"name={CHIRALE_TENSORFLOWLITE.name}\n"
-                                               f"version={CHIRALE_TENSORFLOWLITE.version}\n")
-    return folder
 
 
 def test_prove_out_of_a_build_without_data_runs_its_self_test_inputs(tmp_path, capfd):
