@@ -79,7 +79,9 @@ class BuildConfig:
                           "and both where both build", choices=backend_choices())
     arena_margin: int = option(1024, "bytes added to the exact arena in the firmware")
     prove: str = option("none", "qemu: compile the firmware for the board's core (the TFLM sketch against the "
-                         "installed Arduino library) and run it on qemu; its measured arena replaces the estimate",
+                         "installed Arduino library) and run it on qemu; its measured arena replaces the estimate. The "
+                         "firmware must prove; one built beside it for comparison that does not is reported "
+                         "\"not proven\"",
                          choices=PROOFS)
     arduino_library: str = option("", "the Arduino library's folder for --prove qemu (default: the IDE's libraries "
                                   "folder)", metavar="PATH")
