@@ -146,10 +146,11 @@ def conv2d_max_pool(seed: int, height: int, width: int, in_c: int, out_c: int, k
                     pool: tuple[int, int], pool_stride: tuple[int, int] | None = None, padding: str = "SAME",
                     pool_padding: str = "VALID", activation: str = "RELU", pool_activation: str = "NONE",
                     sparsity: float = 0.0, clusters: int = 0, dilation: tuple[int, int] = (1, 1),
-                    conv_scale: float | None = None) -> bytes:
+                    conv_scale: float | None = None, then: tuple[int, int] | None = None) -> bytes:
     """CONV_2D then MAX_POOL_2D (`pool` window, stride `pool_stride`, the window by default): the pair the
     standalone backend fuses when the windows tile the convolution's output. `conv_scale`: the
-    convolution output's scale instead of one that spreads its accumulators over int8."""
+    convolution output's scale instead of one that spreads its accumulators over int8. `then`: (out_c,
+    kernel) of a SAME CONV_2D after the pool, as sparse as the first."""
     m = SingleOpModel(np.random.default_rng(seed))
     source = m.activation([1, height, width, in_c])
     inputs, conv_out, options = _conv2d_parts(m, source, out_c, kernel, (1, 1), dilation, padding, activation,
@@ -166,7 +167,12 @@ def conv2d_max_pool(seed: int, height: int, width: int, in_c: int, out_c: int, k
     o.padding, o.strideH, o.strideW = _padding_code(pool_padding), *pool_stride
     o.filterHeight, o.filterWidth = pool
     o.fusedActivationFunction = _activation_code(pool_activation)
-    return m.finish("MAX_POOL_2D", [conv_out], [output], "Pool2DOptions", o)
+    if then is None:
+        return m.finish("MAX_POOL_2D", [conv_out], [output], "Pool2DOptions", o)
+    pooled = m.op("MAX_POOL_2D", [conv_out], [output], "Pool2DOptions", o)
+    inputs, conv_out, options = _conv2d_parts(m, pooled, then[0], (then[1], then[1]), (1, 1), (1, 1), "SAME",
+                                              activation, sparsity, clusters)
+    return m.finish("CONV_2D", inputs, [conv_out], "Conv2DOptions", options)
 
 
 def conv2d_chain(seed: int, height: int, width: int, channels: list[int], kernels: list[int],

@@ -112,6 +112,9 @@ def cases() -> dict[str, bytes]:
                 models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
                     pool_rng, weights, dilated=weights == "dense" and variant == 1)
         models[f"conv_overlapping_pool_{seed}"] = _conv_pool_case(pool_rng, "sparse", tiled=False)
+        # a pooled convolution writing into the next one's zero-point border (no pad step)
+        models[f"conv_pool_conv_sparse_{seed}"] = single_op.conv2d_max_pool(
+            seed, 6 + 2 * seed, 8, 12, 16, (3, 3), (2, 2), sparsity=0.75, then=(24, 3))
         # pointwise layers that write over their input (channels not rising), pixels not a multiple of four
         models[f"conv_pointwise_chain_{seed}"] = single_op.conv2d_chain(
             seed, 5, 3 + seed, [3, 64, 64, 48], [3, 1, 1], sparsity=0.75)
@@ -237,6 +240,17 @@ def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_by
     assert f"#define TP_TAP_BYTES {tap_bytes}" in (tmp_path / "model" / "tp_config.h").read_text()
     x = np.random.default_rng(2).integers(-128, 128, size=(4, 6, 6, in_c)).astype(np.int8)
     assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
+def test_a_pooled_convolution_writes_the_next_ones_padded_input(built):
+    """conv + pool -> SAME conv: the first writes its pooled output inside the second's zero-point border
+    (byte-exact above), so there is no pad step and no unpadded copy in the arena."""
+    _, generated, _ = built
+    for name in [f"conv_pool_conv_sparse_{seed}" for seed in SEEDS]:
+        steps = generated[name].steps
+        assert [step.kernel for step in steps] == ["tp_pad", "tp_conv2d", "tp_conv2d"], name
+        first, second = steps[1:]
+        assert first.output is second.inputs[0] and dict(first.fields)["border_bytes"] == first.output.size
 
 
 def test_a_pruned_pointwise_convolution_writes_over_its_input(built):

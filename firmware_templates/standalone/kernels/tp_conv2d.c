@@ -4,7 +4,11 @@
  * With a fused MAX_POOL_2D (pool_h > 0) each stored output is the largest accumulator of the
  * pool_h x pool_w convolution outputs of its window, requantized once: the requantization is monotone
  * non-decreasing, so that equals the largest requantized output (ops.FusedPool has the argument), and
- * the requantization's clamp holds the pool's clamp too. */
+ * the requantization's clamp holds the pool's clamp too. Its output may sit inside the next
+ * convolution's zero-point border (border_bytes > 0): the kernel writes the border too, so that no pad
+ * step copies it. */
+#include <string.h>
+
 #define TP_KERNEL_FORMATS TP_CONV2D_FORMATS
 #include "tp_weights.h"
 
@@ -92,14 +96,19 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     }
     const uint32_t pool_row_step = p->pool_h * row_step, pool_column_step = p->pool_w * column_step;
     const tp_weights weights = p->weights;
+    if (p->border_bytes) { /* the output inside the next convolution's padded input: its border first */
+        memset(output, p->border_value, p->border_bytes);
+        output += p->border_offset;
+    }
+    const uint32_t out_row_step = (uint32_t)p->out_w * out_c + p->border_gap;
     tp_cursor cursor = tp_cursor_start(&weights);
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&p->requant, oc);
         const int32_t bias = p->bias[oc];
         const tp_cursor row_cursor = cursor;
-        int8_t *out = output + oc;
         for (int py = 0; py < p->out_h; ++py) {
             const int8_t *first = input + py * pool_row_step;
+            int8_t *out = output + (uint32_t)py * out_row_step + oc;
             for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
                 int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset);
                 for (int m = 4; m < members; m += 4) { /* windows of more than four outputs */

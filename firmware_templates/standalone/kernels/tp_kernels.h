@@ -79,6 +79,11 @@ typedef struct {
     uint16_t out_h, out_w, out_c;  /* the output stored: pooled, with a fused pool */
     uint8_t kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
     uint8_t pool_h, pool_w; /* a fused MAX_POOL_2D's window (= its stride), 0 for none: see tp_conv2d.c */
+    /* with a pool, the output inside a border of border_value (0 bytes: none): border_bytes in all, the
+     * first pixel at border_offset, border_gap bytes skipped after each row */
+    uint32_t border_bytes, border_offset;
+    uint16_t border_gap;
+    int8_t border_value;
 } tp_conv2d_params;
 
 /* The most convolution outputs a fused pooling window takes (ops.POOL_MEMBERS). */

@@ -207,11 +207,21 @@ def _fused_pool(ctx, op: Operator, matrix: np.ndarray) -> FusedPool | None:
 
 
 def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pads_w: tuple[int, int]):
-    """The buffer a convolution reads: the input itself, or a copy bordered with its zero point."""
+    """The buffer a convolution reads: the input itself, or a copy bordered with its zero point: written
+    so by the pooled convolution that produces it, where one does, else by a pad step."""
     if pads_h == (0, 0) and pads_w == (0, 0):
         return ctx.buffer(source.index)
     height, width, channels = _nhwc(source)
     padded = ctx.scratch((height + sum(pads_h)) * (width + sum(pads_w)) * channels)
+    producer = next((step for step in reversed(ctx.steps) if step.output is ctx.buffer(source.index)), None)
+    if (producer is not None and producer.kernel == "tp_conv2d" and dict(producer.fields).get("pool_h")
+            and ctx.readers(source.index) == [op] and not ctx.buffer(source.index).binding):
+        padded_w = width + sum(pads_w)
+        producer.output = padded
+        producer.fields += [("border_bytes", padded.size),
+                            ("border_offset", (pads_h[0] * padded_w + pads_w[0]) * channels),
+                            ("border_gap", (padded_w - width) * channels), ("border_value", _zero_point(source))]
+        return padded
     name = ctx.name(op, "pad")
     ctx.add(Step("tp_pad", "tp_pad_params", name,
                  _pad_fields([1, height, width, channels], [0, pads_h[0], pads_w[0], 0],
