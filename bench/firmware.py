@@ -8,8 +8,10 @@ CMSIS-NN or reference kernels, GCC -O2): each row says whether it is measured or
 
 The digits demo comes dense, 75 % pruned, and 75 % pruned with 16 weight clusters (one scale a tensor,
 as `--clusters 16` builds it) under each `--weight-storage`. `--layer-formats` also builds that
-clustered model once per sparse format (every layer in it, where it fits) and prints each weighted
-layer's stored bytes and instructions: what a per-layer choice trading bytes for instructions has to go on.
+clustered model once per sparse format (every layer in it, where it fits) and once with the
+convolutions on bitmask (most MACs) and the fully connected layers on bitmask_lut (most bytes), and
+prints each weighted layer's stored bytes and instructions: what a per-layer choice trading bytes for
+instructions has to go on.
 
 Run with `python bench/firmware.py [--samples N] [--models a,b] [--steps] [--layer-formats]` (needs
 gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm)."""
@@ -54,6 +56,7 @@ class Case:
     inputs: np.ndarray  # int8
     stated: tuple[StatedTflm, ...] = ()
     formats: tuple[str, ...] = FAST_FORMATS  # the weight storage forms the build may use (--weight-storage)
+    per_kernel: dict[str, tuple[str, ...]] | None = None  # forced formats per weighted kernel (codegen.lower)
 
 
 CLUSTERED_DIGITS = "digits CNN, 75 % + 16 clusters"
@@ -106,7 +109,8 @@ def measure(case: Case, work_dir: Path, weigh_code: bool = True) -> dict:
     from tinyprune.verify.accuracy import tflm_outputs
 
     board = load_board("nano33ble")
-    model = generate_standalone(read_graph(case.model_bytes), work_dir, "bench", case.formats, weigh_code)
+    model = generate_standalone(read_graph(case.model_bytes), work_dir, "bench", case.formats, weigh_code,
+                                case.per_kernel)
     firmware = build_cortex_m(model, board, case.inputs)
     run = run_qemu(firmware)
     profile = run_qemu(build_cortex_m(model, board, case.inputs, work_dir / "profiled", profile=True))
@@ -126,12 +130,19 @@ def measure(case: Case, work_dir: Path, weigh_code: bool = True) -> dict:
                        in zip(model.layers, [i for step, i in zip(model.steps, profile.step_instructions) if step.macs])]}
 
 
+# a per-layer mix: the convolutions (most of the MACs) on the fastest walker, the fully connected
+# layers (few MACs a stored byte) on 4-bit indices
+MIXED = {"tp_conv2d": ("dense", "bitmask"), "tp_fully_connected": ("dense", "bitmask_lut")}
+
+
 def measure_layer_formats(case: Case, work_dir: Path) -> list[dict]:
     """`case` built once per sparse format, every layer stored in it (dense where it cannot be), every
-    format's code compiled whatever it saves: per layer, bytes against instructions."""
-    return [measure(Case(f"16 clusters, {name} where it fits", case.model_bytes, case.inputs, (), (name,)),
+    format's code compiled whatever it saves, then once as MIXED: per layer, bytes against instructions."""
+    rows = [measure(Case(f"16 clusters, {name} where it fits", case.model_bytes, case.inputs, (), (name,)),
                     work_dir / name, weigh_code=False)
             for name in FORMATS[1:]]
+    return rows + [measure(Case("16 clusters, conv bitmask, FC bitmask_lut", case.model_bytes, case.inputs, (),
+                                FORMATS, MIXED), work_dir / "mixed")]
 
 
 def print_layer_formats(rows: list[dict]) -> None:

@@ -323,3 +323,12 @@ def test_a_kernel_compiles_only_the_weight_formats_its_model_uses(built, tmp_pat
         return int(sizes.splitlines()[1].split()[0])
 
     assert text_bytes() < 0.7 * text_bytes("-DTP_EVERY_FORMAT")
+
+
+@pytest.mark.parametrize("allowed", [("dense", "bitmask"), ("dense", "bitmask_lut"), ("dense", "delta_lut")])
+def test_formats_given_per_kernel_are_the_ones_a_layer_is_stored_in(allowed):
+    """lower(..., per_kernel=) forces each weighted kernel's formats (bench/firmware.py --layer-formats
+    measures a per-layer mix with it): a pruned, clustered convolution takes the one sparse form allowed."""
+    graph = read_graph(single_op.conv2d(5, 6, 6, 16, 8, (3, 3), sparsity=0.75, clusters=5))
+    lowered = lower(graph, FORMATS, per_kernel={"tp_conv2d": allowed})
+    assert [layer.format for layer in lowered.layers] == [allowed[1]]

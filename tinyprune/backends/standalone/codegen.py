@@ -309,13 +309,16 @@ class Lowered:
         return array_bytes(self.steps)
 
 
-def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True) -> Lowered:
+def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True,
+          per_kernel: dict[str, tuple[str, ...]] | None = None) -> Lowered:
     """Each operator as kernel calls, each weighted layer in its smallest allowed storage form
     (`formats`: ("dense",) for an uncompressed build), the activations planned into one arena."""
     check_supported(graph)
     # each weighted kernel keeps only the formats that save more than their code costs (formats.py;
-    # weigh_code=False: every layer its smallest allowed format, whatever the code)
-    per_kernel = formats_worth_compiling(_lower(graph, tuple(formats), frozenset()).candidates) if weigh_code else {}
+    # weigh_code=False: every layer its smallest allowed format, whatever the code; `per_kernel`: the
+    # formats each weighted kernel may use, as given, e.g. {"tp_conv2d": ("dense", "bitmask")} for a bench)
+    if per_kernel is None:
+        per_kernel = formats_worth_compiling(_lower(graph, tuple(formats), frozenset()).candidates) if weigh_code else {}
     lean = _lower(graph, tuple(formats), frozenset(), per_kernel)
     # a pruned pointwise convolution written over its input stages its outputs (more instructions): kept
     # only where that shrinks the arena
@@ -352,9 +355,10 @@ def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str],
 
 
 def generate_standalone(graph: Graph, out_dir: str | Path, name: str = "model",
-                        formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True) -> StandaloneModel:
+                        formats: tuple[str, ...] = FAST_FORMATS, weigh_code: bool = True,
+                        per_kernel: dict[str, tuple[str, ...]] | None = None) -> StandaloneModel:
     """Write model.c, model.h and the kernels `graph` needs into `out_dir`."""
-    return write_standalone(lower(graph, formats, weigh_code), out_dir, name)
+    return write_standalone(lower(graph, formats, weigh_code, per_kernel), out_dir, name)
 
 
 def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
