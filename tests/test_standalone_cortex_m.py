@@ -246,3 +246,34 @@ def test_depthwise_paths_on_cortex_m_equal_tflm(board, tmp_path):
         _, _, run, _ = qemu_and_host(model_bytes, x, tmp_path / name, board)
         reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
         assert np.array_equal(run.outputs, reference), name
+
+
+def test_the_measured_stack_stays_within_gccs_bound_and_grows_with_the_frames(tmp_path):
+    """The runtime paints the stack at reset and prints its high-water mark when main returns: positive,
+    under the stack region, at or under GCC's static bound (its deepest chain's frames), within four words
+    of it (the deepest frame's alignment padding and spill slots may stay unwritten), and a model with a
+    depthwise layer (its kernel's frame holds 512 B of accumulators) deeper than one without, by what its
+    frames add."""
+    from tinyprune.zoo import zoo_int8
+
+    measured = {}
+    for name in ("mlp", "avgpool_mean"):
+        model_bytes = zoo_int8(name)
+        shape = read_graph(model_bytes).input_tensors()[0].shape
+        x = np.random.default_rng(5).integers(-128, 128, size=(2,) + tuple(shape[1:])).astype(np.int8)
+        model = generate_standalone(read_graph(model_bytes), tmp_path / name, "test_model")
+        firmware = build_cortex_m(model, load_board("nano33ble"), x)
+        run = run_qemu(firmware)
+        bound = firmware.stack_bound
+        assert 0 < run.stack_bytes < run.stack_region_bytes
+        assert 0 <= firmware.board.ram_bytes - firmware.ram_bytes - run.stack_region_bytes < 8  # .bss's alignment
+        assert run.heap_bytes == 0  # the standalone C allocates nothing
+        # library leaves (memset/memcpy) are not counted in the bound; the chains measured here avoid them
+        assert bound.bytes - 16 <= run.stack_bytes <= bound.bytes, (name, run.stack_bytes, bound.describe())
+        assert bound.chain[:3] == ["Reset_Handler", "main", "model_invoke"]
+        assert firmware.model_stack_bound.bytes < bound.bytes
+        measured[name] = (run.stack_bytes, bound)
+    (dense, dense_bound), (depthwise, depthwise_bound) = measured["mlp"], measured["avgpool_mean"]
+    assert "tp_depthwise_conv2d" in depthwise_bound.chain and "tp_depthwise_conv2d" not in dense_bound.chain
+    assert depthwise - dense > 512
+    assert abs((depthwise - dense) - (depthwise_bound.bytes - dense_bound.bytes)) <= 16

@@ -130,6 +130,9 @@ def test_the_demo_sketch_proves_on_the_m4_and_the_estimate_is_its_arena(demo_int
     assert proof.arena_bytes % 4 == 0 and proof.arena_used_bytes < proof.arena_bytes
     assert 100_000 < proof.instructions_per_inference < 1_000_000
     assert proof.text > 40_000 and proof.bss > proof.arena_bytes
+    # the runtime's painted stack: the interpreter's call chains (TFLM's kernels and allocator) take more
+    # than a kilobyte, under the region above .bss; the heap is what newlib's malloc took (not the arena)
+    assert 1_000 < proof.stack_bytes < 16_384 and 0 < proof.heap_bytes < 16_384, (proof.stack_bytes, proof.heap_bytes)
 
 
 @pytest.mark.slow

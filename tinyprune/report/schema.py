@@ -23,7 +23,8 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
   board_basis saying which of the two the firmware declares), the lower bound (largest sum of live tensors) and
   the planner's overhead above it, the margin and the arena the firmware declares (board + margin),
   the recorder's sections
-- fit: flash and RAM items, needs and limits, fits; flash_basis says which figures are estimates
+- fit: flash and RAM items, needs and limits, fits; flash_basis and ram_basis say which figures are estimates
+  (ram_basis: whether the RAM counts the call stack, measured under qemu, or not)
 - firmware: the recommended backend, why it (with --backend auto) and why not the others, the files written
   (relative to the output folder)
 - builds: every backend built, the recommended first, side by side: folder, flash and RAM needed (and what
@@ -175,6 +176,7 @@ def fit_section(verified) -> dict:
         "flash_needed": verified.fit.flash_needed,
         "flash_limit": verified.fit.flash_limit,
         "ram_items": verified.fit.ram_items,
+        "ram_basis": verified.fit.ram_basis,
         "ram_needed": verified.fit.ram_needed,
         "ram_limit": verified.fit.ram_limit,
         "fits": verified.fit.fits,
@@ -216,7 +218,7 @@ def _build_figures(build) -> dict:
     """One backend's firmware for the side-by-side table."""
     return {"backend": build.backend.name, "title": build.backend.title, "folder": build.folder or ".",
             "why": build.why, "flash_needed": build.fit.flash_needed, "flash_basis": build.fit.flash_basis,
-            "ram_needed": build.fit.ram_needed, "arena_firmware": build.memory.arena_firmware,
+            "ram_needed": build.fit.ram_needed, "ram_basis": build.fit.ram_basis, "arena_firmware": build.memory.arena_firmware,
             "fits": build.fit.fits, "stored_model": build.backend.stored_model(build),
             **build.figures()}
 

@@ -57,6 +57,14 @@ class QemuOutput:
         """The word after `label` on the first line starting with it."""
         return next(line.split()[1] for line in self.lines if line.startswith(label + " "))
 
+    def stack_bytes(self) -> tuple[int, int, int] | None:
+        """From the runtime's `stack USED REGION HEAP` line (printed once main returns; cortex_m/startup.c.j2):
+        the stack's high-water mark in bytes (the deepest word overwritten since reset, main's calls
+        included), the bytes the stack and the C library's heap share (RAM above .bss) and the heap's
+        bytes (malloc's, through _sbrk); None if the firmware did not print it."""
+        line = next((line for line in self.lines if line.startswith("stack ")), None)
+        return None if line is None else tuple(int(word, 16) for word in line.split()[1:4])
+
     def instructions_per_tick(self) -> float:
         """From the firmware's `calibration` line; an error unless qemu counts as -icount shift=0 does."""
         per_tick = 2 * CALIBRATION_ITERATIONS / int(self.field("calibration"), 16)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from tinyprune.errors import TinypruneError
 
 
+STACK = "stack"  # the RAM item of the call stack's high-water mark
+HEAP = "heap"  # the RAM item of what a measured firmware took with malloc
 SKETCH_BUFFERS = "sketch buffers"  # the RAM item of the sketch's own input/output and serial-protocol buffers
 SHRINK_SKETCH_BUFFERS = ("a model with a smaller input, or your own loop() in the sketch that reads the input "
                          "straight into the model's (the example loop() holds it again, with the serial frame)")
@@ -20,6 +22,7 @@ class BoardFit:
     ram_items: dict[str, int]  # what the RAM holds, in bytes
     ram_limit: int
     flash_basis: str = ""  # which flash figures are measured and which estimated
+    ram_basis: str = ""  # the same for RAM where it is not said by the items (the stack: measured or not counted)
 
     @property
     def flash_needed(self) -> int:
@@ -35,24 +38,40 @@ class BoardFit:
 
 
 def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: int, arena_margin: int = 0,
-              sketch_buffers: int = 0) -> BoardFit:
+              sketch_buffers: int = 0, stack_bytes: int = 0, stack_measured_on: str = "",
+              heap_bytes: int = 0) -> BoardFit:
     """The model's flash (its bytes plus the runtime's code for its operators) and RAM (the arena, the
-    margin the firmware declares above it, the sketch's buffers that grow with the model, and headroom)
-    against the board."""
+    margin the firmware declares above it, the call stack and the C library's heap where a firmware
+    measured them (see stack_item), the sketch's buffers that grow with the model, and headroom) against
+    the board."""
     from tinyprune.memory import estimate_flash
 
     flash = estimate_flash(graph, runtime_name)
+    stack, stack_basis = stack_item(stack_bytes, board.core, stack_measured_on)
+    if heap_bytes:
+        stack[HEAP] = heap_bytes
+        stack_basis += "; heap: what the same firmware took with malloc (the C library's, the C++ runtime's)"
     return BoardFit(
         board=board.name,
         flash_items={"model": flash.model_bytes,
                      "TFLM runtime and kernels": flash.core_bytes + sum(flash.kernel_bytes.values()),
                      "application": flash.application_bytes},
         flash_limit=board.flash_bytes,
-        ram_items={"arena": arena_bytes, "arena margin": arena_margin,
+        ram_items={"arena": arena_bytes, "arena margin": arena_margin, **stack,
                    **({SKETCH_BUFFERS: sketch_buffers} if sketch_buffers else {}), "headroom": ram_headroom},
         ram_limit=board.ram_bytes,
         flash_basis=flash.basis,
+        ram_basis=stack_basis,
     )
+
+
+def stack_item(stack_bytes: int, core: str, measured_on: str) -> tuple[dict[str, int], str]:
+    """The fit's RAM item for the call stack and the words saying what it rests on: the high-water mark a
+    firmware measured under qemu (`measured_on`: which firmware, where; its stack region painted at reset,
+    the deepest word overwritten when main returned), or no item, said so, when none ran (0)."""
+    if stack_bytes:
+        return {STACK: stack_bytes}, f"stack measured: the high-water mark of {measured_on}"
+    return {}, f"the call stack is not included: no firmware ran for {core} to measure it"
 
 
 def itemised(items: dict[str, int]) -> str:

@@ -5,7 +5,8 @@ arm-none-eabi-gcc, measured with arm-none-eabi-size, and run under qemu-system-a
 machine with test inputs linked in (instructions counted as tinyprune.toolchains.qemu explains).
 A profiled build (`profile=True`) also reads the counter between kernel calls: instructions per step,
 less what reading the counter costs (measured by the firmware on back-to-back reads), averaged over
-the inputs."""
+the inputs. The call stack: GCC's call graph gives a static bound at build time (toolchains/stack.py),
+the run its measured high-water mark (the runtime paints the stack at reset)."""
 from __future__ import annotations
 
 import re
@@ -23,6 +24,7 @@ from tinyprune.backends.templates import render
 from tinyprune.toolchains.gcc import require_tool, section_sizes, symbol_size
 from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, run_firmware, uart_context
 from tinyprune.toolchains.runtime import runtime_context, write_runtime
+from tinyprune.toolchains.stack import CALLGRAPH_FLAGS, StackBound, read_call_graph, stack_bound
 
 MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmware times
 COMMON_FILES = (
@@ -48,6 +50,8 @@ class Firmware:
     test_vector_bytes: int  # the linked-in test inputs (in .text as const data)
     sample_count: int
     profiled: bool = False  # built with the per-step counter reads (TP_STEP_HOOK)
+    stack_bound: StackBound | None = None  # static, the whole firmware's (from Reset_Handler)
+    model_stack_bound: StackBound | None = None  # static, model_invoke's own call tree
 
     @property
     def flash_bytes(self) -> int:
@@ -62,7 +66,8 @@ class Firmware:
         """arm-none-eabi-size's figures and what the board-fit check compares with the board."""
         return {"board": self.board.name, "text": self.text, "data": self.data, "bss": self.bss,
                 "test_vector_bytes": self.test_vector_bytes, "flash_bytes": self.flash_bytes,
-                "ram_bytes": self.ram_bytes}
+                "ram_bytes": self.ram_bytes, "stack_bound_bytes": self.stack_bound.bytes,
+                "model_stack_bound_bytes": self.model_stack_bound.bytes, "stack_bound": self.stack_bound.describe()}
 
 
 @dataclass
@@ -71,6 +76,9 @@ class QemuRun:
     instructions: np.ndarray  # per inference, one per sample
     instructions_per_tick: float  # measured on the calibration loop
     step_instructions: np.ndarray | None = None  # profiled builds: per kernel call, mean per inference
+    stack_bytes: int = 0  # the stack's high-water mark over the run (toolchains.qemu.QemuOutput.stack_bytes)
+    stack_region_bytes: int = 0  # RAM the stack could grow into (above .bss)
+    heap_bytes: int = 0  # what the C library's malloc took (the standalone C allocates nothing: 0)
 
     @property
     def instructions_per_inference(self) -> float:
@@ -79,7 +87,8 @@ class QemuRun:
     def summary(self, macs: int) -> dict:
         return {"samples": len(self.outputs), "instructions_per_inference": round(self.instructions_per_inference),
                 "instructions_per_mac": round(self.instructions_per_inference / macs, 2) if macs else None,
-                "instructions_per_tick": self.instructions_per_tick}
+                "instructions_per_tick": self.instructions_per_tick, "stack_bytes": self.stack_bytes,
+                "stack_region_bytes": self.stack_region_bytes, "heap_bytes": self.heap_bytes}
 
 
 def _write_project(model: StandaloneModel, board: Board, project_dir: str | Path, files: tuple,
@@ -130,11 +139,13 @@ def build_cortex_m(model: StandaloneModel, board: Board, samples: np.ndarray,
 
 
 def _make(project_dir: Path, extra_cflags: tuple[str, ...] = ()) -> tuple[Path, int, int, int]:
-    """firmware.elf built by the project's Makefile (warnings are errors, plus `extra_cflags`), and its
-    text, data and bss from arm-none-eabi-size."""
+    """firmware.elf built by the project's Makefile (warnings are errors, plus `extra_cflags`; GCC's call
+    graph beside it, *.ci), and its text, data and bss from arm-none-eabi-size."""
     for tool in ("arm-none-eabi-gcc", "make"):
         require_tool(tool)
-    cflags = " ".join(("-Werror",) + tuple(extra_cflags))
+    for stale in project_dir.glob("*.ci"):
+        stale.unlink()
+    cflags = " ".join(("-Werror",) + CALLGRAPH_FLAGS + tuple(extra_cflags))
     result = subprocess.run(["make", "-B", "-C", str(project_dir), f"EXTRA_CFLAGS={cflags}", "firmware.elf"],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -151,8 +162,9 @@ def build_project(project_dir: Path, model: StandaloneModel, board: Board, sampl
     reports each step)."""
     profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
     elf, text, data, bss = _make(project_dir, tuple(extra_cflags) + profiling)
+    calls = read_call_graph(project_dir)
     return Firmware(elf, project_dir, board, model, text, data, bss, symbol_size(elf, "test_inputs"), sample_count,
-                    profile)
+                    profile, stack_bound(calls, "Reset_Handler"), stack_bound(calls, "model_invoke"))
 
 
 def build_serial_firmware(model: StandaloneModel, board: Board, project_dir: str | Path) -> Path:
@@ -176,7 +188,7 @@ def run_qemu(firmware: Firmware, timeout: float = 300.0) -> QemuRun:
         step_ticks = np.array([int(line.split()[2], 16) for line in run.lines if line.startswith("step ")],
                               dtype=np.float64)
         steps = (step_ticks / len(rows) - mark) * per_tick
-    return QemuRun(outputs, ticks * per_tick, per_tick, steps)
+    return QemuRun(outputs, ticks * per_tick, per_tick, steps, *(run.stack_bytes() or (0, 0, 0)))
 
 
 def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str, int]]:

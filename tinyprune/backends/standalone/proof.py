@@ -19,6 +19,7 @@ from tinyprune.backends.standalone.ops import STANDALONE_OPS
 from tinyprune.errors import TinypruneError
 from tinyprune.graph.runtimes import Runtime
 from tinyprune.toolchains.gcc import GCC, INSTALL_HINT
+from tinyprune.verify.fit import SKETCH_BUFFERS, BoardFit, stack_item
 
 STANDALONE_RUNTIME = Runtime(
     name="standalone",
@@ -89,8 +90,11 @@ def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | No
     """Flash and RAM of the real firmware where it was built, else the model's constants and arena (known
     once the graph is lowered: nothing need be written to estimate them); and the Arduino sketch's own
     buffers, which the bare-metal firmware measured has not."""
-    from tinyprune.verify.fit import SKETCH_BUFFERS, BoardFit
-
+    qemu = proof.qemu if proof is not None else {}
+    stack, stack_basis = stack_item(qemu.get("stack_bytes", 0), board.core,
+                                    f"the bare-metal firmware's call stack over {qemu.get('samples')} inferences on "
+                                    f"qemu {qemu.get('machine')}, startup and main included ("
+                                    f"{(proof.firmware or {}).get('stack_bound') if proof else ''})")
     if proof is not None and proof.firmware is not None:
         flash = {"model constants": model.constant_bytes,
                  "code and other data": proof.firmware["flash_bytes"] - model.constant_bytes}
@@ -102,5 +106,5 @@ def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | No
         ram = {"arena": model.arena_bytes}
         basis = f"the model's constants and arena only: no firmware measured for {board.core}, code size not included"
     sketch = {SKETCH_BUFFERS: sketch_buffers} if sketch_buffers else {}
-    return BoardFit(board.name, flash, board.flash_bytes, {**ram, **sketch, "headroom": ram_headroom}, board.ram_bytes,
-                    flash_basis=basis)
+    return BoardFit(board.name, flash, board.flash_bytes, {**ram, **stack, **sketch, "headroom": ram_headroom},
+                    board.ram_bytes, flash_basis=basis, ram_basis=stack_basis)

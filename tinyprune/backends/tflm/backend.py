@@ -133,8 +133,12 @@ class TflmBackend(Backend):
         sketch = 0
         if build.runtime.arduino_architectures:  # the sketch (and the PlatformIO project: the same body)
             sketch = sketch_buffer_bytes(graph.input_tensors()[0].num_elements, graph.output_tensors()[0].num_elements)
+        measured = ({} if proof is None else  # the sketch's call stack and heap, measured on qemu (--prove qemu)
+                    {"stack_bytes": proof.stack_bytes, "heap_bytes": proof.heap_bytes,
+                     "stack_measured_on": f"the sketch's firmware (setup(), one loop()) with {proof.library_name} "
+                                          f"and the stand-in core on qemu {proof.machine}"})
         fit = board_fit(graph, build.board, build.runtime.name, memory.board_arena_bytes, config.ram_headroom,
-                        memory.arena_firmware - memory.board_arena_bytes, sketch)
+                        memory.arena_firmware - memory.board_arena_bytes, sketch, **measured)
         if not build.board.core.startswith(MEASURED_CORE):  # say so rather than pass one core's code off as another's
             fit.flash_basis += f"; the runtime's code was measured on a {MEASURED_CORE}, not on {build.board.core}"
         return fit

@@ -51,6 +51,8 @@ class TflmQemuProof:
     arena_bytes: int = 0  # the smallest arena that allocates and gives the same outputs (multiple of 4)
     arena_used_bytes: int = 0  # TFLM's own arena_used_bytes() with an ample arena
     instructions_per_inference: int = 0
+    stack_bytes: int = 0  # the sketch's call stack, high-water mark (toolchains.qemu.QemuOutput.stack_bytes)
+    heap_bytes: int = 0  # what the sketch's firmware took with malloc (the C++ runtime's, the core's)
     qemu_runs: int = 0
     seconds: float = 0.0
     estimated_arena_bytes: int | None = None  # the emulation's figure for the same build, for comparison
@@ -145,6 +147,7 @@ def prove_sketch(sketch_dir: Path, board: Board, x_int8: np.ndarray, tflm: np.nd
         proof.compiled, proof.text, proof.data, proof.bss = True, sizes.text, sizes.data, sizes.bss
         run = run_firmware(elf, board, RUN_TIMEOUT)
         proof.qemu_runs += 1
+        proof.stack_bytes, _, proof.heap_bytes = run.stack_bytes() or (0, 0, 0)
         # the sketch's own lines: not "done", nor the binary INFO frame the serial protocol sends at boot
         proof.sketch_output = tuple(line for line in run.lines if line and line != "done" and line.isascii()
                                     and line.isprintable())
