@@ -122,6 +122,7 @@ def measure(case: Case, work_dir: Path, weigh_code: bool = True) -> dict:
     reference = tflm_outputs(case.model_bytes, case.inputs, arena_size=1 << 22).reshape(len(case.inputs), -1)
     return {"model": case.name, "macs": model.macs, "flash": firmware.flash_bytes, "arena": model.arena_bytes,
             "arena_bound": model.arena_lower_bound, "instructions": run.instructions_per_inference,
+            "stack": run.stack_bytes, "stack_bound": firmware.stack_bound.bytes,
             "kinds": dict(kinds), "differing": int(np.count_nonzero(run.outputs != reference)),
             "samples": len(case.inputs), "stated": case.stated,
             "steps": [(step.name, step.kind, step.macs, instructions)
@@ -175,15 +176,16 @@ def print_steps(rows: list[dict]) -> None:
 def print_tables(rows: list[dict]) -> None:
     print("\nPer model: standalone C measured on qemu mps2-an386 (Cortex-M4, -icount shift=0, GCC 12 -O2) beside"
           "\nTFLM as stated in the issues (same machine, the Arduino library of January 2023). flash: text + data"
-          "\nwithout the test inputs; arena bound: the largest sum of tensors alive at one step.\n")
+          "\nwithout the test inputs; arena bound: the largest sum of tensors alive at one step; stack: the firmware's"
+          "\nhigh-water mark (painted at reset, startup and main included), GCC's static bound (-fcallgraph-info).\n")
     header = (f"{'model':<{MODEL_WIDTH}}{'source':<22}{'MACs':>11}{'instructions':>14}{'/MAC':>7}{'arena':>8}"
-              f"{'bound':>8}{'flash':>9}{'differ':>8}")
+              f"{'bound':>8}{'flash':>9}{'stack':>7}{'bound':>7}{'differ':>8}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['model']:<{MODEL_WIDTH}}{'measured, standalone':<22}{r['macs']:>11,}{r['instructions']:>14,.0f}"
               f"{r['instructions'] / r['macs']:>7.2f}{r['arena']:>8,}{r['arena_bound']:>8,}{r['flash']:>9,}"
-              f"{r['differing']:>5} of {r['samples']}")
+              f"{r['stack']:>7,}{r['stack_bound']:>7,}{r['differing']:>5} of {r['samples']}")
         for stated in r["stated"]:
             print(f"{'':<{MODEL_WIDTH}}{'stated, TFLM ' + stated.kernels:<22}{'':>11}{stated.instructions:>14,}"
                   f"{stated.instructions / r['macs']:>7.2f}{_cell(stated.arena):>8}{'':>8}{_cell(stated.flash):>9}")

@@ -143,3 +143,25 @@ def test_the_tflm_fit_counts_the_sketchs_measured_stack_and_heap():
                              "what the same firmware took with malloc (the C library's, the C++ runtime's)")
     unmeasured = board_fit(graph, board, "arduino", 3000, 16384)
     assert STACK not in unmeasured.ram_items and "not included" in unmeasured.ram_basis
+
+
+MEMSET_CODE = """
+     f00:\t0783      \tlsls\tr3, r0, #30
+     f02:\tb530      \tpush\t{r4, r5, lr}
+     f04:\td047      \tbeq.n\tf96 <memset+0x96>
+     f06:\tb082      \tsub\tsp, #8
+     f08:\ted2d 8b04 \tvpush\t{d8-d9}
+     f0c:\te92d 41f0 \tstmdb\tsp!, {r4, r5, r6, r7, r8, lr}
+     f10:\te001      \tb.n\tf16 <memset+0x16>
+"""
+
+
+def test_a_library_functions_frame_is_read_from_its_code():
+    """newlib's functions come without a .ci figure: what their code pushes and subtracts from sp (12 + 8 +
+    16 + 24 here), or nothing claimed when they call on."""
+    from tinyprune.toolchains.stack import code_frame
+
+    assert code_frame("memset", MEMSET_CODE) == 12 + 8 + 16 + 24
+    assert code_frame("memset", MEMSET_CODE + "     f12:\tf000 f801 \tbl\t1000 <__errno>\n") is None
+    assert code_frame("memset", MEMSET_CODE + "     f12:\tf000 b801 \tb.w\t1000 <memmove>\n") is None
+    assert code_frame("memset", MEMSET_CODE + "     f12:\t4798      \tblx\tr3\n") is None

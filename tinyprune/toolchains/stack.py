@@ -2,12 +2,15 @@
 each object gets a .ci file (VCG text) naming every function's frame in bytes and every call it makes.
 The bound is the deepest chain of frames from a root (Reset_Handler: the whole firmware; model_invoke:
 the model). It is known before anything runs; the measured high-water mark (cortex_m/startup.c.j2 paints
-the stack at reset) is the proof, and stays at or under it. What the bound cannot see is said, not
-guessed: functions without a frame figure (the C library's memset/memcpy, linked from newlib), frames
-GCC calls dynamic, recursion and calls through pointers (startup's C++ constructors)."""
+the stack at reset) is the proof, and stays at or under it. The C library's functions (newlib's memset,
+memcpy) come compiled, without a figure: their frames are read from their code in the linked ELF (what
+they push and subtract from sp), when they call nothing further. What the bound still cannot see is
+said, not guessed: frames GCC calls dynamic, recursion and calls through pointers (startup's C++
+constructors)."""
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +19,11 @@ INDIRECT_CALL = "__indirect_call"  # GCC's callee for a call through a pointer
 
 _NODE = re.compile(r'node: \{ title: "([^"]+)" label: "[^"]*?(?:\\n(\d+) bytes \(([^)]*)\))?" ')
 _EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+# what a function's code does to sp (objdump's Thumb spelling): pushes, pushes of FPU registers, sp -= n
+_PUSH = re.compile(r"\t(?:push(?:\.w)?\t|stmdb(?:\.w)?\tsp!, )\{([^}]*)\}")
+_VPUSH = re.compile(r"\tvpush\t\{([^}]*)\}")
+_SUB_SP = re.compile(r"\tsub(?:\.w)?\tsp, (?:sp, )?#(\d+)")
+_TARGET = re.compile(r"\tb[a-z.]*\t[0-9a-f]+ <([^+>]+)")  # a branch's or call's target function
 
 
 @dataclass
@@ -51,12 +59,46 @@ class StackBound:
         return not (self.unknown or self.dynamic or self.indirect or self.recursive)
 
     def describe(self) -> str:
-        gaps = ([f"frames of {', '.join(self.unknown)} not counted (no figure: library code)"] if self.unknown else []) \
+        gaps = ([f"frames of {', '.join(self.unknown)} not counted (no figure, and their code calls on)"]
+                if self.unknown else []) \
             + ([f"dynamic frames in {', '.join(self.dynamic)}"] if self.dynamic else []) \
             + ([f"calls through pointers in {', '.join(self.indirect)} not followed"] if self.indirect else []) \
             + (["recursion counted once"] if self.recursive else [])
         return f"static bound {self.bytes:,} B from {self.root} ({' > '.join(_name(f) for f in self.chain)})" + \
             (f"; {'; '.join(gaps)}" if gaps else "")
+
+
+def code_frame(function: str, disassembly: str) -> int | None:
+    """A function's frame from its code (objdump -d of it alone): every register it pushes (4 B, an FPU
+    double 8 B) and every sp -= n, summed; None if it calls or branches into anything else (those frames
+    are not known), or calls through a register (blx rN)."""
+    if "\tblx\tr" in disassembly or any(target != function for target in _TARGET.findall(disassembly)):
+        return None
+    pushed = sum(4 * len(_registers(group)) for group in _PUSH.findall(disassembly))
+    pushed += sum(8 * len(_registers(group)) for group in _VPUSH.findall(disassembly))
+    return pushed + sum(int(n) for n in _SUB_SP.findall(disassembly))
+
+
+def add_library_frames(graph: CallGraph, elf: Path, objdump: str = "arm-none-eabi-objdump") -> None:
+    """Frames for the graph's functions without one (linked from a library), read from their code in `elf`."""
+    for function in sorted({callee for callees in graph.calls.values() for callee in callees} - set(graph.frames)):
+        if function == INDIRECT_CALL:
+            continue
+        code = subprocess.run([objdump, "-d", f"--disassemble={function}", str(elf)], capture_output=True, text=True,
+                              check=False).stdout
+        if f"<{function}>:" in code:
+            frame = code_frame(function, code.split(f"<{function}>:", 1)[1])
+            if frame is not None:
+                graph.frames[function] = frame
+
+
+def _registers(group: str) -> list[str]:
+    """`r4, r5, lr` or `r4-r7` or `d8-d15` as the registers it names."""
+    names = []
+    for part in (p.strip() for p in group.split(",") if p.strip()):
+        first, _, last = part.partition("-")
+        names += [part] if not last else [f"{first[0]}{i}" for i in range(int(first[1:]), int(last[1:]) + 1)]
+    return names
 
 
 def read_call_graph(folder: Path) -> CallGraph:

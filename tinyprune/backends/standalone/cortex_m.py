@@ -24,7 +24,8 @@ from tinyprune.backends.templates import render
 from tinyprune.toolchains.gcc import require_tool, section_sizes, symbol_size
 from tinyprune.toolchains.qemu import CORE_CLOCK_HZ, run_firmware, uart_context
 from tinyprune.toolchains.runtime import runtime_context, write_runtime
-from tinyprune.toolchains.stack import CALLGRAPH_FLAGS, StackBound, read_call_graph, stack_bound
+from tinyprune.toolchains.stack import (CALLGRAPH_FLAGS, StackBound, add_library_frames, read_call_graph,
+                                       stack_bound)
 
 MARK_CALIBRATION_PAIRS = 1000  # back-to-back counter marks the profiled firmware times
 COMMON_FILES = (
@@ -163,6 +164,7 @@ def build_project(project_dir: Path, model: StandaloneModel, board: Board, sampl
     profiling = ("-DTP_STEP_HOOK=model_step_mark",) if profile else ()
     elf, text, data, bss = _make(project_dir, tuple(extra_cflags) + profiling)
     calls = read_call_graph(project_dir)
+    add_library_frames(calls, elf)
     return Firmware(elf, project_dir, board, model, text, data, bss, symbol_size(elf, "test_inputs"), sample_count,
                     profile, stack_bound(calls, "Reset_Handler"), stack_bound(calls, "model_invoke"))
 
