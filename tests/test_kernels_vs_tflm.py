@@ -108,6 +108,9 @@ def cases() -> dict[str, bytes]:
                 int(rng.integers(1 << 30)), 1, depth, units, per_channel=bool(rng.integers(2)),
                 activation=str(rng.choice(ACTIVATIONS)), sparsity=0.75 if weights == "sparse" else 0.0,
                 clusters=5 if weights == "clustered" else 0)
+            if weights == "clustered":  # 16 clusters: 4-bit indices, read two a byte by bitmask_lut's walk
+                models[f"fully_connected_lut4_{seed}"] = single_op.fully_connected(
+                    seed, 1, (5, 90)[seed], 9, sparsity=0.75, clusters=16)  # rows of 1 or 3 mask words, some empty
             for variant in range(2):  # their own generator: the other cases stay as they were
                 models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
                     pool_rng, weights, dilated=weights == "dense" and variant == 1)
@@ -323,6 +326,14 @@ def test_a_kernel_compiles_only_the_weight_formats_its_model_uses(built, tmp_pat
         return int(sizes.splitlines()[1].split()[0])
 
     assert text_bytes() < 0.7 * text_bytes("-DTP_EVERY_FORMAT")
+
+
+@pytest.mark.parametrize("name, walk", [("fully_connected_lut4_1_bitmask_lut", 1),
+                                        ("fully_connected_clustered_0_bitmask_lut", 0)])
+def test_fully_connected_compiles_the_4_bit_index_walk_where_its_rows_have_4_bit_indices(built, name, walk):
+    _, generated, _ = built
+    config = (generated[name].out_dir / "tp_config.h").read_text()
+    assert f"#define TP_FULLY_CONNECTED_LUT4 {walk}\n" in config
 
 
 @pytest.mark.parametrize("allowed", [("dense", "bitmask"), ("dense", "bitmask_lut"), ("dense", "delta_lut")])

@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED, int8, per-tensor or per-channel: TFLM's reference FullyConnected with the input
  * offset folded into the bias. */
 #define TP_KERNEL_FORMATS TP_FULLY_CONNECTED_FORMATS
+#define TP_KERNEL_LUT4 TP_FULLY_CONNECTED_LUT4
 #include "tp_weights.h"
 
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output)

@@ -13,9 +13,18 @@
  * tests' host runner) defines TP_EVERY_FORMAT instead. */
 #ifdef TP_EVERY_FORMAT
 #define TP_FORMATS 0xFFu
+#define TP_LUT4_ROWS 2
 #else
 #include "tp_config.h"
 #define TP_FORMATS (TP_KERNEL_FORMATS)
+/* The walk of table-indexed bitmask rows against one contiguous window that the kernel's line
+ * TP_KERNEL_LUT4 of tp_config.h compiles: 1 every such row of the model has 4-bit indices (read two a
+ * byte, tp_bitmask_lut4_row_dot), 0 none has, 2 some have (chosen per row). */
+#ifdef TP_KERNEL_LUT4
+#define TP_LUT4_ROWS (TP_KERNEL_LUT4)
+#else
+#define TP_LUT4_ROWS 0
+#endif
 #endif
 
 /* Whether weights `w` are stored in format F (DENSE, BITMASK, DELTA, LUT, BITMASK_LUT, DELTA_LUT): a
@@ -131,6 +140,49 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor
     return acc;
 }
 
+/* A bitmask row of 4-bit table indices (up to 16 values: the common clustered layer) against one
+ * contiguous window: a byte holds two nonzeros' indices, low nibble first; each nonzero's bit is
+ * cleared where it stands (no shifting of the mask or stepping of the input). A word whose nonzeros
+ * end on a byte's low nibble leaves its high one to the next word (`half`). */
+static TP_NOINLINE int32_t tp_bitmask_lut4_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *x)
+{
+    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
+    const int8_t *table = w->values;
+    const uint8_t *pair = w->indices + (cursor->index >> 3);
+    uint32_t half = cursor->index & 4u; /* 4: the low nibble of *pair is taken */
+    int32_t acc = 0;
+    for (uint32_t word = 0; word < w->row_stride; ++word) {
+        uint32_t bits = mask[word];
+        const int8_t *input = x + word * 32u;
+        int at;
+        if (!bits) {
+            continue;
+        }
+        if (half) {
+            goto high_nibble;
+        }
+        for (;;) {
+            at = tp_leading_zeros(bits);
+            bits -= 0x80000000u >> at;
+            acc += table[*pair & 15u] * input[at];
+            if (!bits) {
+                half = 4u;
+                break;
+            }
+        high_nibble:
+            at = tp_leading_zeros(bits);
+            bits -= 0x80000000u >> at;
+            acc += table[*pair++ >> 4] * input[at];
+            if (!bits) {
+                half = 0;
+                break;
+            }
+        }
+    }
+    cursor->index = (uint32_t)(pair - w->indices) * 8u + half;
+    return acc;
+}
+
 /* The same against four windows x[0..3]: each nonzero weight is found once and used four times. */
 static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *cursor, int indexed,
                                        const int8_t *const x[4], const tp_tap *taps, int32_t acc[4])
@@ -194,6 +246,8 @@ static inline void tp_sparse_row_dot(const tp_weights *w, int row, tp_cursor *cu
             tp_bitmask_row_dot4(w, row, cursor, 1, x, taps, acc);
         } else if (windows == 4) {
             tp_bitmask_row_dot4(w, row, cursor, 0, x, taps, acc);
+        } else if (indexed && !taps && (TP_LUT4_ROWS == 1 || (TP_LUT4_ROWS == 2 && w->index_bits == 4))) {
+            acc[0] += tp_bitmask_lut4_row_dot(w, row, cursor, x[0]);
         } else if (indexed) {
             acc[0] += tp_bitmask_row_dot(w, row, cursor, 1, x[0], taps);
         } else {

@@ -374,8 +374,8 @@ def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
 
 def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     """(macro, 0 or 1) for the convolution kernels' paths, e.g. ("TP_CONV2D_POOLED", 1): whether a step of
-    the kernel has a fused pool, whether one has none, and whether a tp_conv2d writes over its input; a
-    path no step takes is not compiled."""
+    the kernel has a fused pool, whether one has none, and whether a tp_conv2d writes over its input; and
+    which walks of table-indexed bitmask rows tp_fully_connected takes; a path no step takes is not compiled."""
     paths = []
     for kernel in ("tp_conv2d", "tp_gemm"):
         pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
@@ -384,6 +384,10 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     # a pointwise convolution that writes over its input (its staging scratch kept)
     paths.append(("TP_CONV2D_IN_PLACE", int(any(step.kernel == "tp_conv2d" and step.staging
                                                 and step.inputs[-1].binding != "none" for step in steps))))
+    # FULLY_CONNECTED's bitmask_lut rows: 1 all of 4-bit indices (read two a byte), 0 none, 2 some (tp_weights.h)
+    bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == "tp_fully_connected"
+            and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
+    paths.append(("TP_FULLY_CONNECTED_LUT4", 2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
     return paths
 
 
