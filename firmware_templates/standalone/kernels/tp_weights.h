@@ -146,15 +146,16 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor
  * end on a byte's low nibble leaves its high one to the next word (`half`). */
 static TP_NOINLINE int32_t tp_bitmask_lut4_row_dot(const tp_weights *w, int row, tp_cursor *cursor, const int8_t *x)
 {
-    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride;
+    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride, *const end = mask + w->row_stride;
     const int8_t *table = w->values;
     const uint8_t *pair = w->indices + (cursor->index >> 3);
     uint32_t half = cursor->index & 4u; /* 4: the low nibble of *pair is taken */
     int32_t acc = 0;
-    for (uint32_t word = 0; word < w->row_stride; ++word) {
-        uint32_t bits = mask[word];
-        const int8_t *input = x + word * 32u;
+    const int8_t *input = x - 32;
+    do { /* a row has a word at least */
+        uint32_t bits = *mask++;
         int at;
+        input += 32;
         if (!bits) {
             continue;
         }
@@ -178,7 +179,7 @@ static TP_NOINLINE int32_t tp_bitmask_lut4_row_dot(const tp_weights *w, int row,
                 break;
             }
         }
-    }
+    } while (mask != end);
     cursor->index = (uint32_t)(pair - w->indices) * 8u + half;
     return acc;
 }
