@@ -165,3 +165,12 @@ def test_a_library_functions_frame_is_read_from_its_code():
     assert code_frame("memset", MEMSET_CODE + "     f12:\tf000 f801 \tbl\t1000 <__errno>\n") is None
     assert code_frame("memset", MEMSET_CODE + "     f12:\tf000 b801 \tb.w\t1000 <memmove>\n") is None
     assert code_frame("memset", MEMSET_CODE + "     f12:\t4798      \tblx\tr3\n") is None
+
+
+def test_a_firmware_built_but_not_run_counts_gccs_static_bound_and_says_so():
+    built = StandaloneProof({}, 1, 0, firmware={"flash_bytes": 5000, "ram_bytes": 2400, "stack_bound_bytes": 620,
+                                                "stack_bound": "static bound 620 B from Reset_Handler (...)"})
+    fit = standalone_fit(MODEL, built, BOARD, 1024)
+    assert fit.ram_items[STACK] == 620
+    assert fit.ram_basis == ("stack not measured (the firmware did not run): the bare-metal firmware's static bound "
+                             "620 B from Reset_Handler (...)")

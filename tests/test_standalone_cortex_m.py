@@ -279,3 +279,26 @@ def test_the_measured_stack_stays_within_gccs_bound_and_grows_with_the_frames(tm
     assert "tp_depthwise_conv2d" in depthwise_bound.chain and "tp_depthwise_conv2d" not in dense_bound.chain
     assert depthwise - dense > 512
     assert abs((depthwise - dense) - (depthwise_bound.bytes - dense_bound.bytes)) <= 16
+
+
+def test_without_qemu_the_fit_counts_the_built_firmwares_static_stack_bound(tmp_path, monkeypatch):
+    """qemu-system-arm missing, the cross compiler there: the firmware is built (flash, RAM, the stack's static
+    bound) but not run; the fit's stack is that bound, labelled so, and what did not run is listed."""
+    from tinyprune.backends.standalone.cortex_m import write_cortex_m_project
+    from tinyprune.backends.standalone.proof import prove_standalone, standalone_fit
+    from tinyprune.zoo import zoo_int8
+
+    model_bytes, board = zoo_int8("mlp"), load_board("nano33ble")
+    shape = read_graph(model_bytes).input_tensors()[0].shape
+    x = np.random.default_rng(6).integers(-128, 128, size=(3,) + tuple(shape[1:])).astype(np.int8)
+    model = generate_standalone(read_graph(model_bytes), tmp_path, "test_model")
+    project = write_cortex_m_project(model, board, tmp_path / "cortex_m", x[:2])
+    which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda tool, *rest, **options:
+                        None if tool == "qemu-system-arm" else which(tool, *rest, **options))
+    proof = prove_standalone(model, board, x, tflm_outputs(model_bytes, x), project, 2)
+    assert proof.qemu == {} and proof.firmware["stack_bound_bytes"] > 0
+    assert any("qemu-system-arm not installed" in line for line in proof.not_proven)
+    fit = standalone_fit(model, proof, board, 1024)
+    assert fit.ram_items["stack"] == proof.firmware["stack_bound_bytes"]
+    assert fit.ram_basis.startswith("stack not measured (the firmware did not run): the bare-metal firmware's static")

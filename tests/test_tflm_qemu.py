@@ -202,6 +202,10 @@ def test_build_prove_qemu_declares_the_measured_arena_and_prove_out_remeasures(d
     assert report["memory"]["board_measured"] == measured == report["memory"]["arena_firmware"]
     assert abs(measured - report["memory"]["board_exact"]) <= 16
     assert report["prove"]["differing_bytes"] == 0 and report["prove"]["sketch_passed"]
+    # the RAM fit counts the sketch's call stack and heap as the proof measured them, and says so
+    ram = report["fit"]["ram_items"]
+    assert (ram["stack"], ram["heap"]) == (report["prove"]["stack_bytes"], report["prove"]["heap_bytes"])
+    assert ram["stack"] > 1000 and report["fit"]["ram_basis"].startswith("stack measured: the high-water mark of the sketch")
     sketch = (out / "arduino" / "digits" / "digits.ino").read_text()
     assert f"constexpr size_t kTensorArenaBytes = {measured};" in sketch
     assert "measured on qemu mps2-an386 with Chirale_TensorFLowLite 2.0.0" in sketch

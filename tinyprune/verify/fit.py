@@ -65,12 +65,16 @@ def board_fit(graph, board, runtime_name: str, arena_bytes: int, ram_headroom: i
     )
 
 
-def stack_item(stack_bytes: int, core: str, measured_on: str) -> tuple[dict[str, int], str]:
+def stack_item(stack_bytes: int, core: str, measured_on: str, bound_bytes: int = 0,
+               bound: str = "") -> tuple[dict[str, int], str]:
     """The fit's RAM item for the call stack and the words saying what it rests on: the high-water mark a
     firmware measured under qemu (`measured_on`: which firmware, where; its stack region painted at reset,
-    the deepest word overwritten when main returned), or no item, said so, when none ran (0)."""
+    the deepest word overwritten when main returned); else GCC's static bound of a firmware built but not
+    run (`bound_bytes`, `bound` in words: toolchains/stack.py); else no item, said so."""
     if stack_bytes:
         return {STACK: stack_bytes}, f"stack measured: the high-water mark of {measured_on}"
+    if bound_bytes:
+        return {STACK: bound_bytes}, f"stack not measured (the firmware did not run): {bound}"
     return {}, f"the call stack is not included: no firmware ran for {core} to measure it"
 
 

@@ -49,7 +49,8 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
     cannot run here (no host compiler, no cross toolchain, no qemu machine for the core) is listed in
     not_proven with how to make it run, never claimed."""
     proof = StandaloneProof(model.summary(), 0, 0)
-    missing_cross = [tool for tool in (GCC, "arm-none-eabi-size", "make", "qemu-system-arm") if not shutil.which(tool)]
+    missing_cross = [tool for tool in (GCC, "arm-none-eabi-size", "make") if not shutil.which(tool)]
+    runs = shutil.which("qemu-system-arm") is not None
     if cortex_m_project is None:
         proof.not_proven.append(f"{board.core}: no qemu machine models it, so flash, RAM and instructions per "
                                 "inference are the model's constants and arena, not a measured firmware")
@@ -57,6 +58,10 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
         proof.not_proven.append(f"the firmware under qemu ({board.qemu_machine}): {', '.join(missing_cross)} not "
                                 f"installed, so flash, RAM and instructions are not measured; {INSTALL_HINT}")
         cortex_m_project = None
+    elif not runs:
+        proof.not_proven.append(f"the firmware under qemu ({board.qemu_machine}): qemu-system-arm not installed, so "
+                                "it is built (flash, RAM, the stack's static bound) but not run (outputs, "
+                                f"instructions, the stack's high-water mark); {INSTALL_HINT}")
     with tempfile.TemporaryDirectory(prefix="tinyprune-standalone-") as folder:
         if not shutil.which(HOST_COMPILER):
             proof.not_proven.append(f"the C against TFLM on this host's {len(x_int8)} test inputs: no host C "
@@ -71,11 +76,12 @@ def prove_standalone(model: StandaloneModel, board, x_int8: np.ndarray, tflm: np
         if cortex_m_project is not None:
             project = Path(shutil.copytree(cortex_m_project, Path(folder) / "cortex_m"))
             firmware = build_project(project, model, board, project_samples)
-            run = run_qemu(firmware)
-            expected = tflm[:len(run.outputs)].reshape(len(run.outputs), -1)
             proof.firmware = firmware.summary()
-            proof.qemu = {**run.summary(model.macs), "machine": board.qemu_machine,
-                          "differing_bytes": int(np.count_nonzero(run.outputs != expected))}
+            if runs:
+                run = run_qemu(firmware)
+                expected = tflm[:len(run.outputs)].reshape(len(run.outputs), -1)
+                proof.qemu = {**run.summary(model.macs), "machine": board.qemu_machine,
+                              "differing_bytes": int(np.count_nonzero(run.outputs != expected))}
     if proof.host_differing_bytes or proof.qemu.get("differing_bytes"):
         raise TinypruneError(
             f"the generated C differs from TFLM on {proof.host_differing_bytes} output bytes on the host and "
@@ -91,10 +97,11 @@ def standalone_fit(model: Lowered | StandaloneModel, proof: StandaloneProof | No
     once the graph is lowered: nothing need be written to estimate them); and the Arduino sketch's own
     buffers, which the bare-metal firmware measured has not."""
     qemu = proof.qemu if proof is not None else {}
+    built = (proof.firmware if proof is not None else None) or {}
     stack, stack_basis = stack_item(qemu.get("stack_bytes", 0), board.core,
                                     f"the bare-metal firmware's call stack over {qemu.get('samples')} inferences on "
-                                    f"qemu {qemu.get('machine')}, startup and main included ("
-                                    f"{(proof.firmware or {}).get('stack_bound') if proof else ''})")
+                                    f"qemu {qemu.get('machine')}, startup and main included ({built.get('stack_bound')})",
+                                    built.get("stack_bound_bytes", 0), f"the bare-metal firmware's {built.get('stack_bound')}")
     if proof is not None and proof.firmware is not None:
         flash = {"model constants": model.constant_bytes,
                  "code and other data": proof.firmware["flash_bytes"] - model.constant_bytes}
