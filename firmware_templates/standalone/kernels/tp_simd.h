@@ -52,14 +52,6 @@ static inline int32_t tp_smlabt(int32_t a, int32_t b, int32_t acc)
     return result;
 }
 
-/* acc + a.high * b.high */
-static inline int32_t tp_smlatt(int32_t a, int32_t b, int32_t acc)
-{
-    int32_t result;
-    __asm__("smlatt %0, %1, %2, %3" : "=r"(result) : "r"(a), "r"(b), "r"(acc));
-    return result;
-}
-
 /* high + (a * b + 2^31) / 2^32 rounded down: the high word of a 64-bit product, rounded, plus `high` */
 static inline int32_t tp_smmlar(int32_t a, int32_t b, int32_t high)
 {
@@ -81,14 +73,6 @@ static inline uint32_t tp_pkhbt(int32_t a, int32_t b)
 {
     uint32_t result;
     __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(result) : "r"(a), "r"(b));
-    return result;
-}
-
-/* the two 16-bit halves added separately, wrapping */
-static inline int32_t tp_sadd16(int32_t a, int32_t b)
-{
-    int32_t result;
-    __asm__("sadd16 %0, %1, %2" : "=r"(result) : "r"(a), "r"(b));
     return result;
 }
 
