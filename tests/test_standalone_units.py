@@ -209,3 +209,26 @@ def test_a_format_is_compiled_only_where_it_saves_more_than_its_code():
     mixed = {("tp_fully_connected", "a"): {"dense": 8000, "bitmask": 3000, "delta": 3000 - code["delta"] - 50},
              ("tp_fully_connected", "b"): {"dense": 8000, "bitmask": 2000, "delta": 2000 + code["bitmask"] + 50}}
     assert formats_worth_compiling(mixed)["tp_fully_connected"] == ("dense", "bitmask", "delta")
+
+
+def test_fast_storage_keeps_dense_where_a_sparse_walk_is_slower(rng):
+    """`fast`: a sparse format only where KERNEL_INSTRUCTIONS estimates it below dense. A 75 %-pruned
+    depthwise layer (9 taps a channel) stays dense although the bitmask is smaller; a 95 %-pruned
+    convolution and fully connected layer take the bitmask; a half-pruned convolution stays dense."""
+    from tinyprune.backends.standalone.formats import encodings, no_slower_than_dense
+
+    def fastest_smallest(kernel, matrix):
+        options = no_slower_than_dense(kernel, matrix, encodings(matrix))
+        return min(options.values(), key=lambda encoding: encoding.stored_bytes).format
+
+    depthwise = rng.integers(1, 128, size=(64, 9)).astype(np.int8)
+    depthwise[:, rng.permutation(9)[:7]] = 0
+    assert choose_encoding(depthwise).format == "bitmask"  # the smallest
+    assert fastest_smallest("tp_depthwise_conv2d", depthwise) == "dense"
+    convolution = rng.choice(np.r_[-127:0, 1:128], size=(32, 288)).astype(np.int8)  # too many values for a LUT
+    very_sparse, half = convolution.copy(), convolution.copy()
+    very_sparse[rng.random(convolution.shape) < 0.95] = 0
+    half[rng.random(convolution.shape) < 0.5] = 0
+    assert fastest_smallest("tp_conv2d", very_sparse) == "bitmask"
+    assert fastest_smallest("tp_fully_connected", very_sparse) == "bitmask"
+    assert choose_encoding(half).format == "bitmask" and fastest_smallest("tp_conv2d", half) == "dense"

@@ -13,7 +13,7 @@ from pathlib import Path
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone.contracts import check_steps
 from tinyprune.backends.standalone.formats import (FAST_FORMATS, FORMATS, WeightEncoding, encodings,
-                                                    formats_worth_compiling)
+                                                    formats_worth_compiling, no_slower_than_dense)
 from tinyprune.backends.standalone.ops import LOWERINGS, STANDALONE_OPS, LayerReport, Step, gemm_widening
 from tinyprune.backends.standalone.plan import ArenaPlan, BufferRequest, plan_arena
 from tinyprune.backends.templates import c_identifier, render
@@ -117,8 +117,10 @@ class Lowering:
     """What an op's lowering (ops.py) sees: tensors, buffers, unique names, and where steps go."""
 
     def __init__(self, graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str] = frozenset(),
-                 per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True):
+                 per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True,
+                 speed_first: bool = False):
         self.graph = graph
+        self.speed_first = speed_first  # a sparse format only where it is estimated faster than dense (formats.py)
         self.convolutions_in_place = convolutions_in_place  # pruned pointwise ones may write over their input
         self.formats = formats
         self.per_kernel = per_kernel or {}  # kernel -> the formats it may use (formats.formats_worth_compiling)
@@ -188,6 +190,8 @@ class Lowering:
         may use; every candidate's size is kept for formats_worth_compiling."""
         allowed = tuple(f for f in (formats or self.formats) if f in self.per_kernel.get(kernel, FORMATS))
         options = encodings(matrix, allowed)
+        if self.speed_first:
+            options = no_slower_than_dense(kernel, matrix, options)
         self.candidates[(kernel, self.layer(op))] = {name: e.stored_bytes for name, e in options.items()}
         return min(options.values(), key=lambda encoding: encoding.stored_bytes)
 
@@ -317,14 +321,18 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: boo
     # each weighted kernel keeps only the formats that save more than their code costs (formats.py;
     # weigh_code=False: every layer its smallest allowed format, whatever the code; `per_kernel`: the
     # formats each weighted kernel may use, as given, e.g. {"tp_conv2d": ("dense", "bitmask")} for a bench)
+    # `fast` storage (the default, FAST_FORMATS chosen as the build's) stores a layer sparse only where that
+    # is estimated to take fewer instructions than dense (formats.KERNEL_INSTRUCTIONS)
+    speed_first = tuple(formats) == FAST_FORMATS and weigh_code and per_kernel is None
     if per_kernel is None:
-        per_kernel = formats_worth_compiling(_lower(graph, tuple(formats), frozenset()).candidates) if weigh_code else {}
-    lean = _lower(graph, tuple(formats), frozenset(), per_kernel)
+        per_kernel = formats_worth_compiling(
+            _lower(graph, tuple(formats), frozenset(), speed_first=speed_first).candidates) if weigh_code else {}
+    lean = _lower(graph, tuple(formats), frozenset(), per_kernel, speed_first=speed_first)
     # a pruned pointwise convolution written over its input stages its outputs (more instructions): kept
     # only where that shrinks the arena
     in_place = any(step.staging and step.inputs[-1].binding != "none" for step in lean.steps)
     if in_place:
-        plain = _lower(graph, tuple(formats), frozenset(), per_kernel, convolutions_in_place=False)
+        plain = _lower(graph, tuple(formats), frozenset(), per_kernel, False, speed_first)
         in_place = plain.arena_bytes > lean.arena_bytes
         lean = lean if in_place else plain
     # wider GEMM passes need more scratch: widen the steps where the bytes alive beside them leave room
@@ -337,13 +345,14 @@ def lower(graph: Graph, formats: tuple[str, ...] = FAST_FORMATS, weigh_code: boo
                      if step.kernel == "tp_gemm" and bytes_alive + gemm_widening(step) <= lean.arena_bytes)
     if not wide:
         return lean
-    fast = _lower(graph, tuple(formats), wide, per_kernel, in_place)
+    fast = _lower(graph, tuple(formats), wide, per_kernel, in_place, speed_first)
     return fast if fast.arena_bytes <= lean.arena_bytes else lean
 
 
 def _lower(graph: Graph, formats: tuple[str, ...], wide_gemms: frozenset[str],
-           per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True) -> Lowered:
-    lowering = Lowering(graph, formats, wide_gemms, per_kernel, convolutions_in_place)
+           per_kernel: dict[str, tuple[str, ...]] | None = None, convolutions_in_place: bool = True,
+           speed_first: bool = False) -> Lowered:
+    lowering = Lowering(graph, formats, wide_gemms, per_kernel, convolutions_in_place, speed_first)
     for op in graph.operators:
         if op.index not in lowering.fused:
             LOWERINGS[op.opcode](lowering, op)

@@ -220,6 +220,40 @@ KERNEL_CODE_BYTES = {
 }
 
 
+# Instructions of each weighted kernel per format, as (per MAC, per MAC on a nonzero weight): a dense layer
+# (tp_gemm for convolutions and fully connected layers) takes per_mac * MACs, a bitmask one per_mac * MACs +
+# per_nonzero * nonzero MACs. Measured by bench/format_speed.py: qemu mps2-an386 (Cortex-M4, -icount),
+# arm-none-eabi-gcc 12 -O2, the profiled build of the zoo's int8 DS-CNN (49x10 input: a 10x4 stride-2
+# convolution, four 3x3 depthwise and four 1x1 convolutions of 64 channels, a 64x12 fully connected layer)
+# with each layer's smallest weights zeroed, at 75 % and 90 % (two builds solve the two terms).
+# `--weight-storage fast` stores a layer in a format stated here only where its estimate is below dense's:
+# a pruned depthwise layer stays dense (its walks cost more than the MACs they skip), a convolution takes
+# the bitmask from about 69 % zeros, a fully connected layer from about 73 %. LUT rows are weighed only in
+# the depthwise kernel; bench/format_speed.py --formats lut measures them slower than dense in the others
+# too (conv 5.53 + 4.79, FC 16.14 + 2.43), but weighing them there would store clustered models dense.
+KERNEL_INSTRUCTIONS = {
+    "tp_conv2d": {"dense": (2.13, 0.0), "bitmask": (0.92, 3.94)},
+    "tp_depthwise_conv2d": {"dense": (3.60, 0.0), "bitmask": (11.63, 46.27), "lut": (30.87, 33.69)},
+    "tp_fully_connected": {"dense": (3.46, 0.0), "bitmask": (1.31, 8.00)},
+}
+
+
+def estimated_instructions(kernel: str, form: str, matrix: np.ndarray) -> float | None:
+    """KERNEL_INSTRUCTIONS' estimate for one use of each weight of `matrix` stored in `form` (None: not stated)."""
+    per_mac, per_nonzero = KERNEL_INSTRUCTIONS.get(kernel, {}).get(form, (None, None))
+    return None if per_mac is None else per_mac * matrix.size + per_nonzero * np.count_nonzero(matrix)
+
+
+def no_slower_than_dense(kernel: str, matrix: np.ndarray,
+                         options: dict[str, WeightEncoding]) -> dict[str, WeightEncoding]:
+    """The `options` (encodings of `matrix`) but those KERNEL_INSTRUCTIONS estimates at least as slow in
+    `kernel` as dense (formats or kernels it does not state are kept)."""
+    dense = estimated_instructions(kernel, "dense", matrix)
+    slower = {name for name in options if name != "dense" and dense is not None
+              and (estimate := estimated_instructions(kernel, name, matrix)) is not None and estimate >= dense}
+    return {name: encoding for name, encoding in options.items() if name not in slower}
+
+
 def formats_worth_compiling(layers: dict[tuple[str, str], dict[str, int]]) -> dict[str, tuple[str, ...]]:
     """Per weighted kernel, the formats worth compiling into it: the subset of its layers' sparse
     candidates ((kernel, layer) -> {format: stored bytes}) whose code plus the layers' bytes (each
