@@ -91,3 +91,28 @@ def test_a_port_that_vanishes_mid_run_is_one_error_not_a_crash():
         link.port.close()  # what pyserial sees when a USB serial port goes away
         measured = measure(link, INPUTS)
     assert measured.outputs == [] and "lost the serial port" in measured.stopped
+
+
+def test_without_labels_the_self_test_inputs_give_bytes_and_latency_and_no_accuracy():
+    """A model taken as it is without data: device-eval runs the seeded self-test inputs its build ran and
+    reports the bytes differing from the host's TFLM and latency, never an accuracy."""
+    from pathlib import Path
+
+    from tinyprune.backends.base import TEST_VECTORS
+    from tinyprune.device.build_folder import test_set
+    from tinyprune.device.evaluate import describe_evaluation, summarise
+    from tinyprune.graph.reader import read_graph_file
+    from tinyprune.io.tflite import self_test_inputs
+
+    graph = read_graph_file(Path(__file__).parent / "data" / "zoo" / "mlp.tflite")
+    inputs, y, task = test_set({"data": None, "seed": 7, "config": {"data": ""}}, graph, None, None)
+    assert y is None and task is None
+    assert np.array_equal(inputs, self_test_inputs(graph, 7, TEST_VECTORS).reshape(TEST_VECTORS, -1))
+    info, measured, _, _ = run()
+    host = np.stack([np.frombuffer(o, dtype=np.int8) for o in measured.outputs]).copy()
+    host[2, 3] += 1
+    section = summarise(info, measured, host, None, None, graph, {"accuracy": None}) | {"port": "fake"}
+    assert section["metric"] is section["device"] is section["host_tflm"] is None
+    assert (section["differing_bytes"], section["total_bytes"], section["inputs"]) == (1, 50, "self-test")
+    line = describe_evaluation(section)
+    assert "1 of 50 output bytes differ" in line and "give --data with labels" in line and "%" not in line

@@ -143,3 +143,25 @@ def test_port_qemu_runs_the_firmware_whatever_the_comparison_sketchs_proof(tmp_p
     assert report["builds"][0]["proof_failure"] is None and report["builds"][1]["proof_failure"]
     page = (out / "report.md").read_text()
     assert "| tflm, beside it | in tflm/: " in page and "not proven: " in page and "| device evaluation |" in page
+
+
+def test_port_qemu_on_a_model_taken_as_it_is_without_data_runs_its_self_test_inputs(tmp_path, capfd):
+    """A .tflite built without --data has no labelled test set: device-eval runs the firmware on the seeded
+    self-test inputs its build ran, compares the bytes with the host's TFLM, times them and claims no
+    accuracy (it loaded the default data set and failed on its shape)."""
+    from pathlib import Path
+
+    from tinyprune.cli import main
+
+    out = tmp_path / "out"
+    assert main(["build", str(Path(__file__).parent / "data" / "zoo" / "mlp.tflite"), "--board", "nano33ble",
+                 "--out", str(out)]) == 0
+    capfd.readouterr()
+    assert main(["device-eval", str(out), "--port", "qemu"]) == 0
+    captured = capfd.readouterr()
+    section = json.loads((out / "report.json").read_text())["device"]["evaluation"]
+    assert (section["samples"], section["differing_bytes"], section["total_bytes"]) == (16, 0, 160)
+    assert section["inputs"] == "self-test" and section["metric"] is section["device"] is None
+    assert section["latency_us"]["min"] > 0
+    line = next(text for text in (captured.out + captured.err).splitlines() if text.startswith("device "))
+    assert "no accuracy" in line and "0 of 160 output bytes differ" in line and "%" not in line

@@ -158,7 +158,8 @@ def parser() -> argparse.ArgumentParser:
     device.add_argument("out", help="the build's output folder (tinyprune build --out)")
     device.add_argument("--port", "-p", required=True,
                         help="the board's serial port (/dev/ttyACM0, COM3), or qemu: the build's firmware on qemu")
-    device.add_argument("--data", "-d", help="test set (default: the build's data set)")
+    device.add_argument("--data", "-d", help="test set (default: the build's data set; a model built without "
+                                             "data: its self-test inputs, no accuracy)")
     device.add_argument("--samples", "-n", type=int, help="only the first N test samples")
     device.add_argument("--timeout", type=float, default=10.0, help="seconds the board has to answer (default 10)")
     device.add_argument("--arduino-library", metavar="PATH",

@@ -21,17 +21,25 @@ def read_build(out_dir: str | Path) -> tuple[dict, bytes]:
 
 
 def test_set(report: dict, graph, data: str | None, samples: int | None):
-    """The build's test inputs as int8 (as TFLM on the host got them) and their labels."""
+    """The build's test inputs as int8 (as TFLM on the host got them), their labels and task. A model taken as
+    it is without data has no labels: without `data`, the seeded self-test inputs its build ran (labels and
+    task None)."""
     from tinyprune.io.data import load_dataset
     from tinyprune.verify.accuracy import int8_inputs
 
+    if samples is not None and samples < 1:
+        raise TinypruneError(f"--samples {samples} is not a positive number", "give --samples 1 or more")
+    if data is None and "data" in report and report["data"] is None:
+        from tinyprune.backends.base import TEST_VECTORS
+        from tinyprune.io.tflite import self_test_inputs
+
+        x = self_test_inputs(graph, report["seed"], samples or TEST_VECTORS)
+        return x.reshape(len(x), -1), None, None
     config = report["config"]
     dataset = load_dataset(data or config["data"], report["seed"], config.get("target") or "",
                            tuple(graph.input_tensors()[0].shape[1:]))
     x, y = dataset.x_test, dataset.y_test
     if samples is not None:
-        if samples < 1:
-            raise TinypruneError(f"--samples {samples} is not a positive number", "give --samples 1 or more")
         x, y = x[:samples], y[:samples]
     size = graph.input_tensors()[0].num_elements
     if int(np.prod(x.shape[1:])) != size:

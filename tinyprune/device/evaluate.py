@@ -46,10 +46,11 @@ def measure(link: BoardLink, inputs: np.ndarray, progress=None) -> Measured:
     return measured
 
 
-def summarise(info: protocol.Info, measured: Measured, host_outputs: np.ndarray, y: np.ndarray, task: str,
-              graph, report: dict) -> dict:
-    """The report's device section: accuracy on the board and on the host over the same samples, the
-    bytes where they differ, latency per inference."""
+def summarise(info: protocol.Info, measured: Measured, host_outputs: np.ndarray, y: np.ndarray | None,
+              task: str | None, graph, report: dict) -> dict:
+    """The report's device section: accuracy on the board and on the host over the same samples (None
+    without labels: a model taken as it is without data runs its self-test inputs), the bytes where they
+    differ, latency per inference."""
     from tinyprune.verify.accuracy import int8_outputs_to_float, score
 
     count = len(measured.outputs)
@@ -60,14 +61,17 @@ def summarise(info: protocol.Info, measured: Measured, host_outputs: np.ndarray,
     board = np.stack([np.frombuffer(o, dtype=np.int8) for o in measured.outputs])
     host = host_outputs[:count].reshape(count, -1)
     differing = np.count_nonzero(board != host, axis=1)
-    metric = score(int8_outputs_to_float(graph, board), y[:count], task, "device")
-    host_score = score(int8_outputs_to_float(graph, host), y[:count], task, "host")
+    if y is None:
+        section.update({"inputs": "self-test", "metric": None, "device": None, "host_tflm": None,
+                        "host_tflm_whole_test_set": None})
+    else:
+        metric = score(int8_outputs_to_float(graph, board), y[:count], task, "device")
+        host_score = score(int8_outputs_to_float(graph, host), y[:count], task, "host")
+        section.update({"inputs": "test set", "metric": metric.metric, "device": metric.value,
+                        "host_tflm": host_score.value,
+                        "host_tflm_whole_test_set": (report.get("accuracy") or {}).get("tflm_int8")})
     seconds = np.array(measured.elapsed, dtype=np.float64) / info.timer_hz
     section.update({
-        "metric": metric.metric,
-        "device": metric.value,
-        "host_tflm": host_score.value,
-        "host_tflm_whole_test_set": report["accuracy"]["tflm_int8"],
         "differing_bytes": int(differing.sum()),
         "total_bytes": int(board.size),
         "differing_samples": int(np.count_nonzero(differing)),
@@ -90,7 +94,8 @@ def device_eval(out_dir: str | Path, port: str, data: str | None = None, samples
                 timeout: float = 10.0, progress=None, arduino_library: str | None = None) -> dict:
     """Run the build's test set on the board at `port` ("qemu": the firmware on the board's qemu machine,
     the TFLM sketch built against `arduino_library` or the installed one); the device section, also
-    written into the report."""
+    written into the report. A model taken as it is without data runs its build's self-test inputs unless
+    `data` is given: bytes and latency, no accuracy."""
     from tinyprune.graph.reader import read_graph
     from tinyprune.report import add_device_section
     from tinyprune.verify.accuracy import tflm_outputs
@@ -130,10 +135,14 @@ def describe_evaluation(section: dict) -> str:
     def figure(value):
         return f"{value * 100:.2f} %" if section["metric"] == "accuracy" else f"MSE {value:.5g}"
     latency = section["latency_us"]
-    line = (f"{figure(section['device'])} on the board, {figure(section['host_tflm'])} in the host's TFLM over "
-            f"{section['samples']} test samples; {section['differing_bytes']} of {section['total_bytes']:,} output "
-            f"bytes differ; {latency['min']:,} / {latency['median']:,} / {latency['max']:,} us an inference "
-            f"(min / median / max)")
+    if section["metric"] is None:
+        line = (f"no accuracy: the build has no labelled data (give --data with labels); over {section['samples']} "
+                f"self-test inputs")
+    else:
+        line = (f"{figure(section['device'])} on the board, {figure(section['host_tflm'])} in the host's TFLM over "
+                f"{section['samples']} test samples")
+    line += (f"; {section['differing_bytes']} of {section['total_bytes']:,} output bytes differ; "
+             f"{latency['min']:,} / {latency['median']:,} / {latency['max']:,} us an inference (min / median / max)")
     if section["stopped"]:
         line += f"; stopped after {section['samples']} of {section['samples_requested']}: {section['stopped']}"
     return line

@@ -42,8 +42,9 @@ Schema `tinyprune.report` version 1 (all sizes in bytes, accuracies as fractions
   compute otherwise), the measured arena (arena_bytes: the smallest multiple of 4 that allocates and
   gives the same outputs; arena_used_bytes: TFLM's own count), instructions_per_inference, qemu_runs
 - device: null after a build; `tinyprune flash` adds flash (tool, version, port, the board's boot INFO) and
-  `tinyprune device-eval` adds evaluation (the board's INFO, accuracy on the board and of the host's TFLM
-  over the same samples, output bytes differing per sample, latency per inference in microseconds and,
+  `tinyprune device-eval` adds evaluation (the board's INFO, inputs: "test set" or, for a model taken as it
+  is without data, "self-test"; accuracy on the board and of the host's TFLM over the same samples, None
+  without labels; output bytes differing per sample, latency per inference in microseconds and,
   for cycle-counting firmware, cycles; frames retried); see tinyprune/device/
 - run: the only field that changes between identical builds (creation time, seconds per stage)
 """

@@ -278,13 +278,8 @@ def prove_build(out: str | Path, library_path: str | Path | None = None, samples
                              "prove a build made with --backend tflm or auto and --runtime arduino; a standalone "
                              "build proves itself on qemu as it is built")
     graph = read_graph(model_bytes)
-    if "data" in report and report["data"] is None:  # a model taken as it is, without data: its self-test inputs
-        from tinyprune.io.tflite import self_test_inputs
-
-        x = self_test_inputs(graph, report["seed"], samples)
-    else:
-        x, _, _ = test_set(report, graph, None, samples)
-        x = x.reshape((len(x),) + tuple(graph.input_tensors()[0].shape[1:]))
+    x, _, _ = test_set(report, graph, None, samples)  # without data: the build's self-test inputs
+    x = x.reshape((len(x),) + tuple(graph.input_tensors()[0].shape[1:]))
     tflm = tflm_outputs(model_bytes, x, report["memory"]["arena_aligned16"]).reshape(len(x), -1)
     proof = prove_sketch(sketches[0].parent, load_board(report["target"]["board"]["name"]), x, tflm, library_path,
                          samples)
