@@ -12,7 +12,7 @@ import numpy as np
 
 from tinyprune.errors import TinypruneError
 from tinyprune.backends.standalone import quantized
-from tinyprune.backends.standalone.formats import WeightEncoding, choose_encoding, interleave_row_pairs
+from tinyprune.backends.standalone.formats import WeightEncoding, encode_dense, interleave_row_pairs
 from tinyprune.graph.ir import Operator, Tensor
 
 
@@ -287,7 +287,7 @@ def _lower_gemm(ctx, op: Operator, name: str, matrix: np.ndarray, columns: int, 
     target = ctx.buffer(pool.op.outputs[0] if pool else output.index)
     ctx.add(Step("tp_gemm", "tp_gemm_params", name, fields, [ctx.buffer(source.index), ctx.scratch(max(scratch, 1))],
                  target, [weights, bias] + requant_arrays, kind=kind, in_place=in_place),
-            _report(ctx, op, choose_encoding(matrix, ("dense",)), matrix, output.num_elements // rows, pool))
+            _report(ctx, op, encode_dense(matrix), matrix, output.num_elements // rows, pool))
 
 
 def gemm_widening(step: Step) -> int:
