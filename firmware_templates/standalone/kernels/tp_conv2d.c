@@ -7,8 +7,6 @@
  * the requantization's clamp holds the pool's clamp too. Its output may sit inside the next
  * convolution's zero-point border (border_bytes > 0): the kernel writes the border too, so that no pad
  * step copies it. */
-#include <string.h>
-
 #define TP_KERNEL_FORMATS TP_CONV2D_FORMATS
 #include "tp_weights.h"
 
@@ -89,7 +87,7 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     const uint32_t row_step = (uint32_t)p->stride_h * p->in_w * p->in_c;
     const uint32_t column_step = (uint32_t)p->stride_w * p->in_c;
     const int members = p->pool_h * p->pool_w, out_c = p->out_c;
-    uint32_t offset[TP_POOL_MEMBERS + 3];
+    uint32_t offset[TP_CONV2D_POOL_MEMBERS + 3];
     for (int m = 0; m < members + 3; ++m) {
         const int member = m < members ? m : members - 1;
         offset[m] = (uint32_t)(member / p->pool_w) * row_step + (uint32_t)(member % p->pool_w) * column_step;
@@ -97,7 +95,7 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     const uint32_t pool_row_step = p->pool_h * row_step, pool_column_step = p->pool_w * column_step;
     const tp_weights weights = p->weights;
     if (p->border_bytes) { /* the output inside the next convolution's padded input: its border first */
-        memset(output, p->border_value, p->border_bytes);
+        tp_fill_bytes(output, p->border_value, p->border_bytes);
         output += p->border_offset;
     }
     const uint32_t out_row_step = (uint32_t)p->out_w * out_c + p->border_gap;
@@ -111,7 +109,8 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
             int8_t *out = output + (uint32_t)py * out_row_step + oc;
             for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
                 int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset);
-                for (int m = 4; m < members; m += 4) { /* windows of more than four outputs */
+                /* windows of more than four outputs (compiled only where the model has one) */
+                for (int m = 4; m < TP_CONV2D_POOL_MEMBERS && m < members; m += 4) {
                     const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset + m);
                     largest = largest > more ? largest : more;
                 }

@@ -7,7 +7,8 @@
 
 #include "tp_arith.h"
 
-/* The convolution paths (with a fused pool, without; over its input) the model takes: the generated tp_config.h; every
+/* The convolution paths (with a fused pool, without; over its input) the model takes and its largest fused
+ * pool window: the generated tp_config.h; every
  * path in a build of several models' kernels at once (TP_EVERY_FORMAT, the tests' host runner). */
 #ifdef TP_EVERY_FORMAT
 #define TP_CONV2D_POOLED 1
@@ -15,6 +16,7 @@
 #define TP_GEMM_POOLED 1
 #define TP_GEMM_PLAIN 1
 #define TP_CONV2D_IN_PLACE 1
+#define TP_CONV2D_POOL_MEMBERS 16 /* ops.POOL_MEMBERS */
 #else
 #include "tp_config.h"
 #endif
@@ -46,10 +48,28 @@ static inline void tp_copy_bytes(int8_t *to, const int8_t *from, uint32_t n)
 #if defined(__GNUC__)
 #define TP_ALWAYS_INLINE inline __attribute__((always_inline))
 #define TP_NOINLINE __attribute__((noinline))
+/* a value the compiler must take as changed here: no library call recognised in a loop around it */
+#define TP_OPAQUE(value) __asm__("" : "+r"(value))
 #else
 #define TP_ALWAYS_INLINE inline
 #define TP_NOINLINE
+#define TP_OPAQUE(value) ((void)0)
 #endif
+
+/* n bytes set to `value`, a word at a time: for the short borders and pads, where newlib's memset (162
+ * bytes on an M4) would outweigh the loop. TP_OPAQUE keeps GCC from turning the loop into a memset call. */
+static inline void tp_fill_bytes(int8_t *to, int8_t value, uint32_t n)
+{
+    const uint32_t word = (uint8_t)value * 0x01010101u;
+    for (; n >= 4; n -= 4, to += 4) {
+        memcpy(to, &word, 4);
+        TP_OPAQUE(to);
+    }
+    for (; n > 0; --n) {
+        *to++ = value;
+        TP_OPAQUE(to);
+    }
+}
 
 enum { TP_DENSE = 0, TP_BITMASK = 1, TP_LUT = 2, TP_DELTA = 3, TP_BITMASK_LUT = 4, TP_DELTA_LUT = 5 };
 
@@ -85,9 +105,6 @@ typedef struct {
     uint16_t border_gap;
     int8_t border_value;
 } tp_conv2d_params;
-
-/* The most convolution outputs a fused pooling window takes (ops.POOL_MEMBERS). */
-enum { TP_POOL_MEMBERS = 16 };
 
 typedef struct {
     tp_weights weights;     /* a row of kernel_h x kernel_w taps per output channel */

@@ -1,9 +1,7 @@
 /* PAD (and the zero-point border a padded convolution reads): a 4-D copy into a larger buffer filled
  * with the pad value. The export merges unpadded axes into the one before (ops._pad_fields), so the
- * runs copied are as long as they can be; they are copied a word at a time (no memcpy: the runs are
- * short, and a firmware whose other kernels need no memcpy links none). */
-#include <string.h>
-
+ * runs copied are as long as they can be; the fill and the runs go a word at a time (no memset or memcpy:
+ * the buffers are short, and a firmware whose other kernels need neither links none). */
 #include "tp_kernels.h"
 
 void tp_pad(const tp_pad_params *p, const int8_t *input, int8_t *output)
@@ -14,7 +12,7 @@ void tp_pad(const tp_pad_params *p, const int8_t *input, int8_t *output)
         out_dims[d] = (uint32_t)p->before[d] + p->in_dims[d] + p->after[d];
         out_size *= out_dims[d];
     }
-    memset(output, p->value, out_size);
+    tp_fill_bytes(output, p->value, out_size);
     for (uint32_t i0 = 0; i0 < p->in_dims[0]; ++i0) {
         for (uint32_t i1 = 0; i1 < p->in_dims[1]; ++i1) {
             for (uint32_t i2 = 0; i2 < p->in_dims[2]; ++i2) {

@@ -384,7 +384,8 @@ def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
 def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     """(macro, 0 or 1) for the convolution kernels' paths, e.g. ("TP_CONV2D_POOLED", 1): whether a step of
     the kernel has a fused pool, whether one has none, and whether a tp_conv2d writes over its input; and
-    which walks of table-indexed bitmask rows tp_fully_connected takes; a path no step takes is not compiled."""
+    which walks of table-indexed bitmask rows tp_fully_connected takes; a path no step takes is not compiled.
+    Also the largest fused pool window of a tp_conv2d, which sizes its window table."""
     paths = []
     for kernel in ("tp_conv2d", "tp_gemm"):
         pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
@@ -397,6 +398,10 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == "tp_fully_connected"
             and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
     paths.append(("TP_FULLY_CONNECTED_LUT4", 2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
+    # tp_conv2d's largest fused pool window: its walk of windows beyond the first four compiles only if above 4
+    members = [fields["pool_h"] * fields["pool_w"] for fields in map(dict, (step.fields for step in steps
+               if step.kernel == "tp_conv2d")) if fields.get("pool_h")]
+    paths.append(("TP_CONV2D_POOL_MEMBERS", max(members, default=4)))
     return paths
 
 
