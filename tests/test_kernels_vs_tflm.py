@@ -115,6 +115,12 @@ def cases() -> dict[str, bytes]:
                 models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
                     pool_rng, weights, dilated=weights == "dense" and variant == 1)
         models[f"conv_overlapping_pool_{seed}"] = _conv_pool_case(pool_rng, "sparse", tiled=False)
+        # 16 clusters: 4-bit indices, each row unpacked once for its pool windows (rows of 1 to 5 mask words)
+        for i, (in_c, kernel, pool) in enumerate([(1, (3, 3), (2, 2)), (16, (3, 3), (2, 2)), (12, (1, 1), (1, 2)),
+                                                 (9, (2, 3), (3, 3))]):
+            models[f"conv_pool_lut4_{seed}_{i}"] = single_op.conv2d_max_pool(
+                10 * seed + i, 2 * pool[0] + seed, 3 * pool[1], in_c, 6 + 4 * i, kernel, pool, sparsity=0.75,
+                clusters=16)
         # a pooled convolution writing into the next one's zero-point border (no pad step)
         models[f"conv_pool_conv_sparse_{seed}"] = single_op.conv2d_max_pool(
             seed, 6 + 2 * seed, 8, 12, 16, (3, 3), (2, 2), sparsity=0.75, then=(24, 3))
@@ -334,6 +340,30 @@ def test_fully_connected_compiles_the_4_bit_index_walk_where_its_rows_have_4_bit
     _, generated, _ = built
     config = (generated[name].out_dir / "tp_config.h").read_text()
     assert f"#define TP_FULLY_CONNECTED_LUT4 {walk}\n" in config
+
+
+def test_pooled_4_bit_rows_are_unpacked_once_a_channel(built):
+    """A pooling convolution of 4-bit-index bitmask_lut rows unpacks them (tp_config.h sizes the array by
+    its longest row); the cases have rows over several mask words and rows whose nonzeros end on a byte's
+    low nibble (the next row starts on its high one)."""
+    from tinyprune.backends.standalone.codegen import unpacked_nonzeros
+
+    _, generated, _ = built
+    counts, strides = [], set()
+    for name in [n for n in generated if n.startswith("conv_pool_lut4_") and n.endswith("_bitmask_lut")]:
+        steps = generated[name].steps
+        conv = dict(next(step for step in steps if step.kernel == "tp_conv2d").fields)
+        assert f"#define TP_CONV2D_UNPACKED {unpacked_nonzeros(steps)}\n" in (
+            generated[name].out_dir / "tp_config.h").read_text()
+        if conv["weights.index_bits"] != 4:  # a row of few nonzeros may cluster into fewer values
+            assert unpacked_nonzeros(steps) == 0
+            continue
+        mask = next(array.values for step in steps for array in step.arrays if array.name == conv["weights.mask"])
+        stride = conv["weights.row_stride"]
+        counts += [sum(bin(word).count("1") for word in mask[row:row + stride]) for row in range(0, len(mask), stride)]
+        strides.add(stride)
+    assert max(strides) >= 3 and min(strides) == 1
+    assert any(count % 2 for count in counts) and max(counts) > 32
 
 
 @pytest.mark.parametrize("allowed", [("dense", "bitmask"), ("dense", "bitmask_lut"), ("dense", "delta_lut")])

@@ -65,15 +65,27 @@ static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_wei
     }
 }
 
-/* The largest accumulator of weight row `oc` over four windows, `first` + at[0..3]. */
+/* Whether `pooled` unpacks each row of `w` once for all its windows: rows of 4-bit table indices, where
+ * the model pools such rows (tp_config.h: TP_CONV2D_UNPACKED, the most nonzeros of a row it unpacks;
+ * TP_CONV2D_LUT4 1 when every bitmask_lut row of the kernel has 4-bit indices, 2 when some have). */
+#define UNPACKED(w) \
+    (TP_CONV2D_UNPACKED && TP_IS(w, BITMASK_LUT) && (TP_CONV2D_LUT4 == 1 || (w)->index_bits == 4))
+
+/* The largest accumulator of weight row `oc` over four windows, `first` + at[0..3]: from the row's
+ * `count` unpacked `nonzeros`, or from its stored form. */
 static TP_ALWAYS_INLINE int32_t largest_of4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
                                             tp_cursor *cursor, tp_cursor row_cursor, int32_t bias,
-                                            const int8_t *first, const uint32_t *at)
+                                            const int8_t *first, const uint32_t *at, const tp_nonzero *nonzeros,
+                                            int count)
 {
     const int8_t *const x[4] = {first + at[0], first + at[1], first + at[2], first + at[3]};
     int32_t acc[4] = {bias, bias, bias, bias};
-    *cursor = row_cursor;
-    window_dot4(p, weights, oc, cursor, x, acc);
+    if (UNPACKED(weights)) {
+        tp_nonzeros_dot4(nonzeros, count, x, acc);
+    } else {
+        *cursor = row_cursor;
+        window_dot4(p, weights, oc, cursor, x, acc);
+    }
     const int32_t a = acc[0] > acc[1] ? acc[0] : acc[1];
     const int32_t b = acc[2] > acc[3] ? acc[2] : acc[3];
     return a > b ? a : b;
@@ -100,18 +112,21 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     }
     const uint32_t out_row_step = (uint32_t)p->out_w * out_c + p->border_gap;
     tp_cursor cursor = tp_cursor_start(&weights);
+    tp_nonzero nonzeros[TP_CONV2D_UNPACKED ? TP_CONV2D_UNPACKED : 1];
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&p->requant, oc);
         const int32_t bias = p->bias[oc];
+        const int count = UNPACKED(&weights) ? tp_bitmask_lut4_row_unpack(&weights, oc, &cursor, p->taps, nonzeros) : 0;
         const tp_cursor row_cursor = cursor;
         for (int py = 0; py < p->out_h; ++py) {
             const int8_t *first = input + py * pool_row_step;
             int8_t *out = output + (uint32_t)py * out_row_step + oc;
             for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
-                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset);
+                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset, nonzeros, count);
                 /* windows of more than four outputs (compiled only where the model has one) */
                 for (int m = 4; m < TP_CONV2D_POOL_MEMBERS && m < members; m += 4) {
-                    const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset + m);
+                    const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset + m,
+                                                     nonzeros, count);
                     largest = largest > more ? largest : more;
                 }
                 *out = tp_scale(&scale, largest);

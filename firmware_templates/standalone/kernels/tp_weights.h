@@ -217,6 +217,77 @@ static inline void tp_bitmask_row_dot4(const tp_weights *w, int row, tp_cursor *
     acc[3] = acc3;
 }
 
+/* A nonzero of a row as the convolutions read it again and again: its tap and its value. */
+typedef struct {
+    tp_tap offset;
+    int8_t weight;
+} tp_nonzero;
+
+/* A bitmask row of 4-bit table indices (tp_bitmask_lut4_row_dot's layout) unpacked into `out`, its
+ * nonzeros' taps and values in row order, for a kernel that reads the row for many windows: the walk
+ * of mask and indices is paid once. Returns how many. */
+static inline int tp_bitmask_lut4_row_unpack(const tp_weights *w, int row, tp_cursor *cursor,
+                                             const tp_tap *taps, tp_nonzero *out)
+{
+    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride, *const end = mask + w->row_stride;
+    const int8_t *table = w->values;
+    const uint8_t *pair = w->indices + (cursor->index >> 3);
+    uint32_t half = cursor->index & 4u; /* 4: the low nibble of *pair is taken */
+    tp_nonzero *next = out;
+    const tp_tap *tap = taps - 32;
+    do { /* a row has a word at least */
+        uint32_t bits = *mask++;
+        int at;
+        tap += 32; /* inside the table: a word's first position is a row position */
+        if (!bits) {
+            continue;
+        }
+        if (half) {
+            goto high_nibble;
+        }
+        for (;;) {
+            at = tp_leading_zeros(bits);
+            bits -= 0x80000000u >> at;
+            next->offset = tap[at];
+            next++->weight = table[*pair & 15u];
+            if (!bits) {
+                half = 4u;
+                break;
+            }
+        high_nibble:
+            at = tp_leading_zeros(bits);
+            bits -= 0x80000000u >> at;
+            next->offset = tap[at];
+            next++->weight = table[*pair++ >> 4];
+            if (!bits) {
+                half = 0;
+                break;
+            }
+        }
+    } while (mask != end);
+    cursor->index = (uint32_t)(pair - w->indices) * 8u + half;
+    return (int)(next - out);
+}
+
+/* acc[k] += the unpacked row's dot product with window x[k], for four windows. */
+static inline void tp_nonzeros_dot4(const tp_nonzero *nonzero, int count, const int8_t *const x[4], int32_t acc[4])
+{
+    const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
+    for (const tp_nonzero *const end = nonzero + count; nonzero != end; ++nonzero) {
+        const uint32_t offset = nonzero->offset;
+        const int32_t weight = nonzero->weight;
+        acc0 += weight * x0[offset];
+        acc1 += weight * x1[offset];
+        acc2 += weight * x2[offset];
+        acc3 += weight * x3[offset];
+    }
+    acc[0] = acc0;
+    acc[1] = acc1;
+    acc[2] = acc2;
+    acc[3] = acc3;
+}
+
 /* A gap-coded row (values int8, or with `indexed` table indices; both constants where inlined) against
  * the first `windows` of x[0..3] (four: `taps` never NULL): the cursor holds the row's first nonzero,
  * decoded ahead, and is left holding the next row's. */

@@ -394,15 +394,33 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     # a pointwise convolution that writes over its input (its staging scratch kept)
     paths.append(("TP_CONV2D_IN_PLACE", int(any(step.kernel == "tp_conv2d" and step.staging
                                                 and step.inputs[-1].binding != "none" for step in steps))))
-    # FULLY_CONNECTED's bitmask_lut rows: 1 all of 4-bit indices (read two a byte), 0 none, 2 some (tp_weights.h)
-    bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == "tp_fully_connected"
-            and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
-    paths.append(("TP_FULLY_CONNECTED_LUT4", 2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
+    # bitmask_lut rows of FULLY_CONNECTED, CONV_2D: 1 all of 4-bit indices (read two a byte), 0 none, 2 some (tp_weights.h)
+    for kernel in ("tp_fully_connected", "tp_conv2d"):
+        bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == kernel
+                and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
+        paths.append((f"TP_{kernel.removeprefix('tp_').upper()}_LUT4",
+                      2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
+    paths.append(("TP_CONV2D_UNPACKED", unpacked_nonzeros(steps)))
     # tp_conv2d's largest fused pool window: its walk of windows beyond the first four compiles only if above 4
     members = [fields["pool_h"] * fields["pool_w"] for fields in map(dict, (step.fields for step in steps
                if step.kernel == "tp_conv2d")) if fields.get("pool_h")]
     paths.append(("TP_CONV2D_POOL_MEMBERS", max(members, default=4)))
     return paths
+
+
+def unpacked_nonzeros(steps: list[Step]) -> int:
+    """The most nonzeros of a row that a pooling tp_conv2d unpacks once for all its windows (its rows
+    bitmask_lut with 4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: none does."""
+    arrays = {array.name: array.values for step in steps for array in step.arrays}
+    most = 0
+    for step in steps:
+        fields = dict(step.fields)
+        if (step.kernel == "tp_conv2d" and fields.get("pool_h") and fields.get("weights.format") == "TP_BITMASK_LUT"
+                and fields["weights.index_bits"] == 4):
+            mask, stride = arrays[fields["weights.mask"]], fields["weights.row_stride"]
+            most = max([most] + [sum(bin(word).count("1") for word in mask[row:row + stride])
+                                 for row in range(0, len(mask), stride)])
+    return most
 
 
 def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model") -> StandaloneModel:
