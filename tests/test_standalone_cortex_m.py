@@ -248,6 +248,24 @@ def test_depthwise_paths_on_cortex_m_equal_tflm(board, tmp_path):
         assert np.array_equal(run.outputs, reference), name
 
 
+@pytest.mark.parametrize("board", ["nano33ble", "pico"])
+def test_fully_connected_4_bit_index_walk_on_cortex_m_equal_tflm(board, tmp_path):
+    """bitmask_lut's walk of 4-bit indices (assembly on the M4, portable C on the M0+; the fast tests run
+    the C on the host) on the fast tests' edge cases: several mask words a row, empty words and rows, rows
+    and words ending on a low nibble, per-tensor and per-channel scales; byte-identical to TFLM."""
+    from test_kernels_vs_tflm import fully_connected_lut4_cases
+
+    rng = np.random.default_rng(6)
+    for name, model_bytes in fully_connected_lut4_cases().items():
+        graph = read_graph(model_bytes)
+        model = generate_standalone(graph, tmp_path / name, "test_model", formats=("dense", "bitmask_lut"),
+                                    weigh_code=False)
+        assert [layer.format for layer in model.layers] == ["bitmask_lut"], name
+        x = rng.integers(-128, 128, size=(3,) + tuple(graph.input_tensors()[0].shape[1:])).astype(np.int8)
+        run = run_qemu(build_cortex_m(model, load_board(board), x))
+        assert np.array_equal(run.outputs, tflm_outputs(model_bytes, x).reshape(len(x), -1)), name
+
+
 def test_the_measured_stack_stays_within_gccs_bound_and_grows_with_the_frames(tmp_path):
     """The runtime paints the stack at reset and prints its high-water mark when main returns: positive,
     under the stack region, at or under GCC's static bound (its deepest chain's frames), within four words

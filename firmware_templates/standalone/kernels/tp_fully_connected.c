@@ -6,18 +6,22 @@
 
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output)
 {
-    const tp_weights weights = p->weights;
-    const tp_requant requant = p->requant;
-    tp_channel_scale scale = {0};
+    const tp_weights *const weights = &p->weights;
     for (int b = 0; b < p->batches; ++b) {
-        tp_cursor cursor = tp_cursor_start(&weights);
+        tp_cursor cursor = tp_cursor_start(weights);
+        tp_nibbles nibbles = {weights->indices, 0};
+        const uint32_t *mask = weights->mask;
         for (int unit = 0; unit < p->out_depth; ++unit) {
-            if (unit == 0 || requant.per_channel) { /* per tensor: worked out once a batch */
-                scale = tp_channel(&requant, unit);
+            int32_t acc = p->bias[unit];
+            if (TP_IS_LUT4(weights)) {
+                const uint32_t *row_end = mask + weights->row_stride;
+                acc = tp_bitmask_lut4_row_dot(mask, row_end, weights->values, &nibbles, input, acc);
+                mask = row_end;
+            } else {
+                acc += tp_row_dot(weights, unit, &cursor, input, 0);
             }
-            const int32_t acc = p->bias[unit] + tp_row_dot(&weights, unit, &cursor, input, 0);
-            *output++ = tp_scale(&scale, acc);
+            *output++ = tp_requantize(&p->requant, unit, acc);
         }
-        input += weights.row_len;
+        input += weights->row_len;
     }
 }
