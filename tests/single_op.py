@@ -299,14 +299,13 @@ def mean(seed: int, height: int, width: int, channels: int, source_quantization:
     return m.finish("MEAN", [source, axes], [output], "ReducerOptions", o)
 
 
-def pad(seed: int, height: int, width: int, channels: int, before: tuple[int, int], after: tuple[int, int]) -> bytes:
+def pad(seed: int, shape: list[int], paddings: list[tuple[int, int]]) -> bytes:
+    """PAD of a tensor of `shape` (any rank up to 4) by (before, after) along each axis."""
     m = SingleOpModel(np.random.default_rng(seed))
-    source = m.activation([1, height, width, channels])
+    source = m.activation(list(shape))
     q = m.tensors[source].quantization
-    paddings = np.array([[0, 0], [before[0], after[0]], [before[1], after[1]], [0, 0]], dtype=np.int32)
-    widths = m.tensor([4, 2], data=paddings, dtype=schema.TensorType.INT32)
-    output = m.activation([1, height + before[0] + after[0], width + before[1] + after[1], channels],
-                          q.scale[0], q.zeroPoint[0])
+    widths = m.tensor([len(shape), 2], data=np.array(paddings, dtype=np.int32), dtype=schema.TensorType.INT32)
+    output = m.activation([size + sum(pad) for size, pad in zip(shape, paddings)], q.scale[0], q.zeroPoint[0])
     return m.finish("PAD", [source, widths], [output], "PadOptions", schema.PadOptionsT())
 
 

@@ -2,6 +2,8 @@
 options (seeded): the models are built without TensorFlow (tests/single_op.py), all compiled into one
 host runner under AddressSanitizer and UBSan (-Wpedantic, warnings as errors), and every output byte
 compared with the tflite-micro interpreter's."""
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -152,7 +154,13 @@ def cases() -> dict[str, bytes]:
         models[f"softmax_{seed}"] = single_op.unary(seed, "SOFTMAX", [1, int(rng.integers(2, 40))])
         models[f"mean_{seed}"] = single_op.mean(seed, height, width, channels)
         before, after = (tuple(int(v) for v in rng.integers(0, 3, size=2)) for _ in range(2))
-        models[f"pad_{seed}"] = single_op.pad(seed, height, width, channels, before, after)
+        models[f"pad_{seed}"] = single_op.pad(seed, shape, [(0, 0), (before[0], after[0]), (before[1], after[1]),
+                                                            (0, 0)])
+        # tp_pad's other loop shapes: every axis padded (three levels of runs), only channels (runs of C),
+        # a rank-2 tensor
+        models[f"pad_every_axis_{seed}"] = single_op.pad(seed, shape, [(1, 2), (2, 0), (seed, 1), (1, 3)])
+        models[f"pad_channels_{seed}"] = single_op.pad(seed, shape, [(0, 0), (0, 0), (0, 0), (seed + 1, 2)])
+        models[f"pad_rank2_{seed}"] = single_op.pad(seed, [1, height * width * channels], [(1, seed), (0, 2)])
         models[f"concatenation_{seed}"] = single_op.concatenation(seed, height, width, channels,
                                                                   int(rng.integers(2, 4)))
     return models
@@ -189,7 +197,7 @@ def test_every_kernel_equals_tflm_under_the_sanitizers(built):
         shape = read_graph(model_bytes).input_tensors()[0].shape
         x = np.random.default_rng(7).integers(-128, 128, size=(4,) + tuple(shape[1:])).astype(np.int8)
         ours = run_host_runner(runner, name, x)
-        reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
+        reference = tflm_outputs(model_bytes, x, output=None)  # all of it: a pad may grow the batch axis
         assert len(np.unique(reference)) > 1 or reference.size == len(x), f"{name}: a constant output tests little"
         if not np.array_equal(ours, reference):
             differing[name] = int(np.count_nonzero(ours != reference))
@@ -260,6 +268,29 @@ def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_by
     assert f"#define TP_TAP_BYTES {tap_bytes}" in (tmp_path / "model" / "tp_config.h").read_text()
     x = np.random.default_rng(2).integers(-128, 128, size=(4, 6, 6, in_c)).astype(np.int8)
     assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
+def test_a_pad_of_a_batch_of_two_along_every_axis_equals_tflm(tmp_path):
+    """Runs along all three outer levels of tp_pad's loops (the batch too: the cases above have one), and
+    the parameters folded into model.c's code: no tp_pad_params object is left in it."""
+    from tinyprune.backends.standalone.host import build_host_library, run_host
+    from tflite_micro.python.tflite_micro import runtime
+
+    model = single_op.pad(4, [2, 3, 4, 5], [(1, 2), (2, 0), (0, 1), (1, 3)])
+    generated = generate_standalone(read_graph(model), tmp_path / "model", "model")
+    pad = next(step for step in generated.steps if step.kernel == "tp_pad")
+    assert dict(pad.fields)["runs"] == [2, 3, 4] and dict(pad.fields)["run"] == 5
+    x = np.random.default_rng(4).integers(-128, 128, size=(3, 2, 3, 4, 5)).astype(np.int8)
+    interpreter = runtime.Interpreter.from_bytes(model, arena_size=1 << 20)
+    reference = []
+    for sample in x:
+        interpreter.set_input(sample, 0)
+        interpreter.invoke()
+        reference.append(np.asarray(interpreter.get_output(0)).ravel().copy())
+    library = build_host_library(generated)
+    assert np.array_equal(run_host(library, x.reshape(3, -1)), np.stack(reference))
+    symbols = subprocess.run(["nm", str(library.path)], capture_output=True, text=True, check=True).stdout
+    assert "model_invoke" in symbols and pad.name not in symbols and "tp_pad" not in symbols
 
 
 def test_a_pooled_convolution_writes_the_next_ones_padded_input(built):

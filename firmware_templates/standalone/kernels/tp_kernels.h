@@ -165,10 +165,12 @@ static inline void tp_pool_window(int o, int stride, int pad, int filter, int si
     *end = first + filter > size ? size : first + filter;
 }
 
-typedef struct {
-    uint16_t in_dims[4];
-    uint16_t before[4];
-    uint16_t after[4];
+typedef struct {          /* tp_pad.h: model.c inlines each call, so none of this reaches the flash */
+    uint32_t size;          /* output bytes, all set to value first */
+    uint32_t first;         /* where the first run goes in the output */
+    uint32_t run;           /* input bytes copied at a time: the last padded axis, unpadded ones after it merged in */
+    uint32_t runs[3];       /* runs along the axes around it, outermost first (1 where there are fewer) */
+    uint32_t strides[3];    /* output bytes from one run to the next along each */
     int8_t value;
 } tp_pad_params;
 
@@ -230,7 +232,6 @@ void tp_gemm(const tp_gemm_params *p, const int8_t *input, int8_t *scratch, int8
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output);
 void tp_max_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);
 void tp_average_pool2d(const tp_pool2d_params *p, const int8_t *input, int8_t *output);
-void tp_pad(const tp_pad_params *p, const int8_t *input, int8_t *output);
 void tp_add(const tp_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tp_mul(const tp_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void tp_mean(const tp_mean_params *p, const int8_t *input, int8_t *output);

@@ -37,6 +37,9 @@ def array_bytes(steps: list[Step]) -> int:
     sizes = {**ELEMENT_BYTES, "tp_tap": tap_bytes(steps)}
     return sum(sizes[array.ctype] * len(array.values) for step in steps for array in step.arrays)
 SHARED_HEADERS = ("tp_arith.h", "tp_fixedpoint.h", "tp_kernels.h", "tp_simd.h", "tp_weights.h")
+# kernels defined in a header model.c includes (KERNEL.h, not KERNEL.c): each call inlined with its constant
+# parameters, where that makes the code smaller than one shared function plus a parameter struct a call
+INLINE_KERNELS = ("tp_pad",)
 
 
 @dataclass(eq=False)
@@ -440,15 +443,17 @@ def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model")
     context["kernel_formats"] = kernel_formats(steps)
     context["kernel_paths"] = kernel_paths(steps)
     context["tap_bytes"] = tap_bytes(steps)
+    kernels = sorted({step.kernel for step in steps})
+    kernel_files = [f"{kernel}.h" if kernel in INLINE_KERNELS else f"{kernel}.c" for kernel in kernels]
+    context["kernel_headers"] = [file_name for file_name in kernel_files if file_name.endswith(".h")]
     files = []
     for template, target in (("standalone/model.h.j2", "model.h"), ("standalone/model.c.j2", "model.c"),
                              ("standalone/tp_config.h.j2", "tp_config.h")):
         path = out_dir / target
         path.write_text(render(template, **context), encoding="utf-8")
         files.append(path)
-    kernels = sorted({step.kernel for step in steps})
     sources = [out_dir / "model.c"]
-    for file_name in SHARED_HEADERS + tuple(f"{kernel}.c" for kernel in kernels):
+    for file_name in SHARED_HEADERS + tuple(kernel_files):
         target = out_dir / file_name
         shutil.copyfile(templates_dir() / KERNEL_DIR / file_name, target)
         files.append(target)

@@ -231,17 +231,23 @@ def _padded_input(ctx, op: Operator, source: Tensor, pads_h: tuple[int, int], pa
 
 
 def _pad_fields(dims: list[int], before: list[int], after: list[int], value: int) -> list[tuple[str, object]]:
-    """tp_pad's parameters with every unpadded axis merged into the axis before it (a [1, H, W, C] input
-    padded along H and W copies H runs of W x C bytes, not H x W runs of C)."""
+    """tp_pad's parameters, worked out here so that the inlined kernel is a fill and loops of copies: every
+    unpadded axis merged into the axis before it (a [1, H, W, C] input padded along H and W copies H runs of
+    W x C bytes, not H x W runs of C), the last axis the run copied, up to three axes of runs around it,
+    outermost first (count 1 where there are fewer), with the output bytes from one run to the next."""
     axes = [[dims[0], before[0], after[0]]]
     for size, pad_before, pad_after in zip(dims[1:], before[1:], after[1:]):
         if pad_before == pad_after == 0:
             axes[-1] = [part * size for part in axes[-1]]
         else:
             axes.append([size, pad_before, pad_after])
-    axes = [[1, 0, 0]] * (4 - len(axes)) + axes
-    return [("in_dims", [a[0] for a in axes]), ("before", [a[1] for a in axes]),
-            ("after", [a[2] for a in axes]), ("value", value)]
+    strides = [1]  # output bytes a step along each merged axis, the last first
+    for size, pad_before, pad_after in reversed(axes[1:]):
+        strides.insert(0, strides[0] * (pad_before + size + pad_after))
+    loops = [(1, 0)] * (4 - len(axes)) + [(size, stride) for (size, _, _), stride in zip(axes[:-1], strides)]
+    return [("size", strides[0] * sum(axes[0])), ("first", sum(b * s for (_, b, _), s in zip(axes, strides))),
+            ("run", axes[-1][0]), ("runs", [count for count, _ in loops]),
+            ("strides", [stride for _, stride in loops]), ("value", value)]
 
 
 GEMM_LIMIT = 2**16  # tp_gemm_params holds columns, depth and rows as uint16_t
