@@ -12,6 +12,7 @@ from dataclasses import MISSING, fields
 from tinyprune.backends import backend_choices
 from tinyprune.config import BuildConfig, option_names
 from tinyprune.errors import TinypruneError
+from tinyprune.pipeline import DEMO_SETTINGS
 
 
 def _layer_sparsity(text: str) -> tuple[str, float]:
@@ -49,8 +50,8 @@ def _output_flags() -> argparse.ArgumentParser:
 
 
 SWEEP_OUT = "build/sweep"
-DEMO_OPTIONS = ("out", "force", "board", "sparsity", "fine_tune_epochs", "seed", "backend", "runtime", "prove",
-                "arduino_library")
+DEMO_OPTIONS = ("out", "force", "board", "sparsity", "clusters", "fine_tune_epochs", "seed", "backend", "runtime",
+                "weight_storage", "prove", "arduino_library")
 """The options `tinyprune demo` takes; `build` and `sweep` take every option of BuildConfig."""
 
 
@@ -89,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
                                   "prune, quantize to int8, verify with TFLM, export firmware.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = _output_flags()
-    demo = commands.add_parser("demo", parents=[output, _build_flags(demo=True, defaults={"out": "build/demo"})],
+    demo = commands.add_parser("demo", parents=[output, _build_flags(demo=True, defaults=DEMO_SETTINGS)],
                                help="build the built-in digits CNN for the Nano 33 BLE Sense")
     demo.set_defaults(out="build/demo")
     build = commands.add_parser("build", parents=[output, _build_flags(demo=False)],
