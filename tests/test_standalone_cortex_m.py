@@ -249,21 +249,24 @@ def test_depthwise_paths_on_cortex_m_equal_tflm(board, tmp_path):
 
 
 @pytest.mark.parametrize("board", ["nano33ble", "pico"])
-def test_fully_connected_4_bit_index_walk_on_cortex_m_equal_tflm(board, tmp_path):
-    """bitmask_lut's walk of 4-bit indices (assembly on the M4, portable C on the M0+; the fast tests run
-    the C on the host) on the fast tests' edge cases: several mask words a row, empty words and rows, rows
-    and words ending on a low nibble, per-tensor and per-channel scales; byte-identical to TFLM."""
+def test_fully_connected_bitmask_walks_on_cortex_m_equal_tflm(board, tmp_path):
+    """The FULLY_CONNECTED walks of bitmask rows, of 4-bit table indices and of int8 nonzeros (assembly on
+    the M4, portable C on the M0+; the fast tests run the C on the host), on the fast tests' edge cases:
+    several mask words a row, empty words and rows, rows and words ending on a low nibble, per-tensor and
+    per-channel scales; byte-identical to TFLM."""
     from test_kernels_vs_tflm import fully_connected_lut4_cases
 
     rng = np.random.default_rng(6)
     for name, model_bytes in fully_connected_lut4_cases().items():
         graph = read_graph(model_bytes)
-        model = generate_standalone(graph, tmp_path / name, "test_model", formats=("dense", "bitmask_lut"),
-                                    weigh_code=False)
-        assert [layer.format for layer in model.layers] == ["bitmask_lut"], name
         x = rng.integers(-128, 128, size=(3,) + tuple(graph.input_tensors()[0].shape[1:])).astype(np.int8)
-        run = run_qemu(build_cortex_m(model, load_board(board), x))
-        assert np.array_equal(run.outputs, tflm_outputs(model_bytes, x).reshape(len(x), -1)), name
+        reference = tflm_outputs(model_bytes, x).reshape(len(x), -1)
+        for form in ("bitmask_lut", "bitmask"):
+            model = generate_standalone(graph, tmp_path / f"{name}_{form}", "test_model", formats=("dense", form),
+                                        weigh_code=False)
+            assert [layer.format for layer in model.layers] == [form], name
+            run = run_qemu(build_cortex_m(model, load_board(board), x))
+            assert np.array_equal(run.outputs, reference), (name, form)
 
 
 def test_the_measured_stack_stays_within_gccs_bound_and_grows_with_the_frames(tmp_path):

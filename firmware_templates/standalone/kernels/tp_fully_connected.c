@@ -10,12 +10,17 @@ void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input,
     for (int b = 0; b < p->batches; ++b) {
         tp_cursor cursor = tp_cursor_start(weights);
         tp_nibbles nibbles = {weights->indices, 0};
+        const int8_t *value = weights->values;
         const uint32_t *mask = weights->mask;
         for (int unit = 0; unit < p->out_depth; ++unit) {
             int32_t acc = p->bias[unit];
             if (TP_IS_LUT4(weights)) {
                 const uint32_t *row_end = mask + weights->row_stride;
                 acc = tp_bitmask_lut4_row_dot(mask, row_end, weights->values, &nibbles, input, acc);
+                mask = row_end;
+            } else if (TP_IS(weights, BITMASK)) {
+                const uint32_t *row_end = mask + weights->row_stride;
+                acc = tp_bitmask_int8_row_dot(mask, row_end, &value, input, acc);
                 mask = row_end;
             } else {
                 acc += tp_row_dot(weights, unit, &cursor, input, 0);

@@ -140,6 +140,56 @@ static inline int32_t tp_bitmask_row_dot(const tp_weights *w, int row, tp_cursor
     return acc;
 }
 
+/* The walks of a bitmask row against one contiguous window below are assembly where the core runs Thumb-2
+ * (M3, M4, M7, M33) and the compiler takes GNU inline assembly: GCC's register allocation of the same C
+ * loops costs one or two instructions more a nonzero. The C beside each is the walk elsewhere (M0+, the
+ * host). Each nonzero's bit is cleared where it stands (clz, lsr, subs: no shifting of the mask or
+ * stepping of the input). */
+#if defined(__thumb2__) && defined(__GNUC__)
+#define TP_THUMB2 1
+#else
+#define TP_THUMB2 0
+#endif
+
+/* acc plus a bitmask row of int8 nonzeros (from *value on, left after the row's last) against one
+ * contiguous window x: 7 instructions a nonzero in the assembly. */
+static TP_ALWAYS_INLINE int32_t tp_bitmask_int8_row_dot(const uint32_t *mask, const uint32_t *end,
+                                                        const int8_t **value, const int8_t *x, int32_t acc)
+{
+    const int8_t *next = *value;
+#if TP_THUMB2
+    uint32_t bits, at, weight, input;
+    __asm__("1: ldr %[bits], [%[mask]], #4\n"
+            "   cbz %[bits], 3f\n"
+            "2: clz %[at], %[bits]\n"
+            "   lsr %[weight], %[top], %[at]\n"
+            "   subs %[bits], %[bits], %[weight]\n"
+            "   ldrsb %[weight], [%[next]], #1\n"
+            "   ldrsb %[input], [%[x], %[at]]\n"
+            "   mla %[acc], %[weight], %[input], %[acc]\n"
+            "   bne 2b\n"
+            "3: add %[x], %[x], #32\n"
+            "   cmp %[mask], %[end]\n"
+            "   bne 1b\n"
+            : [mask] "+r"(mask), [next] "+r"(next), [x] "+r"(x), [acc] "+r"(acc), [bits] "=&l"(bits),
+              [at] "=&r"(at), [weight] "=&r"(weight), [input] "=&r"(input)
+            : [end] "r"(end), [top] "r"(0x80000000u)
+            : "cc", "memory");
+#else
+    do { /* a row has a word at least */
+        uint32_t bits = *mask++;
+        while (bits) {
+            const int at = tp_leading_zeros(bits);
+            bits -= 0x80000000u >> at;
+            acc += *next++ * x[at];
+        }
+        x += 32;
+    } while (mask != end);
+#endif
+    *value = next;
+    return acc;
+}
+
 /* Whether weights `w` walk as bitmask rows of 4-bit table indices (tp_bitmask_lut4_row_dot): TP_KERNEL_LUT4
  * says whether all, none or some of the kernel's table-indexed bitmask matrices have 4-bit indices. */
 #define TP_IS_LUT4(w) (TP_IS(w, BITMASK_LUT) && (TP_LUT4_ROWS == 1 || (TP_LUT4_ROWS == 2 && (w)->index_bits == 4)))
@@ -152,18 +202,16 @@ typedef struct {
 } tp_nibbles;
 
 /* acc plus a bitmask row of 4-bit table indices (up to 16 values: the common clustered layer) against
- * one contiguous window x: a byte holds two nonzeros' indices, low nibble first; each nonzero's bit is
- * cleared where it stands (no shifting of the mask or stepping of the input). A word whose nonzeros end
- * on a byte's low nibble leaves its high one to the next word or row. Inlined into the kernel's loop
- * over the rows. On Thumb-2 cores (M3, M4, M7, M33) the walk is assembly: 8.5 instructions a nonzero,
- * GCC's register allocation of the same C loop costs 2 more; the C below is the walk elsewhere. */
+ * one contiguous window x: a byte holds two nonzeros' indices, low nibble first. A word whose nonzeros
+ * end on a byte's low nibble leaves its high one to the next word or row. 8.5 instructions a nonzero in
+ * the assembly. */
 static TP_ALWAYS_INLINE int32_t tp_bitmask_lut4_row_dot(const uint32_t *mask, const uint32_t *end,
                                                         const int8_t *table, tp_nibbles *nibbles,
                                                         const int8_t *x, int32_t acc)
 {
     const uint8_t *next = nibbles->next;
     uint32_t byte = nibbles->byte, bits;
-#if defined(__thumb2__) && defined(__GNUC__)
+#if TP_THUMB2
     uint32_t at, value, input;
     /* 1: a word, from a byte's low nibble on; 2: its nonzero from the low nibble of a new byte; 6: from
      * the high one; 4, 5: the next word from a high nibble; 7, 8: the row's end in either state */
