@@ -111,6 +111,7 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
         output += p->border_offset;
     }
     const uint32_t out_row_step = (uint32_t)p->out_w * out_c + p->border_gap;
+    const int out_h = p->out_h, out_w = p->out_w; /* read once: the int8 stores below could alias *p */
     tp_cursor cursor = tp_cursor_start(&weights);
     tp_nonzero nonzeros[TP_CONV2D_UNPACKED ? TP_CONV2D_UNPACKED : 1];
     for (int oc = 0; oc < out_c; ++oc) {
@@ -118,10 +119,10 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
         const int32_t bias = p->bias[oc];
         const int count = UNPACKED(&weights) ? tp_bitmask_lut4_row_unpack(&weights, oc, &cursor, p->taps, nonzeros) : 0;
         const tp_cursor row_cursor = cursor;
-        for (int py = 0; py < p->out_h; ++py) {
+        for (int py = 0; py < out_h; ++py) {
             const int8_t *first = input + py * pool_row_step;
             int8_t *out = output + (uint32_t)py * out_row_step + oc;
-            for (int px = 0; px < p->out_w; ++px, first += pool_column_step, out += out_c) {
+            for (int px = 0; px < out_w; ++px, first += pool_column_step, out += out_c) {
                 int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset, nonzeros, count);
                 /* windows of more than four outputs (compiled only where the model has one) */
                 for (int m = 4; m < TP_CONV2D_POOL_MEMBERS && m < members; m += 4) {
