@@ -128,7 +128,9 @@ def cases() -> dict[str, bytes]:
                 models[f"conv_pool_{weights}_{seed}_{variant}"] = _conv_pool_case(
                     pool_rng, weights, dilated=weights == "dense" and variant == 1)
         models[f"conv_overlapping_pool_{seed}"] = _conv_pool_case(pool_rng, "sparse", tiled=False)
-        # 16 clusters: 4-bit indices, each row unpacked once for its pool windows (rows of 1 to 5 mask words)
+        # 16 clusters: 4-bit indices, each row unpacked once for all its windows (rows of 1 to 5 mask words),
+        # pooled and plain (blocks of four pixels and a tail)
+        models[f"conv_lut4_{seed}"] = single_op.conv2d(seed, 7, 6 + seed, 16, 12, (3, 3), sparsity=0.75, clusters=16)
         for i, (in_c, kernel, pool) in enumerate([(1, (3, 3), (2, 2)), (16, (3, 3), (2, 2)), (12, (1, 1), (1, 2)),
                                                  (9, (2, 3), (3, 3))]):
             models[f"conv_pool_lut4_{seed}_{i}"] = single_op.conv2d_max_pool(
@@ -384,15 +386,15 @@ def test_fully_connected_compiles_the_4_bit_index_walk_where_its_rows_have_4_bit
     assert f"#define TP_FULLY_CONNECTED_LUT4 {walk}\n" in config
 
 
-def test_pooled_4_bit_rows_are_unpacked_once_a_channel(built):
-    """A pooling convolution of 4-bit-index bitmask_lut rows unpacks them (tp_config.h sizes the array by
-    its longest row); the cases have rows over several mask words and rows whose nonzeros end on a byte's
+def test_4_bit_rows_are_unpacked_once_a_channel(built):
+    """A convolution of 4-bit-index bitmask_lut rows unpacks them (tp_config.h sizes the array by its
+    longest row); the cases have rows over several mask words and rows whose nonzeros end on a byte's
     low nibble (the next row starts on its high one)."""
     from tinyprune.backends.standalone.codegen import unpacked_nonzeros
 
     _, generated, _ = built
     counts, strides = [], set()
-    for name in [n for n in generated if n.startswith("conv_pool_lut4_") and n.endswith("_bitmask_lut")]:
+    for name in [n for n in generated if n.startswith(("conv_pool_lut4_", "conv_lut4_")) and n.endswith("_bitmask_lut")]:
         steps = generated[name].steps
         conv = dict(next(step for step in steps if step.kernel == "tp_conv2d").fields)
         assert f"#define TP_CONV2D_UNPACKED {unpacked_nonzeros(steps)}\n" in (

@@ -54,38 +54,45 @@ static void dense_dot4(const tp_conv2d_params *p, int oc, const int8_t *const x[
     }
 }
 
-/* acc[k] += weight row `oc` . window x[k] for four windows, in any format. */
-static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
-                                         tp_cursor *cursor, const int8_t *const x[4], int32_t acc[4])
+/* Whether a kernel loop unpacks each row of `w` once for all its windows (tp_bitmask_lut4_row_unpack):
+ * rows of 4-bit table indices, where the model's convolutions have such rows (tp_config.h:
+ * TP_CONV2D_UNPACKED, the most nonzeros of such a row; TP_CONV2D_LUT4 1 when every bitmask_lut row of
+ * the kernel has 4-bit indices, 2 when some have). */
+#define UNPACKED(w) \
+    (TP_CONV2D_UNPACKED && TP_IS(w, BITMASK_LUT) && (TP_CONV2D_LUT4 == 1 || (w)->index_bits == 4))
+
+/* Row `oc` unpacked into `nonzeros` where UNPACKED (returns how many), else 0. */
+static TP_ALWAYS_INLINE int unpack(const tp_conv2d_params *p, const tp_weights *weights, int oc, tp_cursor *cursor,
+                                   tp_nonzero *nonzeros)
 {
-    if (!TP_IS(weights, DENSE)) {
+    return UNPACKED(weights) ? tp_bitmask_lut4_row_unpack(weights, oc, cursor, p->taps, nonzeros) : 0;
+}
+
+/* acc[k] += weight row `oc` . window x[k] for four windows, in any format: from the row's `count`
+ * `nonzeros` where it is unpacked (`unpacked`, UNPACKED or 0), else from its stored form at `cursor`. */
+static TP_ALWAYS_INLINE void window_dot4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
+                                         tp_cursor *cursor, int unpacked, const tp_nonzero *nonzeros, int count,
+                                         const int8_t *const x[4], int32_t acc[4])
+{
+    if (unpacked) {
+        tp_nonzeros_dot(nonzeros, count, x, 4, acc);
+    } else if (!TP_IS(weights, DENSE)) {
         tp_sparse_row_dot(weights, oc, cursor, x, p->taps, 4, acc);
     } else {
         dense_dot4(p, oc, x, acc);
     }
 }
 
-/* Whether `pooled` unpacks each row of `w` once for all its windows: rows of 4-bit table indices, where
- * the model pools such rows (tp_config.h: TP_CONV2D_UNPACKED, the most nonzeros of a row it unpacks;
- * TP_CONV2D_LUT4 1 when every bitmask_lut row of the kernel has 4-bit indices, 2 when some have). */
-#define UNPACKED(w) \
-    (TP_CONV2D_UNPACKED && TP_IS(w, BITMASK_LUT) && (TP_CONV2D_LUT4 == 1 || (w)->index_bits == 4))
-
-/* The largest accumulator of weight row `oc` over four windows, `first` + at[0..3]: from the row's
- * `count` unpacked `nonzeros`, or from its stored form. */
+/* The largest accumulator of weight row `oc` (its `count` `nonzeros` where unpacked, else from
+ * `row_cursor`) over four windows, `first` + at[0..3]. */
 static TP_ALWAYS_INLINE int32_t largest_of4(const tp_conv2d_params *p, const tp_weights *weights, int oc,
-                                            tp_cursor *cursor, tp_cursor row_cursor, int32_t bias,
-                                            const int8_t *first, const uint32_t *at, const tp_nonzero *nonzeros,
-                                            int count)
+                                            tp_cursor *cursor, tp_cursor row_cursor, const tp_nonzero *nonzeros,
+                                            int count, int32_t bias, const int8_t *first, const uint32_t *at)
 {
     const int8_t *const x[4] = {first + at[0], first + at[1], first + at[2], first + at[3]};
     int32_t acc[4] = {bias, bias, bias, bias};
-    if (UNPACKED(weights)) {
-        tp_nonzeros_dot4(nonzeros, count, x, acc);
-    } else {
-        *cursor = row_cursor;
-        window_dot4(p, weights, oc, cursor, x, acc);
-    }
+    *cursor = row_cursor;
+    window_dot4(p, weights, oc, cursor, UNPACKED(weights), nonzeros, count, x, acc);
     const int32_t a = acc[0] > acc[1] ? acc[0] : acc[1];
     const int32_t b = acc[2] > acc[3] ? acc[2] : acc[3];
     return a > b ? a : b;
@@ -117,17 +124,17 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&p->requant, oc);
         const int32_t bias = p->bias[oc];
-        const int count = UNPACKED(&weights) ? tp_bitmask_lut4_row_unpack(&weights, oc, &cursor, p->taps, nonzeros) : 0;
+        const int count = unpack(p, &weights, oc, &cursor, nonzeros);
         const tp_cursor row_cursor = cursor;
         for (int py = 0; py < out_h; ++py) {
             const int8_t *first = input + py * pool_row_step;
             int8_t *out = output + (uint32_t)py * out_row_step + oc;
             for (int px = 0; px < out_w; ++px, first += pool_column_step, out += out_c) {
-                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset, nonzeros, count);
+                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, nonzeros, count, bias, first, offset);
                 /* windows of more than four outputs (compiled only where the model has one) */
                 for (int m = 4; m < TP_CONV2D_POOL_MEMBERS && m < members; m += 4) {
-                    const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, bias, first, offset + m,
-                                                     nonzeros, count);
+                    const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, nonzeros, count, bias,
+                                                     first, offset + m);
                     largest = largest > more ? largest : more;
                 }
                 *out = tp_scale(&scale, largest);
@@ -154,7 +161,7 @@ static TP_NOINLINE void in_place_pointwise(const tp_conv2d_params *p, int8_t *st
             const tp_channel_scale scale = tp_channel(&p->requant, (int)oc);
             const int32_t bias = p->bias[oc];
             int32_t acc[4] = {bias, bias, bias, bias};
-            window_dot4(p, &weights, (int)oc, &cursor, x, acc);
+            window_dot4(p, &weights, (int)oc, &cursor, 0, 0, 0, x, acc);
             for (int k = 0; k < 4; ++k) {
                 if (k <= last) {
                     staged[(uint32_t)k * out_c + oc] = tp_scale(&scale, acc[k]);
@@ -184,12 +191,14 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
     /* four neighbouring output pixels at a time: each weight read (or nonzero found) once for four */
     const int block_end = out_w - out_w % 4;
     tp_cursor cursor = tp_cursor_start(&weights);
+    tp_nonzero nonzeros[TP_CONV2D_UNPACKED ? TP_CONV2D_UNPACKED : 1];
     for (int oc = 0; oc < out_c; ++oc) {
         const tp_channel_scale scale = tp_channel(&requant, oc);
         const int32_t bias = p->bias[oc];
         /* a dense row; the compressed forms find their rows through mask, indices or `cursor` */
         const int8_t *row = TP_IS(&weights, DENSE) ? weights.values + (uint32_t)oc * weights.row_len
                                                        : weights.values;
+        const int count = unpack(p, &weights, oc, &cursor, nonzeros);
         const tp_cursor row_cursor = cursor;
         for (int oy = 0; oy < p->out_h; ++oy) {
             /* output pixel ox of this row is out[ox * out_c] (an index, never a pointer past the end) */
@@ -201,7 +210,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
                                             window + 3 * column_step};
                 int32_t acc[4] = {bias, bias, bias, bias};
                 cursor = row_cursor;
-                window_dot4(p, &weights, oc, &cursor, x, acc);
+                window_dot4(p, &weights, oc, &cursor, UNPACKED(&weights), nonzeros, count, x, acc);
                 for (int k = 0; k < 4; ++k) {
                     out[(uint32_t)(ox + k) * out_c] = tp_scale(&scale, acc[k]);
                 }
@@ -209,10 +218,15 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
             for (; ox < out_w; ++ox) {
                 const int8_t *window = input + oy * row_step + ox * column_step;
                 cursor = row_cursor;
-                const int32_t acc = TP_IS(&weights, DENSE) && !p->taps
-                                        ? dense_window_dot(p, window, row)
-                                        : tp_row_dot(&weights, oc, &cursor, window, p->taps);
-                out[(uint32_t)ox * out_c] = tp_scale(&scale, bias + acc);
+                int32_t acc[4] = {bias};
+                if (UNPACKED(&weights)) {
+                    const int8_t *const x[4] = {window, window, window, window};
+                    tp_nonzeros_dot(nonzeros, count, x, 1, acc);
+                } else {
+                    acc[0] += TP_IS(&weights, DENSE) && !p->taps ? dense_window_dot(p, window, row)
+                                                                 : tp_row_dot(&weights, oc, &cursor, window, p->taps);
+                }
+                out[(uint32_t)ox * out_c] = tp_scale(&scale, acc[0]);
             }
         }
     }

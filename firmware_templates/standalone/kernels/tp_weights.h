@@ -369,8 +369,10 @@ static inline int tp_bitmask_lut4_row_unpack(const tp_weights *w, int row, tp_cu
     return (int)(next - out);
 }
 
-/* acc[k] += the unpacked row's dot product with window x[k], for four windows. */
-static inline void tp_nonzeros_dot4(const tp_nonzero *nonzero, int count, const int8_t *const x[4], int32_t acc[4])
+/* acc[k] += the unpacked row's dot product with window x[k], for the first `windows` (1 or 4, a
+ * constant where inlined) windows. */
+static inline void tp_nonzeros_dot(const tp_nonzero *nonzero, int count, const int8_t *const x[4], int windows,
+                                   int32_t acc[4])
 {
     const int8_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
     int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
@@ -378,14 +380,18 @@ static inline void tp_nonzeros_dot4(const tp_nonzero *nonzero, int count, const 
         const uint32_t offset = nonzero->offset;
         const int32_t weight = nonzero->weight;
         acc0 += weight * x0[offset];
-        acc1 += weight * x1[offset];
-        acc2 += weight * x2[offset];
-        acc3 += weight * x3[offset];
+        if (windows == 4) { /* spelt out, as in tp_mac, with the accumulators in registers */
+            acc1 += weight * x1[offset];
+            acc2 += weight * x2[offset];
+            acc3 += weight * x3[offset];
+        }
     }
     acc[0] = acc0;
-    acc[1] = acc1;
-    acc[2] = acc2;
-    acc[3] = acc3;
+    if (windows == 4) {
+        acc[1] = acc1;
+        acc[2] = acc2;
+        acc[3] = acc3;
+    }
 }
 
 /* A gap-coded row (values int8, or with `indexed` table indices; both constants where inlined) against

@@ -412,13 +412,13 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
 
 
 def unpacked_nonzeros(steps: list[Step]) -> int:
-    """The most nonzeros of a row that a pooling tp_conv2d unpacks once for all its windows (its rows
-    bitmask_lut with 4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: none does."""
+    """The most nonzeros of a row that tp_conv2d unpacks once for all its windows (rows bitmask_lut with
+    4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: no step has such rows."""
     arrays = {array.name: array.values for step in steps for array in step.arrays}
     most = 0
     for step in steps:
         fields = dict(step.fields)
-        if (step.kernel == "tp_conv2d" and fields.get("pool_h") and fields.get("weights.format") == "TP_BITMASK_LUT"
+        if (step.kernel == "tp_conv2d" and fields.get("weights.format") == "TP_BITMASK_LUT"
                 and fields["weights.index_bits"] == 4):
             mask, stride = arrays[fields["weights.mask"]], fields["weights.row_stride"]
             most = max([most] + [sum(bin(word).count("1") for word in mask[row:row + stride])
