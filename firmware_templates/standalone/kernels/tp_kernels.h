@@ -165,7 +165,7 @@ static inline void tp_pool_window(int o, int stride, int pad, int filter, int si
     *end = first + filter > size ? size : first + filter;
 }
 
-typedef struct {          /* tp_pad.h: model.c inlines each call, so none of this reaches the flash */
+typedef struct {  /* tp_pad.h: model.c inlines each call, so none of this reaches the flash */
     uint32_t size;          /* output bytes, all set to value first */
     uint32_t first;         /* where the first run goes in the output */
     uint32_t run;           /* input bytes copied at a time: the last padded axis, unpadded ones after it merged in */

@@ -241,7 +241,7 @@ def _pad_fields(dims: list[int], before: list[int], after: list[int], value: int
             axes[-1] = [part * size for part in axes[-1]]
         else:
             axes.append([size, pad_before, pad_after])
-    strides = [1]  # output bytes a step along each merged axis, the last first
+    strides = [1]  # output bytes a step along each merged axis, worked out from the last one
     for size, pad_before, pad_after in reversed(axes[1:]):
         strides.insert(0, strides[0] * (pad_before + size + pad_after))
     loops = [(1, 0)] * (4 - len(axes)) + [(size, stride) for (size, _, _), stride in zip(axes[:-1], strides)]
