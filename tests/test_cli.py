@@ -56,6 +56,20 @@ def test_build_without_a_model_is_an_error_with_the_fix(capfd, tmp_path):
     assert_refused(code, err, tmp_path / "out", "needs a model", "tinyprune demo")
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["build", "m.keras", "--weight-storage", "tiny"], ["--weight-storage", "'tiny'", "tinyprune build --help"]),
+    (["demo", "--bogus"], ["--bogus"]), (["bogus"], ["'bogus'", "device-eval"])])
+def test_a_bad_command_line_is_one_line_with_the_fix(capfd, tmp_path, argv, words):
+    """argparse's own refusals too: one line naming the problem and where to look, not the usage block."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv + ["--out", str(tmp_path / "out")])
+    err = capfd.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and "usage:" not in err, err
+    assert err.startswith("tinyprune") and "error:" in err and "fix: see `tinyprune" in err
+    assert all(word in err for word in words), err
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_shows_the_defaults(capfd):
     with pytest.raises(SystemExit):
         main(["build", "--help"])

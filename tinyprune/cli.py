@@ -85,8 +85,16 @@ def _default(option):
     return option.default_factory() if option.default is MISSING else option.default
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line gets one line (as a TinypruneError does) instead of the whole
+    usage block before the error, which buries the error under forty options."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} — fix: see `{self.prog} --help`\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="tinyprune", description="Fit Keras models onto microcontrollers: "
+    top = _OneLineParser(prog="tinyprune", description="Fit Keras models onto microcontrollers: "
                                   "prune, quantize to int8, verify with TFLM, export firmware.")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = _output_flags()
