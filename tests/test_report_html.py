@@ -233,3 +233,17 @@ def test_a_comparison_build_that_was_not_proven_says_why_in_both_pages(demo_repo
     page, text = render_html(report), render_markdown(report)
     assert f"<li>tflm, not proven here: {why}.</li>" in page and f"- tflm, not proven here: {why}." in text
     assert page.count(">not proven</td>") == 1 and text.count("| not measured | not proven |") == 1
+
+
+@pytest.mark.slow
+def test_each_builds_flash_says_whether_it_was_measured(demo_report):
+    """The standalone C's flash is its linked firmware's; the TFLM sketch's an estimate for the board's core
+    (a --prove qemu build's text + data links a stand-in core, so it is not that figure): both pages say which."""
+    from tinyprune.report.markdown import render_markdown
+
+    standalone, tflm = demo_report["builds"]
+    assert standalone["flash_basis"].startswith("measured") and not tflm["flash_basis"].startswith("measured")
+    page, text = render_html(demo_report), render_markdown(demo_report)
+    for build, word in ((standalone, "measured"), (tflm, "estimate")):
+        cell = f"{build['flash_needed']:,} B ({word})"
+        assert f"| {cell} |" in text and f">{cell}</td>" in page
