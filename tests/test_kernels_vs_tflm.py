@@ -255,6 +255,23 @@ def test_a_pool_is_fused_only_where_the_requantization_cannot_wrap(tmp_path, con
     assert np.array_equal(run_host_runner(runner, "model", x), tflm_outputs(model, x).reshape(len(x), -1))
 
 
+@pytest.mark.parametrize("conv_scale, short", [(None, 1), (2e-5, 2)])
+def test_a_convolution_compiles_the_short_requantization_where_every_channel_takes_it(tmp_path, conv_scale, short):
+    """tp_config.h's TP_CONV2D_DOUBLED: 1 where every channel's scale shifts right (tp_arith.h's short form
+    alone is compiled), 2 where the first convolution's shifts left (each step's form chosen per channel);
+    built as the firmware is (the model's own tp_config.h), 4-bit LUT rows pooled and plain, equal TFLM."""
+    from tinyprune.backends.standalone.host import build_host_library, run_host
+
+    model = single_op.conv2d_max_pool(4, 6, 6, 12, 8, (3, 3), (2, 2), sparsity=0.75, clusters=16,
+                                      conv_scale=conv_scale, then=(6, 3))
+    generated = generate_standalone(read_graph(model), tmp_path / "model", "model", formats=("dense", "bitmask_lut"),
+                                    weigh_code=False)
+    assert [step.kernel for step in generated.steps if step.kernel == "tp_conv2d"] == ["tp_conv2d"] * 2
+    assert f"#define TP_CONV2D_DOUBLED {short}\n" in (tmp_path / "model" / "tp_config.h").read_text()
+    x = np.random.default_rng(3).integers(-128, 128, size=(4, 6, 6, 12)).astype(np.int8)
+    assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
 @pytest.mark.parametrize("in_c, tap_bytes", [(4, 1), (40, 2)])
 def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_bytes):
     """A sparse convolution's tap table is uint8_t when the padded window's farthest tap is below 256
@@ -394,7 +411,8 @@ def test_4_bit_rows_are_unpacked_once_a_channel(built):
 
     _, generated, _ = built
     counts, strides = [], set()
-    for name in [n for n in generated if n.startswith(("conv_pool_lut4_", "conv_lut4_")) and n.endswith("_bitmask_lut")]:
+    for name in [n for n in generated
+                 if n.startswith(("conv_pool_lut4_", "conv_lut4_")) and n.endswith("_bitmask_lut")]:
         steps = generated[name].steps
         conv = dict(next(step for step in steps if step.kernel == "tp_conv2d").fields)
         assert f"#define TP_CONV2D_UNPACKED {unpacked_nonzeros(steps)}\n" in (

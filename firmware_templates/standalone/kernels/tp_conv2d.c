@@ -10,6 +10,34 @@
 #define TP_KERNEL_FORMATS TP_CONV2D_FORMATS
 #include "tp_weights.h"
 
+/* One output channel's requantization: tp_arith.h's short form (the accumulator doubled, three
+ * instructions and a clamp) where tp_config.h's TP_CONV2D_DOUBLED says every channel of the model's
+ * convolutions takes it (1) or some do (2: decided per channel), TFLM's long form otherwise (0). Every
+ * accumulator lies within the bias +- 128 * 128 a row position. */
+typedef struct {
+    tp_doubled_scale doubled;
+    tp_channel_scale plain;
+    int short_form;
+} channel_scale;
+
+static TP_ALWAYS_INLINE channel_scale scale_of(const tp_conv2d_params *p, const tp_requant *requant, int oc)
+{
+    const int64_t bias = p->bias[oc];
+    channel_scale scale = {{0, 0, 1, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, 0};
+    const int short_form = TP_CONV2D_DOUBLED && tp_doubled_scale_of(
+        requant, oc, (bias < 0 ? -bias : bias) + 16384 * (int64_t)p->weights.row_len, &scale.doubled);
+    scale.short_form = TP_CONV2D_DOUBLED == 1 || short_form;
+    if (!scale.short_form) {
+        scale.plain = tp_channel(requant, oc);
+    }
+    return scale;
+}
+
+static TP_ALWAYS_INLINE int8_t requantize(const channel_scale *scale, int32_t acc)
+{
+    return scale->short_form ? tp_scale_doubled(&scale->doubled, 2 * acc) : tp_scale(&scale->plain, acc);
+}
+
 /* Dense rows: kernel rows of kernel_w x in_c contiguous bytes (one run when dilation_w is 1). */
 static int32_t dense_window_dot(const tp_conv2d_params *p, const int8_t *window, const int8_t *row)
 {
@@ -119,10 +147,11 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
     }
     const uint32_t out_row_step = (uint32_t)p->out_w * out_c + p->border_gap;
     const int out_h = p->out_h, out_w = p->out_w; /* read once: the int8 stores below could alias *p */
+    const tp_requant requant = p->requant;
     tp_cursor cursor = tp_cursor_start(&weights);
     tp_nonzero nonzeros[TP_CONV2D_UNPACKED ? TP_CONV2D_UNPACKED : 1];
     for (int oc = 0; oc < out_c; ++oc) {
-        const tp_channel_scale scale = tp_channel(&p->requant, oc);
+        const channel_scale scale = scale_of(p, &requant, oc);
         const int32_t bias = p->bias[oc];
         const int count = unpack(p, &weights, oc, &cursor, nonzeros);
         const tp_cursor row_cursor = cursor;
@@ -130,14 +159,15 @@ static TP_NOINLINE void pooled(const tp_conv2d_params *p, const int8_t *input, i
             const int8_t *first = input + py * pool_row_step;
             int8_t *out = output + (uint32_t)py * out_row_step + oc;
             for (int px = 0; px < out_w; ++px, first += pool_column_step, out += out_c) {
-                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, nonzeros, count, bias, first, offset);
+                int32_t largest = largest_of4(p, &weights, oc, &cursor, row_cursor, nonzeros, count, bias, first,
+                                              offset);
                 /* windows of more than four outputs (compiled only where the model has one) */
                 for (int m = 4; m < TP_CONV2D_POOL_MEMBERS && m < members; m += 4) {
                     const int32_t more = largest_of4(p, &weights, oc, &cursor, row_cursor, nonzeros, count, bias,
                                                      first, offset + m);
                     largest = largest > more ? largest : more;
                 }
-                *out = tp_scale(&scale, largest);
+                *out = requantize(&scale, largest);
             }
         }
     }
@@ -158,13 +188,13 @@ static TP_NOINLINE void in_place_pointwise(const tp_conv2d_params *p, int8_t *st
                                     window + (uint32_t)(last < 2 ? last : 2) * in_c, window + (uint32_t)last * in_c};
         tp_cursor cursor = tp_cursor_start(&weights);
         for (uint32_t oc = 0; oc < out_c; ++oc) {
-            const tp_channel_scale scale = tp_channel(&p->requant, (int)oc);
+            const channel_scale scale = scale_of(p, &p->requant, (int)oc);
             const int32_t bias = p->bias[oc];
             int32_t acc[4] = {bias, bias, bias, bias};
             window_dot4(p, &weights, (int)oc, &cursor, 0, 0, 0, x, acc);
             for (int k = 0; k < 4; ++k) {
                 if (k <= last) {
-                    staged[(uint32_t)k * out_c + oc] = tp_scale(&scale, acc[k]);
+                    staged[(uint32_t)k * out_c + oc] = requantize(&scale, acc[k]);
                 }
             }
         }
@@ -193,7 +223,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
     tp_cursor cursor = tp_cursor_start(&weights);
     tp_nonzero nonzeros[TP_CONV2D_UNPACKED ? TP_CONV2D_UNPACKED : 1];
     for (int oc = 0; oc < out_c; ++oc) {
-        const tp_channel_scale scale = tp_channel(&requant, oc);
+        const channel_scale scale = scale_of(p, &requant, oc);
         const int32_t bias = p->bias[oc];
         /* a dense row; the compressed forms find their rows through mask, indices or `cursor` */
         const int8_t *row = TP_IS(&weights, DENSE) ? weights.values + (uint32_t)oc * weights.row_len
@@ -212,7 +242,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
                 cursor = row_cursor;
                 window_dot4(p, &weights, oc, &cursor, UNPACKED(&weights), nonzeros, count, x, acc);
                 for (int k = 0; k < 4; ++k) {
-                    out[(uint32_t)(ox + k) * out_c] = tp_scale(&scale, acc[k]);
+                    out[(uint32_t)(ox + k) * out_c] = requantize(&scale, acc[k]);
                 }
             }
             for (; ox < out_w; ++ox) {
@@ -226,7 +256,7 @@ void tp_conv2d(const tp_conv2d_params *p, const int8_t *input, int8_t *scratch, 
                     acc[0] += TP_IS(&weights, DENSE) && !p->taps ? dense_window_dot(p, window, row)
                                                                  : tp_row_dot(&weights, oc, &cursor, window, p->taps);
                 }
-                out[(uint32_t)ox * out_c] = tp_scale(&scale, acc[0]);
+                out[(uint32_t)ox * out_c] = requantize(&scale, acc[0]);
             }
         }
     }

@@ -390,6 +390,7 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     which walks of table-indexed bitmask rows tp_fully_connected takes; a path no step takes is not compiled.
     Also the largest fused pool window of a tp_conv2d, which sizes its window table."""
     paths = []
+    arrays = {array.name: array.values for step in steps for array in step.arrays}
     for kernel in ("tp_conv2d", "tp_gemm"):
         pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
         prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
@@ -397,18 +398,29 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     # a pointwise convolution that writes over its input (its staging scratch kept)
     paths.append(("TP_CONV2D_IN_PLACE", int(any(step.kernel == "tp_conv2d" and step.staging
                                                 and step.inputs[-1].binding != "none" for step in steps))))
-    # bitmask_lut rows of FULLY_CONNECTED, CONV_2D: 1 all of 4-bit indices (read two a byte), 0 none, 2 some (tp_weights.h)
+    # bitmask_lut rows of FULLY_CONNECTED, CONV_2D: 1 all of 4-bit indices (read two a byte), 0 none, 2 some
     for kernel in ("tp_fully_connected", "tp_conv2d"):
         bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == kernel
                 and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
         paths.append((f"TP_{kernel.removeprefix('tp_').upper()}_LUT4",
                       2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
     paths.append(("TP_CONV2D_UNPACKED", unpacked_nonzeros(steps)))
+    short = [short_requantization(step, arrays) for step in steps if step.kernel == "tp_conv2d"]
+    paths.append(("TP_CONV2D_DOUBLED", 1 if short and all(short) else 2 if any(short) else 0))
     # tp_conv2d's largest fused pool window: its walk of windows beyond the first four compiles only if above 4
     members = [fields["pool_h"] * fields["pool_w"] for fields in map(dict, (step.fields for step in steps
                if step.kernel == "tp_conv2d")) if fields.get("pool_h")]
     paths.append(("TP_CONV2D_POOL_MEMBERS", max(members, default=4)))
     return paths
+
+
+def short_requantization(step: Step, arrays: dict[str, list[int]]) -> bool:
+    """Whether every output channel of convolution `step` takes tp_arith.h's short requantization
+    (tp_doubled_scale_of: a right shift of 1 to 21, |accumulator| < 2^29 with each row position adding
+    at most 128 * 128 to the bias), so that tp_conv2d compiles that form alone (TP_CONV2D_DOUBLED)."""
+    fields = dict(step.fields)
+    bound = max(abs(value) for value in arrays[fields["bias"]]) + 128 * 128 * fields["weights.row_len"]
+    return bound < 1 << 29 and all(1 <= -shift <= 21 for shift in arrays[fields["requant.shift"]])
 
 
 def unpacked_nonzeros(steps: list[Step]) -> int:

@@ -217,7 +217,8 @@ def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str,
                 f"#define {prefix}_POOLED 0\n#define {prefix}_PLAIN 1\n#define TP_CONV2D_IN_PLACE 0\n"  # plain convolutions
                 f"#define TP_CONV2D_POOL_MEMBERS 4\n"
                 f"#define TP_FULLY_CONNECTED_LUT4 {int(form == 'bitmask_lut')}\n"  # 4-bit indices: 16 clusters
-                "#define TP_CONV2D_LUT4 0\n#define TP_CONV2D_UNPACKED 0\n")  # a pooled path: measured apart
+                # TFLM's long requantization, no 4-bit index unpacking: the paths any model may take
+                "#define TP_CONV2D_LUT4 0\n#define TP_CONV2D_UNPACKED 0\n#define TP_CONV2D_DOUBLED 0\n")
             objects = compile_sources([work_dir / f"{kernel}.c"], work_dir / "objects",
                                       ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *target_flags(board)])
             sizes[form] = section_sizes(objects[0]).text
