@@ -230,7 +230,9 @@ def depthwise_conv2d(seed: int, height: int, width: int, in_c: int, multiplier: 
 
 
 def fully_connected(seed: int, batches: int, depth: int, units: int, per_channel: bool = False,
-                    activation: str = "NONE", sparsity: float = 0.0, clusters: int = 0) -> bytes:
+                    activation: str = "NONE", sparsity: float = 0.0, clusters: int = 0,
+                    output_scale: float = 1.0) -> bytes:
+    """`output_scale` multiplies the output scale output_for picks (far below 1: a rescaling that shifts left)."""
     m = SingleOpModel(np.random.default_rng(seed))
     source = m.activation([batches, depth])
     filters, scales = m.weights([units, depth], 0, sparsity, clusters)
@@ -240,6 +242,7 @@ def fully_connected(seed: int, batches: int, depth: int, units: int, per_channel
         m.tensors[filters].quantization.zeroPoint = [0]
     bias = m.bias(m.tensors[source].quantization.scale[0], np.broadcast_to(scales, units))
     output = m.output_for([batches, units], m.tensors[source].quantization.scale[0], scales, depth * (1 - sparsity))
+    m.tensors[output].quantization.scale = [m.tensors[output].quantization.scale[0] * output_scale]
     o = schema.FullyConnectedOptionsT()
     o.fusedActivationFunction = _activation_code(activation)
     return m.finish("FULLY_CONNECTED", [source, filters, bias], [output], "FullyConnectedOptions", o)

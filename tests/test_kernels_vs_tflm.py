@@ -101,13 +101,15 @@ def fully_connected_lut4_cases() -> dict[str, bytes]:
     around that walk's edges: rows of one to seven mask words, the last one partly used; words and whole
     rows without a nonzero (90 % and 95 % zeros); odd counts of nonzeros, so that a word or a row ends on
     a byte's low nibble and the next starts on its high one; per-tensor and per-channel scales, with and
-    without a clamp."""
-    shapes = [  # depth, units, per channel, sparsity, activation
-        (9, 40, False, 0.75, "NONE"), (90, 9, False, 0.75, "NONE"), (200, 13, True, 0.75, "RELU"),
-        (33, 40, False, 0.95, "NONE"), (64, 16, True, 0.9, "RELU6"), (47, 7, True, 0.5, "NONE")]
+    without a clamp; the last a rescaling that shifts left (the requantization's long form)."""
+    shapes = [  # depth, units, per channel, sparsity, activation, output scale factor
+        (9, 40, False, 0.75, "NONE", 1.0), (90, 9, False, 0.75, "NONE", 1.0), (200, 13, True, 0.75, "RELU", 1.0),
+        (33, 40, False, 0.95, "NONE", 1.0), (64, 16, True, 0.9, "RELU6", 1.0), (47, 7, True, 0.5, "NONE", 1.0),
+        (40, 12, False, 0.75, "NONE", 0.001)]
     return {f"fully_connected_lut4_{i}": single_op.fully_connected(
-        i, 1, depth, units, per_channel=per_channel, activation=activation, sparsity=sparsity, clusters=16)
-        for i, (depth, units, per_channel, sparsity, activation) in enumerate(shapes)}
+        i, 1, depth, units, per_channel=per_channel, activation=activation, sparsity=sparsity, clusters=16,
+        output_scale=output_scale)
+        for i, (depth, units, per_channel, sparsity, activation, output_scale) in enumerate(shapes)}
 
 
 def cases() -> dict[str, bytes]:
@@ -395,7 +397,7 @@ def test_a_kernel_compiles_only_the_weight_formats_its_model_uses(built, tmp_pat
     assert text_bytes() < 0.7 * text_bytes("-DTP_EVERY_FORMAT")
 
 
-@pytest.mark.parametrize("name, walk", [*((f"fully_connected_lut4_{i}_bitmask_lut", 1) for i in range(6)),
+@pytest.mark.parametrize("name, walk", [*((f"fully_connected_lut4_{i}_bitmask_lut", 1) for i in range(7)),
                                         ("fully_connected_clustered_0_bitmask_lut", 0)])
 def test_fully_connected_compiles_the_4_bit_index_walk_where_its_rows_have_4_bit_indices(built, name, walk):
     _, generated, _ = built
@@ -426,6 +428,18 @@ def test_4_bit_rows_are_unpacked_once_a_channel(built):
         strides.add(stride)
     assert max(strides) >= 3 and min(strides) == 1
     assert any(count % 2 for count in counts) and max(counts) > 32
+
+
+@pytest.mark.parametrize("name, short", [("fully_connected_lut4_2_bitmask", 1), ("fully_connected_lut4_6_bitmask", 0)])
+def test_fully_connected_requantizes_in_the_short_form_where_it_is_exact(built, name, short):
+    """tp_config.h's TP_FULLY_CONNECTED_DOUBLED: 1 where every row's right shift and accumulator bound suit
+    tp_scale_doubled (the qemu walk test runs it; the host runner decides per row), 0 for a rescaling that
+    shifts left."""
+    _, generated, _ = built
+    shifts = next(a.values for step in generated[name].steps for a in step.arrays if a.name.endswith("_shift"))
+    assert (max(shifts) < 0) == bool(short)
+    config = (generated[name].out_dir / "tp_config.h").read_text()
+    assert f"#define TP_FULLY_CONNECTED_DOUBLED {short}\n" in config
 
 
 @pytest.mark.parametrize("allowed", [("dense", "bitmask"), ("dense", "bitmask_lut"), ("dense", "delta_lut")])

@@ -130,22 +130,29 @@ typedef struct {
     int32_t activation_min, activation_max;
 } tp_doubled_scale;
 
+/* The short form of channel `channel`'s requantization, where it applies (a right shift r of 1 to 21
+ * bits, |acc| below 2^29: what tp_doubled_scale_of checks, or a generator proved). */
+static inline tp_doubled_scale tp_doubled_scale_at(const tp_requant *requant, int channel)
+{
+    const int c = requant->per_channel ? channel : 0;
+    const int r = -requant->shift[c];
+    const tp_doubled_scale scale = {requant->multiplier[c],
+                                    (int32_t)((1u << (r - 1)) + (uint32_t)requant->output_zero_point * (1u << r)),
+                                    r, requant->activation_min, requant->activation_max};
+    return scale;
+}
+
 /* The short form of channel `channel`'s requantization, or 0 when it does not apply: a left shift, no
  * right shift, or sums that could overflow (|2 * acc| below 2^30 and |zp| * 2^r below 2^29 keep every
  * step inside int32). */
 static inline int tp_doubled_scale_of(const tp_requant *requant, int channel, int64_t acc_bound,
                                       tp_doubled_scale *out)
 {
-    const int c = requant->per_channel ? channel : 0;
-    const int r = -requant->shift[c];
+    const int r = -requant->shift[requant->per_channel ? channel : 0];
     if (r < 1 || r > 21 || acc_bound >= (1 << 29)) {
         return 0;
     }
-    out->multiplier = requant->multiplier[c];
-    out->rounding = (int32_t)((1u << (r - 1)) + (uint32_t)requant->output_zero_point * (1u << r));
-    out->right_shift = r;
-    out->activation_min = requant->activation_min;
-    out->activation_max = requant->activation_max;
+    *out = tp_doubled_scale_at(requant, channel);
     return 1;
 }
 

@@ -4,6 +4,26 @@
 #define TP_KERNEL_LUT4 TP_FULLY_CONNECTED_LUT4
 #include "tp_weights.h"
 
+/* Unit `unit`'s accumulator as an int8 output: tp_arith.h's short form (the accumulator doubled, three
+ * instructions and a clamp) where tp_config.h's TP_FULLY_CONNECTED_DOUBLED says every row of the model's
+ * fully connected layers takes it (1) or some do (2: decided per row), TFLM's long form otherwise (0).
+ * Every accumulator lies within the bias +- 128 * 128 a row position. */
+static TP_ALWAYS_INLINE int8_t requantize(const tp_fully_connected_params *p, int unit, int32_t acc)
+{
+#if TP_FULLY_CONNECTED_DOUBLED == 1
+    const tp_doubled_scale scale = tp_doubled_scale_at(&p->requant, unit);
+    return tp_scale_doubled(&scale, 2 * acc);
+#else
+    const int64_t bias = p->bias[unit];
+    tp_doubled_scale scale;
+    if (TP_FULLY_CONNECTED_DOUBLED && tp_doubled_scale_of(&p->requant, unit, (bias < 0 ? -bias : bias) + 16384 *
+                                                          (int64_t)p->weights.row_len, &scale)) {
+        return tp_scale_doubled(&scale, 2 * acc);
+    }
+    return tp_requantize(&p->requant, unit, acc);
+#endif
+}
+
 void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input, int8_t *output)
 {
     const tp_weights *const weights = &p->weights;
@@ -25,7 +45,7 @@ void tp_fully_connected(const tp_fully_connected_params *p, const int8_t *input,
             } else {
                 acc += tp_row_dot(weights, unit, &cursor, input, 0);
             }
-            *output++ = tp_requantize(&p->requant, unit, acc);
+            *output++ = requantize(p, unit, acc);
         }
         input += weights->row_len;
     }

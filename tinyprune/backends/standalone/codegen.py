@@ -388,6 +388,7 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     """(macro, 0 or 1) for the convolution kernels' paths, e.g. ("TP_CONV2D_POOLED", 1): whether a step of
     the kernel has a fused pool, whether one has none, and whether a tp_conv2d writes over its input; and
     which walks of table-indexed bitmask rows tp_fully_connected takes; a path no step takes is not compiled.
+    Whether the convolutions' and the fully connected layers' requantization takes the short form.
     Also the largest fused pool window of a tp_conv2d, which sizes its window table."""
     paths = []
     arrays = {array.name: array.values for step in steps for array in step.arrays}
@@ -407,6 +408,8 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     paths.append(("TP_CONV2D_UNPACKED", unpacked_nonzeros(steps)))
     short = [short_requantization(step, arrays) for step in steps if step.kernel == "tp_conv2d"]
     paths.append(("TP_CONV2D_DOUBLED", 1 if short and all(short) else 2 if any(short) else 0))
+    short = [short_requantization(step, arrays) for step in steps if step.kernel == "tp_fully_connected"]
+    paths.append(("TP_FULLY_CONNECTED_DOUBLED", 1 if short and all(short) else 2 if any(short) else 0))
     # tp_conv2d's largest fused pool window: its walk of windows beyond the first four compiles only if above 4
     members = [fields["pool_h"] * fields["pool_w"] for fields in map(dict, (step.fields for step in steps
                if step.kernel == "tp_conv2d")) if fields.get("pool_h")]
@@ -415,9 +418,10 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
 
 
 def short_requantization(step: Step, arrays: dict[str, list[int]]) -> bool:
-    """Whether every output channel of convolution `step` takes tp_arith.h's short requantization
-    (tp_doubled_scale_of: a right shift of 1 to 21, |accumulator| < 2^29 with each row position adding
-    at most 128 * 128 to the bias), so that tp_conv2d compiles that form alone (TP_CONV2D_DOUBLED)."""
+    """Whether every output channel of convolution or fully connected `step` takes tp_arith.h's short
+    requantization (tp_doubled_scale_of: a right shift of 1 to 21, |accumulator| < 2^29 with each row
+    position adding at most 128 * 128 to the bias), so that tp_conv2d or tp_fully_connected compiles that
+    form alone (TP_CONV2D_DOUBLED, TP_FULLY_CONNECTED_DOUBLED)."""
     fields = dict(step.fields)
     bound = max(abs(value) for value in arrays[fields["bias"]]) + 128 * 128 * fields["weights.row_len"]
     return bound < 1 << 29 and all(1 <= -shift <= 21 for shift in arrays[fields["requant.shift"]])

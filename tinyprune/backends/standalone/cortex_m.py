@@ -218,7 +218,8 @@ def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str,
                 f"#define TP_CONV2D_POOL_MEMBERS 4\n"
                 f"#define TP_FULLY_CONNECTED_LUT4 {int(form == 'bitmask_lut')}\n"  # 4-bit indices: 16 clusters
                 # TFLM's long requantization, no 4-bit index unpacking: the paths any model may take
-                "#define TP_CONV2D_LUT4 0\n#define TP_CONV2D_UNPACKED 0\n#define TP_CONV2D_DOUBLED 0\n")
+                "#define TP_CONV2D_LUT4 0\n#define TP_CONV2D_UNPACKED 0\n#define TP_CONV2D_DOUBLED 0\n"
+                "#define TP_FULLY_CONNECTED_DOUBLED 0\n")
             objects = compile_sources([work_dir / f"{kernel}.c"], work_dir / "objects",
                                       ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", *target_flags(board)])
             sizes[form] = section_sizes(objects[0]).text
