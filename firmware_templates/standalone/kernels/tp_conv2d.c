@@ -82,18 +82,23 @@ static void dense_dot4(const tp_conv2d_params *p, int oc, const int8_t *const x[
     }
 }
 
-/* Whether a kernel loop unpacks each row of `w` once for all its windows (tp_bitmask_lut4_row_unpack):
- * rows of 4-bit table indices, where the model's convolutions have such rows (tp_config.h:
- * TP_CONV2D_UNPACKED, the most nonzeros of such a row; TP_CONV2D_LUT4 1 when every bitmask_lut row of
- * the kernel has 4-bit indices, 2 when some have). */
-#define UNPACKED(w) \
-    (TP_CONV2D_UNPACKED && TP_IS(w, BITMASK_LUT) && (TP_CONV2D_LUT4 == 1 || (w)->index_bits == 4))
+/* Whether a kernel loop unpacks each row of `w` once for all its windows (tp_weights.h's
+ * tp_bitmask_row_unpack, tp_bitmask_lut4_row_unpack): bitmask rows of int8 or of 4-bit table indices,
+ * where the model's convolutions have such rows (tp_config.h: TP_CONV2D_UNPACKED, the most nonzeros of
+ * such a row; TP_CONV2D_LUT4 1 when every bitmask_lut row of the kernel has 4-bit indices, 2 when some
+ * have). */
+#define UNPACKED(w) (TP_CONV2D_UNPACKED && (TP_IS(w, BITMASK) || \
+    (TP_IS(w, BITMASK_LUT) && (TP_CONV2D_LUT4 == 1 || (w)->index_bits == 4))))
 
 /* Row `oc` unpacked into `nonzeros` where UNPACKED (returns how many), else 0. */
 static TP_ALWAYS_INLINE int unpack(const tp_conv2d_params *p, const tp_weights *weights, int oc, tp_cursor *cursor,
                                    tp_nonzero *nonzeros)
 {
-    return UNPACKED(weights) ? tp_bitmask_lut4_row_unpack(weights, oc, cursor, p->taps, nonzeros) : 0;
+    if (!UNPACKED(weights)) {
+        return 0;
+    }
+    return TP_IS(weights, BITMASK) ? tp_bitmask_row_unpack(weights, oc, cursor, p->taps, nonzeros)
+                                   : tp_bitmask_lut4_row_unpack(weights, oc, cursor, p->taps, nonzeros);
 }
 
 /* acc[k] += weight row `oc` . window x[k] for four windows, in any format: from the row's `count`

@@ -20,7 +20,7 @@
 #define TP_CONV2D_LUT4 2
 #define TP_CONV2D_DOUBLED 2 /* tp_conv2d's short requantization: per channel */
 #define TP_FULLY_CONNECTED_DOUBLED 2 /* tp_fully_connected's: per row */
-#define TP_CONV2D_UNPACKED 4096 /* nonzeros of a row a pooling tp_conv2d unpacks */
+#define TP_CONV2D_UNPACKED 4096 /* nonzeros of a row tp_conv2d unpacks */
 #else
 #include "tp_config.h"
 #endif

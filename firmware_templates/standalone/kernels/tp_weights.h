@@ -369,6 +369,28 @@ static inline int tp_bitmask_lut4_row_unpack(const tp_weights *w, int row, tp_cu
     return (int)(next - out);
 }
 
+/* A bitmask row of int8 nonzeros unpacked into `out` as tp_bitmask_lut4_row_unpack does. Returns how many. */
+static inline int tp_bitmask_row_unpack(const tp_weights *w, int row, tp_cursor *cursor, const tp_tap *taps,
+                                        tp_nonzero *out)
+{
+    const uint32_t *mask = w->mask + (uint32_t)row * w->row_stride, *const end = mask + w->row_stride;
+    const int8_t *value = cursor->value;
+    tp_nonzero *next = out;
+    for (const tp_tap *word_taps = taps; mask != end; word_taps += 32) {
+        uint32_t bits = *mask++;
+        const tp_tap *tap = word_taps;
+        while (bits) { /* shift the zeros before each nonzero out, then the nonzero's own bit */
+            const int skip = tp_leading_zeros(bits);
+            tap += skip;
+            bits = (bits << skip) << 1;
+            next->offset = *tap++;
+            next++->weight = *value++;
+        }
+    }
+    cursor->value = value;
+    return (int)(next - out);
+}
+
 /* acc[k] += the unpacked row's dot product with window x[k], for the first `windows` (1 or 4, a
  * constant where inlined) windows. */
 static inline void tp_nonzeros_dot(const tp_nonzero *nonzero, int count, const int8_t *const x[4], int windows,

@@ -428,14 +428,14 @@ def short_requantization(step: Step, arrays: dict[str, list[int]]) -> bool:
 
 
 def unpacked_nonzeros(steps: list[Step]) -> int:
-    """The most nonzeros of a row that tp_conv2d unpacks once for all its windows (rows bitmask_lut with
-    4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: no step has such rows."""
+    """The most nonzeros of a row that tp_conv2d unpacks once for all its windows (bitmask rows, of int8
+    or of 4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: no step has such rows."""
     arrays = {array.name: array.values for step in steps for array in step.arrays}
     most = 0
     for step in steps:
         fields = dict(step.fields)
-        if (step.kernel == "tp_conv2d" and fields.get("weights.format") == "TP_BITMASK_LUT"
-                and fields["weights.index_bits"] == 4):
+        if step.kernel == "tp_conv2d" and (fields.get("weights.format") == "TP_BITMASK" or (
+                fields.get("weights.format") == "TP_BITMASK_LUT" and fields["weights.index_bits"] == 4)):
             mask, stride = arrays[fields["weights.mask"]], fields["weights.row_stride"]
             most = max([most] + [sum(bin(word).count("1") for word in mask[row:row + stride])
                                  for row in range(0, len(mask), stride)])

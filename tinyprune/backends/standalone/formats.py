@@ -228,11 +228,11 @@ KERNEL_CODE_BYTES = {
 # with each layer's smallest weights zeroed, at 75 % and 90 % (two builds solve the two terms).
 # `--weight-storage fast` stores a layer in a format stated here only where its estimate is below dense's:
 # a pruned depthwise layer stays dense (its walks cost more than the MACs they skip), a convolution takes
-# the bitmask from about 66 % zeros, a fully connected layer from about 63 %. LUT rows are weighed only in
+# the bitmask from about 64 % zeros, a fully connected layer from about 63 %. LUT rows are weighed only in
 # the depthwise kernel; bench/format_speed.py --formats lut measures them slower than dense in the others
 # too (conv 5.53 + 4.79, FC 16.14 + 2.43), but weighing them there would store clustered models dense.
 KERNEL_INSTRUCTIONS = {
-    "tp_conv2d": {"dense": (2.13, 0.0), "bitmask": (0.80, 3.90)},
+    "tp_conv2d": {"dense": (2.13, 0.0), "bitmask": (0.76, 3.78)},
     "tp_depthwise_conv2d": {"dense": (3.60, 0.0), "bitmask": (11.63, 46.27), "lut": (30.87, 33.69)},
     "tp_fully_connected": {"dense": (3.46, 0.0), "bitmask": (0.89, 6.96)},
 }
