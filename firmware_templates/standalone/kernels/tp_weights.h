@@ -19,7 +19,7 @@
 #define TP_FORMATS (TP_KERNEL_FORMATS)
 /* The walk of table-indexed bitmask rows against one contiguous window that the kernel's line
  * TP_KERNEL_LUT4 of tp_config.h compiles: 1 every such row of the model has 4-bit indices (read two a
- * byte, tp_bitmask_lut4_row_dot), 0 none has, 2 some have (chosen per row). */
+ * byte, tp_bitmask_lut4_row_dot), 0 none has, 2 some have (chosen per weight matrix, TP_IS_LUT4). */
 #ifdef TP_KERNEL_LUT4
 #define TP_LUT4_ROWS (TP_KERNEL_LUT4)
 #else
