@@ -274,6 +274,28 @@ def test_a_convolution_compiles_the_short_requantization_where_every_channel_tak
     assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
 
 
+@pytest.mark.parametrize("in_c, unpacked", [(16, True), (64, False)])
+def test_a_convolution_unpacks_its_rows_only_where_the_stack_array_stays_small(tmp_path, in_c, unpacked):
+    """tp_conv2d unpacks its bitmask rows (TP_CONV2D_UNPACKED > 0) unless the longest one's nonzeros
+    would take more than codegen.UNPACKED_STACK_BYTES of stack; then it walks the stored rows. Built as
+    the firmware is (the model's own tp_config.h), both equal TFLM."""
+    import re
+
+    from tinyprune.backends.standalone.codegen import UNPACKED_STACK_BYTES
+    from tinyprune.backends.standalone.host import build_host_library, run_host
+
+    model = single_op.conv2d_max_pool(6, 6, 6, in_c, 8, (3, 3), (2, 2), sparsity=0.5)
+    generated = generate_standalone(read_graph(model), tmp_path / "model", "model", formats=("dense", "bitmask"),
+                                    weigh_code=False)
+    assert [layer.format for layer in generated.layers] == ["bitmask"]
+    config = (tmp_path / "model" / "tp_config.h").read_text()
+    nonzeros, tap_bytes = (int(re.search(rf"#define {name} (\d+)", config)[1])
+                           for name in ("TP_CONV2D_UNPACKED", "TP_TAP_BYTES"))
+    assert (nonzeros > 0) is unpacked and nonzeros * 2 * tap_bytes <= UNPACKED_STACK_BYTES
+    x = np.random.default_rng(4).integers(-128, 128, size=(4, 6, 6, in_c)).astype(np.int8)
+    assert np.array_equal(run_host(build_host_library(generated), x), tflm_outputs(model, x).reshape(len(x), -1))
+
+
 @pytest.mark.parametrize("in_c, tap_bytes", [(4, 1), (40, 2)])
 def test_tap_tables_take_one_byte_where_every_offset_fits(tmp_path, in_c, tap_bytes):
     """A sparse convolution's tap table is uint8_t when the padded window's farthest tap is below 256

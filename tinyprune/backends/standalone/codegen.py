@@ -427,9 +427,14 @@ def short_requantization(step: Step, arrays: dict[str, list[int]]) -> bool:
     return bound < 1 << 29 and all(1 <= -shift <= 21 for shift in arrays[fields["requant.shift"]])
 
 
+UNPACKED_STACK_BYTES = 1024  # the most call stack tp_conv2d's unpacked row may take (else it walks the stored rows)
+
+
 def unpacked_nonzeros(steps: list[Step]) -> int:
     """The most nonzeros of a row that tp_conv2d unpacks once for all its windows (bitmask rows, of int8
-    or of 4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array; 0: no step has such rows."""
+    or of 4-bit indices: tp_conv2d.c's UNPACKED), which sizes its stack array (a tp_nonzero of 2 bytes,
+    4 with two-byte taps); 0: no step has such rows, or the array would take more than
+    UNPACKED_STACK_BYTES."""
     arrays = {array.name: array.values for step in steps for array in step.arrays}
     most = 0
     for step in steps:
@@ -439,7 +444,7 @@ def unpacked_nonzeros(steps: list[Step]) -> int:
             mask, stride = arrays[fields["weights.mask"]], fields["weights.row_stride"]
             most = max([most] + [sum(bin(word).count("1") for word in mask[row:row + stride])
                                  for row in range(0, len(mask), stride)])
-    return most
+    return most if most * 2 * tap_bytes(steps) <= UNPACKED_STACK_BYTES else 0
 
 
 def write_standalone(lowered: Lowered, out_dir: str | Path, name: str = "model") -> StandaloneModel:
