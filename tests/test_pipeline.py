@@ -114,6 +114,25 @@ def test_demo_defaults_to_the_standalone_c_with_tflm_beside_it(demo_build):
     assert "## Firmware by backend" in text and f"{model['weight_bytes_stored']:,} B" in text
 
 
+# TFLM as the Arduino library runs the demo's model on the emulated Cortex-M4 (CMSIS-NN kernels; stated
+# in bench/firmware.py): firmware text + data and instructions per inference
+TFLM_DEMO_FLASH, TFLM_DEMO_INSTRUCTIONS = 74_344, 302_480
+
+
+@pytest.mark.slow
+def test_the_demo_firmware_is_a_tenth_of_tflms_and_runs_in_half_its_instructions(demo_build):
+    """The default demo (75 % sparsity, 16 clusters, fast storage): the fully connected layers' nonzeros as
+    4-bit cluster indices beside a bitmask, the convolutions' as int8 (their walk of indices is slower)."""
+    out, _ = demo_build
+    report = json.loads((out / "report.json").read_text())
+    standalone = report["builds"][0]
+    assert standalone["differing_bytes"] == 0
+    assert standalone["flash_needed"] <= TFLM_DEMO_FLASH / 10
+    assert standalone["instructions_per_inference"] <= TFLM_DEMO_INSTRUCTIONS / 2
+    formats = {(layer["op"], layer["format"]) for layer in report["standalone"]["model"]["layers"]}
+    assert formats == {("CONV_2D", "bitmask"), ("FULLY_CONNECTED", "bitmask_lut")}
+
+
 def _outputs(folder: Path) -> dict[str, bytes]:
     files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     report = json.loads(files.pop("report.json"))

@@ -172,9 +172,10 @@ def test_the_smallest_format_follows_sparsity_and_clusters(rng):
     assert choose_encoding(very_sparse, FORMATS).format == "delta"
     clustered = rng.choice(np.array([-40, -7, 5, 30], dtype=np.int8), size=dense.shape)
     clustered[rng.random(dense.shape) < 0.75] = 0
-    best = choose_encoding(clustered, FORMATS)
+    best, fast = choose_encoding(clustered, FORMATS), choose_encoding(clustered)
     assert best.format == "delta_lut" and best.index_bits == 2
-    assert best.stored_bytes < 0.6 * choose_encoding(clustered).stored_bytes
+    assert (fast.format, fast.index_bits) == ("bitmask_lut", 4)  # the fast walks' width
+    assert best.stored_bytes < 0.85 * fast.stored_bytes < 0.6 * choose_encoding(clustered, ("dense", "bitmask")).stored_bytes
 
 
 def test_a_gap_code_stream_cut_short_is_a_contract_error(rng):
@@ -215,10 +216,12 @@ def test_fast_storage_keeps_dense_where_a_sparse_walk_is_slower(rng):
     """`fast`: a sparse format only where KERNEL_INSTRUCTIONS estimates it below dense. A 75 %-pruned
     depthwise layer (9 taps a channel) stays dense although the bitmask is smaller; a 95 %-pruned
     convolution and fully connected layer take the bitmask; a half-pruned convolution stays dense."""
-    from tinyprune.backends.standalone.formats import encodings, no_slower_than_dense
+    from tinyprune.backends.standalone.formats import FAST_FORMATS, encodings, no_slower_than_dense
+    from tinyprune.backends.standalone.ops import DEPTHWISE_FORMATS
 
     def fastest_smallest(kernel, matrix):
-        options = no_slower_than_dense(kernel, matrix, encodings(matrix))
+        allowed = tuple(f for f in FAST_FORMATS if kernel != "tp_depthwise_conv2d" or f in DEPTHWISE_FORMATS)
+        options = no_slower_than_dense(kernel, matrix, encodings(matrix, allowed, fast_walks=True))
         return min(options.values(), key=lambda encoding: encoding.stored_bytes).format
 
     depthwise = rng.integers(1, 128, size=(64, 9)).astype(np.int8)
@@ -232,3 +235,18 @@ def test_fast_storage_keeps_dense_where_a_sparse_walk_is_slower(rng):
     assert fastest_smallest("tp_conv2d", very_sparse) == "bitmask"
     assert fastest_smallest("tp_fully_connected", very_sparse) == "bitmask"
     assert choose_encoding(half).format == "bitmask" and fastest_smallest("tp_conv2d", half) == "dense"
+
+
+@pytest.mark.parametrize("clusters, chosen, bits", [(16, "bitmask_lut", 4), (5, "bitmask_lut", 4), (32, "bitmask", 0)])
+def test_fast_storage_takes_cluster_indices_the_fast_walks_read(rng, clusters, chosen, bits):
+    """`fast` stores a pruned, clustered fully connected layer's nonzeros as 4-bit table indices (the width the
+    walks read two a byte; a table of 5 values is widened to it), and a layer of 32 values as int8 nonzeros:
+    5-bit indices have no fast walk."""
+    from tinyprune.backends.standalone.formats import FAST_FORMATS, encodings, no_slower_than_dense
+
+    values = np.r_[-clusters // 2:0, 1:clusters - clusters // 2 + 1]
+    matrix = rng.choice(values, size=(64, 128)).astype(np.int8)
+    matrix[rng.random(matrix.shape) < 0.8] = 0
+    options = no_slower_than_dense("tp_fully_connected", matrix, encodings(matrix, FAST_FORMATS))
+    smallest = min(options.values(), key=lambda encoding: encoding.stored_bytes)
+    assert (smallest.format, smallest.index_bits) == (chosen, bits)

@@ -70,9 +70,10 @@ class BuildConfig:
     calibration_samples: int = option(200, "representative samples for int8 calibration")
     tflm_compression: str = option("none", "store weights in TFLM's compressed formats, decoded at run time "
                                    "(needs --runtime tflm)", choices=TFLM_COMPRESSIONS)
-    weight_storage: str = option("fast", "standalone C weights: fast (dense, bitmask or LUT rows) or smallest (also "
-                                 "gap-coded positions and table indices of the nonzeros: fewer flash bytes, several "
-                                 "times the instructions)", choices=("fast", "smallest"))
+    weight_storage: str = option("fast", "standalone C weights: fast (per layer the smallest of dense, bitmask rows, "
+                                 "LUT rows and 4-bit cluster indices beside a bitmask that is estimated no slower "
+                                 "than dense) or smallest (also gap-coded positions and 2- or 3-bit indices: fewer "
+                                 "flash bytes, several times the instructions)", choices=("fast", "smallest"))
     runtime: str = option("arduino", "the TFLM the firmware runs: arduino (Chirale_TensorFlowLite 2.0.0) or tflm")
     backend: str = option("auto", "firmware: standalone (generated C, no interpreter), tflm (the interpreter), "
                           "or auto: standalone where it has a kernel for every operator, TFLM otherwise, "

@@ -192,7 +192,7 @@ class Lowering:
         """The smallest encoding of a layer's weights among `formats` (default: the build's) that `kernel`
         may use; every candidate's size is kept for formats_worth_compiling."""
         allowed = tuple(f for f in (formats or self.formats) if f in self.per_kernel.get(kernel, FORMATS))
-        options = encodings(matrix, allowed)
+        options = encodings(matrix, allowed, fast_walks=self.speed_first)
         if self.speed_first:
             options = no_slower_than_dense(kernel, matrix, options)
         self.candidates[(kernel, self.layer(op))] = {name: e.stored_bytes for name, e in options.items()}

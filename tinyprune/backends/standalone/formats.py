@@ -27,10 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMATS = ("dense", "bitmask", "delta", "lut", "bitmask_lut", "delta_lut")
-# the forms the kernels walk fastest (a count-leading-zeros finds each nonzero of a bitmask), the default;
-# the others save flash (gap codes near the positions' entropy, 4-bit values of 16 clusters) and, read a
-# few bits at a time, take several times the instructions (bench: pruned digits demo)
-FAST_FORMATS = ("dense", "bitmask", "lut")
+# the forms the kernels walk fastest, the default: a count-leading-zeros finds each nonzero of a bitmask,
+# and bitmask_lut's values are 4-bit indices (up to 16 clusters; a smaller table's indices are widened to
+# 4 bits), which the walks read two a byte; the others save flash (gap codes near the positions' entropy,
+# 2- or 3-bit indices) and, read a few bits at a time, take several times the instructions (bench: the
+# pruned digits demo)
+FAST_FORMATS = ("dense", "bitmask", "lut", "bitmask_lut")
+FAST_INDEX_BITS = 4  # the bitmask_lut index width the fast walks read (tp_weights.h, TP_*_LUT4)
 FORMAT_SETS = {"fast": FAST_FORMATS, "smallest": FORMATS}
 STREAM_PADDING = 3  # bytes after a gap-code or nonzero-index stream: a 32-bit load at its last byte stays inside
 MAX_TABLE = 128  # values a table holds: 7-bit indices (8-bit ones are never smaller than int8 values)
@@ -158,8 +161,9 @@ def decode_delta(codes: bytes, gap_bits: int, value_bits: int, end: int) -> tupl
     return np.asarray(positions, dtype=np.int64), np.asarray(values, dtype=np.int64), bit
 
 
-def _nonzero_values(matrix: np.ndarray, positions: str, value_table: bool) -> dict | None:
-    """The value fields of a sparse encoding: int8 nonzeros, or a table and packed indices."""
+def _nonzero_values(matrix: np.ndarray, positions: str, value_table: bool, min_index_bits: int = 1) -> dict | None:
+    """The value fields of a sparse encoding: int8 nonzeros, or a table and indices packed at least
+    `min_index_bits` wide."""
     rows, row_len = matrix.shape
     nonzeros = matrix[matrix != 0]
     if not value_table:
@@ -167,19 +171,19 @@ def _nonzero_values(matrix: np.ndarray, positions: str, value_table: bool) -> di
     table, indices = np.unique(nonzeros, return_inverse=True)
     if len(table) > MAX_TABLE or len(table) == 0:
         return None
-    bits = _bits_for(len(table))
+    bits = max(min_index_bits, _bits_for(len(table)))
     return dict(format=f"{positions}_lut", rows=rows, row_len=row_len, values=table.astype(np.int8),
                 indices=pack_bits(indices, bits, STREAM_PADDING), index_bits=bits)
 
 
-def encode_bitmask(matrix: np.ndarray, value_table: bool = False) -> WeightEncoding | None:
+def encode_bitmask(matrix: np.ndarray, value_table: bool = False, min_index_bits: int = 1) -> WeightEncoding | None:
     rows, row_len = matrix.shape
     words = -(-row_len // 32)
     nonzero = np.zeros((rows, words * 32), dtype=bool)
     nonzero[:, :row_len] = matrix != 0
     bit_values = (1 << np.arange(31, -1, -1, dtype=np.uint64)).astype(np.uint64)  # position 0 = bit 31
     mask = (nonzero.reshape(rows, words, 32).astype(np.uint64) * bit_values).sum(axis=2).astype(np.uint32)
-    values = _nonzero_values(matrix, "bitmask", value_table)
+    values = _nonzero_values(matrix, "bitmask", value_table, min_index_bits)
     return None if values is None else WeightEncoding(mask=mask.ravel(), row_stride=words, **values)
 
 
@@ -196,14 +200,21 @@ def encode_lut(matrix: np.ndarray) -> WeightEncoding | None:
                           index_bits=bits, row_stride=-(-row_len * bits // 8))
 
 
-def encodings(matrix: np.ndarray, allowed: tuple[str, ...] = FAST_FORMATS) -> dict[str, WeightEncoding]:
-    """Every allowed encoding of an int8 (rows, row_len) matrix that can hold it, dense first."""
+def encodings(matrix: np.ndarray, allowed: tuple[str, ...] = FAST_FORMATS,
+              fast_walks: bool | None = None) -> dict[str, WeightEncoding]:
+    """Every allowed encoding of an int8 (rows, row_len) matrix that can hold it, dense first; with
+    `fast_walks` (default: when `allowed` is the fast storage's FAST_FORMATS), bitmask_lut only where its
+    indices take FAST_INDEX_BITS (at most 16 values, widened)."""
     matrix = np.asarray(matrix, dtype=np.int8)
+    fast_walks = tuple(allowed) == FAST_FORMATS if fast_walks is None else fast_walks
     encoders = {"bitmask": lambda: encode_bitmask(matrix), "delta": lambda: encode_delta(matrix),
-                "lut": lambda: encode_lut(matrix), "bitmask_lut": lambda: encode_bitmask(matrix, True),
+                "lut": lambda: encode_lut(matrix),
+                "bitmask_lut": lambda: encode_bitmask(matrix, True, FAST_INDEX_BITS if fast_walks else 1),
                 "delta_lut": lambda: encode_delta(matrix, True)}
     found = {"dense": encode_dense(matrix)}
     found.update({name: encoders[name]() for name in FORMATS[1:] if name in allowed})
+    if fast_walks and found.get("bitmask_lut") and found["bitmask_lut"].index_bits != FAST_INDEX_BITS:
+        found["bitmask_lut"] = None
     return {name: encoding for name, encoding in found.items() if encoding is not None}
 
 
@@ -231,10 +242,15 @@ KERNEL_CODE_BYTES = {
 # the bitmask from about 64 % zeros, a fully connected layer from about 63 %. LUT rows are weighed only in
 # the depthwise kernel; bench/format_speed.py --formats lut measures them slower than dense in the others
 # too (conv 5.53 + 4.79, FC 16.14 + 2.43), but weighing them there would store clustered models dense.
+# bitmask_lut is measured on 16 clustered nonzeros a tensor (4-bit indices, the fast walks'): a fully
+# connected layer takes it from about 73 % zeros. The convolution's figure is its in-place pointwise path's
+# (most of DS-CNN's MACs), which walks the stored indices again for every four pixels; its pooled and plain
+# paths unpack a row once and take about 3 % more than the int8 bitmask (the digits demo's conv_2: 86,367
+# against 83,967 instructions); by the estimate a convolution takes it from about 79 % zeros.
 KERNEL_INSTRUCTIONS = {
-    "tp_conv2d": {"dense": (2.13, 0.0), "bitmask": (0.76, 3.78)},
+    "tp_conv2d": {"dense": (2.13, 0.0), "bitmask": (0.76, 3.78), "bitmask_lut": (0.79, 6.42)},
     "tp_depthwise_conv2d": {"dense": (3.60, 0.0), "bitmask": (11.63, 46.27), "lut": (30.87, 33.69)},
-    "tp_fully_connected": {"dense": (3.46, 0.0), "bitmask": (0.89, 6.96)},
+    "tp_fully_connected": {"dense": (3.46, 0.0), "bitmask": (0.89, 6.96), "bitmask_lut": (1.12, 8.35)},
 }
 
 
