@@ -50,8 +50,10 @@ def test_pruned_demo_computes_from_compressed_weights(formats, expected, demo_in
         assert model.macs_skipped >= 0.7 * model.macs
         assert model.arena_bytes <= 1476
     elif expected == "smallest":  # gap codes below the bitmask's bit a position (75 %: 3.4 bits a nonzero)
-        assert set(chosen) <= {"delta", "bitmask_lut", "delta_lut"}
-        assert model.weight_bytes_stored < 0.36 * model.weight_bytes_dense
+        # where a kernel's delta path costs more code than it saves (formats_worth_compiling) a layer keeps
+        # the bitmask: since its inline walk, the fully connected kernel's bitmask path is the smaller
+        assert "delta" in chosen and set(chosen) <= {"bitmask", "delta", "bitmask_lut", "delta_lut"}
+        assert model.weight_bytes_stored < 0.38 * model.weight_bytes_dense, (chosen, model.weight_bytes_stored)
     else:  # a LUT index needs 8 bits where a layer has more than 128 distinct values: dense then
         assert "lut" in chosen and set(chosen) <= {"lut", "dense"}
         assert model.weight_bytes_stored < model.weight_bytes_dense
