@@ -45,7 +45,7 @@ def test_demo_tflm_accuracy_within_two_points_at_75_percent(demo_build):
 def test_demo_model_is_per_tensor_for_the_arduino_library(demo_build):
     """The demo clusters its weights (16 values a layer): one scale a tensor keeps them 16 int8 values, and
     per-tensor FULLY_CONNECTED is what the Arduino library computes right."""
-    out, _ = demo_build
+    out, stdout = demo_build
     report = json.loads((out / "report.json").read_text())
     graph = read_graph_file(out / "model.tflite")
     weighted = [op for op in graph.operators if op.opcode in ("FULLY_CONNECTED", "CONV_2D")]
@@ -57,6 +57,8 @@ def test_demo_model_is_per_tensor_for_the_arduino_library(demo_build):
     assert report["quantize"]["per_channel_dense"] is False
     assert [p["name"] for p in report["quantize"]["passes"]] == ["per-tensor weights"]
     assert "Graph passes: **per-tensor weights** (" in (out / "report.md").read_text()
+    quantize_line = next(line for line in stdout.splitlines() if line.startswith("quantize"))
+    assert "), per-tensor weights, 200 calibration samples" in quantize_line and "FULLY_CONNECTED" not in quantize_line
 
 
 @pytest.mark.slow

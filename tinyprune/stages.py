@@ -265,10 +265,12 @@ def quantize(pruned: Pruned, trained: Trained, config: BuildConfig, target: Targ
 def describe_quantize(quantized: Quantized) -> str:
     from tinyprune.sizes import gzip_size
 
-    kind = "per-channel" if quantized.per_channel_dense else "per-tensor"
+    # a clustered model has one scale a tensor everywhere, not only in its dense layers
+    scales = ("per-tensor weights" if not quantized.per_channel
+              else f"{'per-channel' if quantized.per_channel_dense else 'per-tensor'} FULLY_CONNECTED")
     line = (f"full-int8 TFLite {len(quantized.model_bytes):,} B (gzip {gzip_size(quantized.model_bytes):,} B; "
             f"dense {len(quantized.dense_bytes):,} B, gzip {gzip_size(quantized.dense_bytes):,} B), "
-            f"{kind} FULLY_CONNECTED, {quantized.calibration_samples} calibration samples")
+            f"{scales}, {quantized.calibration_samples} calibration samples")
     if quantized.passes:
         line += f"; passes: {', '.join(p.name for p in quantized.passes)}"
     if quantized.qat:
