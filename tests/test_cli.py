@@ -3,9 +3,11 @@ output folder left behind. Each case runs the real stages up to the one that mus
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 
 from tinyprune.cli import main
@@ -257,3 +259,32 @@ def test_boards_table_and_json(capfd):
     code, out, _ = run_cli(capfd, "boards", "--json")
     boards = {b["name"]: b for b in json.loads(out)}
     assert boards["nano33ble"]["ram_bytes"] == 262144 and len(boards) >= 8
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+def test_a_ctrl_c_that_python_drops_in_a_finalizer_stops_the_next_epoch():
+    """Ctrl-C landing while Python runs a finalizer (TensorFlow's, during training) is printed as
+    "Exception ignored" and dropped; the console raises it again at the next epoch's report."""
+    import io
+    import os
+    import signal
+
+    from tinyprune.console import ConsoleListener, CtrlC
+
+    ctrl_c = CtrlC()
+    listener = ConsoleListener(io.StringIO(), io.StringIO(), verbose=True, ctrl_c=ctrl_c)
+    listener.progress("fine-tune", 1, 3, {"loss": 1.0})
+
+    class Finalized:
+        def __del__(self):
+            ctrl_c(signal.SIGINT, None)  # the handler, as Python calls it when the signal lands here
+
+    Finalized()  # its KeyboardInterrupt is dropped
+    listener.stage("prune", "a stage line still prints")
+    with pytest.raises(KeyboardInterrupt):
+        listener.progress("fine-tune", 2, 3, {"loss": 1.0})
+    before = signal.getsignal(signal.SIGINT)
+    with CtrlC().installed() as installed, pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    assert installed.pressed and signal.getsignal(signal.SIGINT) is before

@@ -198,7 +198,7 @@ def _board_table(boards, support: dict[str, dict]) -> str:
     return "\n".join(lines + (["", "why not:", *refusals] if refusals else []))
 
 
-def _run(args: argparse.Namespace, out, err) -> int:
+def _run(args: argparse.Namespace, out, err, ctrl_c=None) -> int:
     from tinyprune import api
     from tinyprune.console import ConsoleListener
 
@@ -218,7 +218,7 @@ def _run(args: argparse.Namespace, out, err) -> int:
         result = api.inspect(args.tflite, args.board, args.runtime, args.backend)
         out.write((json.dumps(result, indent=2) if args.json else format_inspection(result)) + "\n")
         return exit_code(result)  # a firmware's CI gates on it
-    listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose)
+    listener = ConsoleListener(out, err, quiet=args.quiet or args.json, verbose=args.verbose, ctrl_c=ctrl_c)
     if args.command == "prove":
         from tinyprune.backends.tflm.qemu_proof import describe_prove_build
 
@@ -283,12 +283,12 @@ def _run(args: argparse.Namespace, out, err) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tinyprune.console import native_output_hidden
+    from tinyprune.console import CtrlC, native_output_hidden
 
     args = parser().parse_args(argv)
-    with native_output_hidden(hide=not args.verbose) as (out, err):
+    with native_output_hidden(hide=not args.verbose) as (out, err), CtrlC().installed() as ctrl_c:
         try:
-            return _run(args, out, err)
+            return _run(args, out, err, ctrl_c)
         except TinypruneError as exc:
             err.write(f"tinyprune: error: {exc}\n")
             return 2

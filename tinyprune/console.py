@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import warnings
 from typing import TextIO
 
@@ -41,12 +43,43 @@ def native_output_hidden(hide: bool):
             err.close()
 
 
+class CtrlC:
+    """Ctrl-C as KeyboardInterrupt, remembered until a progress report sees it: one that lands while
+    Python runs a finalizer (TensorFlow's resource deleters, run by the garbage collector mid-training)
+    is printed as "Exception ignored" and dropped, and the build would run on."""
+
+    def __init__(self):
+        self.pressed = False
+
+    def __call__(self, signum, frame):
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        """As SIGINT's handler for the block (only the main thread may install one: elsewhere, none)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 class ConsoleListener(Listener):
     """Stage lines on `out`; a one-line progress bar on `err` when it is a terminal."""
 
-    def __init__(self, out: TextIO, err: TextIO, quiet: bool = False, verbose: bool = False):
-        self.out, self.err, self.quiet, self.verbose = out, err, quiet, verbose
+    def __init__(self, out: TextIO, err: TextIO, quiet: bool = False, verbose: bool = False,
+                 ctrl_c: CtrlC | None = None):
+        self.out, self.err, self.quiet, self.verbose, self.ctrl_c = out, err, quiet, verbose, ctrl_c
         self.live = err.isatty()
+
+    def _raise_dropped_ctrl_c(self) -> None:
+        """At each epoch's report (never after a stage that handled its Ctrl-C, as device-eval does)."""
+        if self.ctrl_c is not None and self.ctrl_c.pressed:
+            raise KeyboardInterrupt
 
     def stage(self, name: str, line: str) -> None:
         if self.live:
@@ -56,6 +89,7 @@ class ConsoleListener(Listener):
             self.out.flush()
 
     def progress(self, phase: str, step: int, total: int, figures: dict) -> None:
+        self._raise_dropped_ctrl_c()
         if self.quiet:
             return
         shown = ", ".join(f"{k} {v:.4f}" for k, v in figures.items())
