@@ -380,7 +380,7 @@ def kernel_formats(steps: list[Step]) -> list[tuple[str, list[str]]]:
     for step in steps:
         form = dict(step.fields).get("weights.format")
         if form is not None:
-            found.setdefault(f"TP_{step.kernel.removeprefix('tp_').upper()}_FORMATS", set()).add(form)
+            found.setdefault(f"{kernel_macro(step.kernel)}_FORMATS", set()).add(form)
     return [(macro, sorted(forms)) for macro, forms in sorted(found.items())]
 
 
@@ -394,27 +394,36 @@ def kernel_paths(steps: list[Step]) -> list[tuple[str, int]]:
     arrays = {array.name: array.values for step in steps for array in step.arrays}
     for kernel in ("tp_conv2d", "tp_gemm"):
         pooled = [bool(dict(step.fields).get("pool_h")) for step in steps if step.kernel == kernel]
-        prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
-        paths += [(f"{prefix}_POOLED", int(any(pooled))), (f"{prefix}_PLAIN", int(not all(pooled)))]
+        paths += [(f"{kernel_macro(kernel)}_POOLED", int(any(pooled))),
+                  (f"{kernel_macro(kernel)}_PLAIN", int(not all(pooled)))]
     # a pointwise convolution that writes over its input (its staging scratch kept)
     paths.append(("TP_CONV2D_IN_PLACE", int(any(step.kernel == "tp_conv2d" and step.staging
                                                 and step.inputs[-1].binding != "none" for step in steps))))
-    # bitmask_lut rows of FULLY_CONNECTED, CONV_2D: 1 all of 4-bit indices (read two a byte), 0 none, 2 some
+    # bitmask_lut rows of FULLY_CONNECTED, CONV_2D with 4-bit indices (read two a byte)
     for kernel in ("tp_fully_connected", "tp_conv2d"):
-        bits = {dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == kernel
-                and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"}
-        paths.append((f"TP_{kernel.removeprefix('tp_').upper()}_LUT4",
-                      2 if 4 in bits and len(bits) > 1 else int(bits == {4})))
+        indexed = [dict(step.fields)["weights.index_bits"] for step in steps if step.kernel == kernel
+                   and dict(step.fields).get("weights.format") == "TP_BITMASK_LUT"]
+        paths.append((f"{kernel_macro(kernel)}_LUT4", _taken([bits == 4 for bits in indexed])))
     paths.append(("TP_CONV2D_UNPACKED", unpacked_nonzeros(steps)))
-    short = [short_requantization(step, arrays) for step in steps if step.kernel == "tp_conv2d"]
-    paths.append(("TP_CONV2D_DOUBLED", 1 if short and all(short) else 2 if any(short) else 0))
-    short = [short_requantization(step, arrays) for step in steps if step.kernel == "tp_fully_connected"]
-    paths.append(("TP_FULLY_CONNECTED_DOUBLED", 1 if short and all(short) else 2 if any(short) else 0))
+    for kernel in ("tp_conv2d", "tp_fully_connected"):
+        paths.append((f"{kernel_macro(kernel)}_DOUBLED",
+                       _taken([short_requantization(step, arrays) for step in steps if step.kernel == kernel])))
     # tp_conv2d's largest fused pool window: its walk of windows beyond the first four compiles only if above 4
     members = [fields["pool_h"] * fields["pool_w"] for fields in map(dict, (step.fields for step in steps
                if step.kernel == "tp_conv2d")) if fields.get("pool_h")]
     paths.append(("TP_CONV2D_POOL_MEMBERS", max(members, default=4)))
     return paths
+
+
+def kernel_macro(kernel: str) -> str:
+    """A kernel's prefix in tp_config.h: tp_conv2d -> TP_CONV2D."""
+    return f"TP_{kernel.removeprefix('tp_').upper()}"
+
+
+def _taken(flags: list[bool]) -> int:
+    """tp_config.h's value for a path the steps of a kernel may take: 1 every step, 2 some (the kernel
+    decides per step), 0 none."""
+    return 1 if flags and all(flags) else 2 if any(flags) else 0
 
 
 def short_requantization(step: Step, arrays: dict[str, list[int]]) -> bool:

@@ -197,7 +197,7 @@ def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str,
     """What formats.KERNEL_CODE_BYTES states, measured: per weighted kernel, its .text compiled at -O2 for
     the board with no sparse weight format (""), and what each format's path adds to that (convolutions
     without a fused pool; a fused pool's path gives figures within about 10 %)."""
-    from tinyprune.backends.standalone.codegen import KERNEL_DIR, SHARED_HEADERS
+    from tinyprune.backends.standalone.codegen import KERNEL_DIR, SHARED_HEADERS, kernel_macro
     from tinyprune.backends.standalone.formats import FORMATS, KERNEL_CODE_BYTES
     from tinyprune.resources import templates_dir
     from tinyprune.toolchains.gcc import compile_sources, target_flags
@@ -211,7 +211,7 @@ def format_code_bytes(board: Board, work_dir: str | Path) -> dict[str, dict[str,
         shutil.copyfile(templates_dir() / KERNEL_DIR / f"{kernel}.c", work_dir / f"{kernel}.c")
         sizes = {}
         for form in ("",) + FORMATS[1:]:
-            prefix = f"TP_{kernel.removeprefix('tp_').upper()}"
+            prefix = kernel_macro(kernel)
             (work_dir / "tp_config.h").write_text(
                 f"#define {prefix}_FORMATS ({f'(1u << TP_{form.upper()})' if form else '0u'})\n"
                 f"#define {prefix}_POOLED 0\n#define {prefix}_PLAIN 1\n#define TP_CONV2D_IN_PLACE 0\n"  # plain convolutions
