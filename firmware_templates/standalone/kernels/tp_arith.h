@@ -142,6 +142,13 @@ static inline tp_doubled_scale tp_doubled_scale_at(const tp_requant *requant, in
     return scale;
 }
 
+/* The largest |accumulator| a bias and `terms` products of at most `term_bound` each can reach: the
+ * bound tp_doubled_scale_of takes. */
+static inline int64_t tp_accumulator_bound(int32_t bias, int64_t terms, int32_t term_bound)
+{
+    return (bias < 0 ? -(int64_t)bias : (int64_t)bias) + terms * term_bound;
+}
+
 /* The short form of channel `channel`'s requantization, or 0 when it does not apply: a left shift, no
  * right shift, or sums that could overflow (|2 * acc| below 2^30 and |zp| * 2^r below 2^29 keep every
  * step inside int32). */

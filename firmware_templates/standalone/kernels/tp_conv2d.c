@@ -22,10 +22,9 @@ typedef struct {
 
 static TP_ALWAYS_INLINE channel_scale scale_of(const tp_conv2d_params *p, const tp_requant *requant, int oc)
 {
-    const int64_t bias = p->bias[oc];
     channel_scale scale = {{0, 0, 1, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}, 0};
     const int short_form = TP_CONV2D_DOUBLED && tp_doubled_scale_of(
-        requant, oc, (bias < 0 ? -bias : bias) + 16384 * (int64_t)p->weights.row_len, &scale.doubled);
+        requant, oc, tp_accumulator_bound(p->bias[oc], p->weights.row_len, 128 * 128), &scale.doubled);
     scale.short_form = TP_CONV2D_DOUBLED == 1 || short_form;
     if (!scale.short_form) {
         scale.plain = tp_channel(requant, oc);

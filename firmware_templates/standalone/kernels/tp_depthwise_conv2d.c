@@ -354,10 +354,9 @@ static void dense_channel(const tp_depthwise_conv2d_params *p, const tp_requant 
                           int32_t *table, int oc, int8_t *output)
 {
     /* every partial sum: the bias plus (input + offset) * weight, at most 256 * 128 each, a tap */
-    const int64_t bias = p->bias[oc];
-    const int64_t bound = (bias < 0 ? -bias : bias) + 32768 * (int64_t)p->kernel_h * p->kernel_w;
     tp_doubled_scale doubled;
-    if (!tp_doubled_scale_of(requant, oc, bound, &doubled)) {
+    if (!tp_doubled_scale_of(requant, oc, tp_accumulator_bound(p->bias[oc], p->kernel_h * p->kernel_w, 256 * 128),
+                             &doubled)) {
         const tp_channel_scale plain = tp_channel(requant, oc);
         const int32_t folded_bias = pack_table(p, oc, 1, table);
         channel_lines(p, plane, TP_ANY_WINDOW, table, table + 2 * table_entries(p), folded_bias, 0, &plain,

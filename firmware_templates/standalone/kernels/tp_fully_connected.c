@@ -14,10 +14,9 @@ static TP_ALWAYS_INLINE int8_t requantize(const tp_fully_connected_params *p, in
     const tp_doubled_scale scale = tp_doubled_scale_at(&p->requant, unit);
     return tp_scale_doubled(&scale, 2 * acc);
 #else
-    const int64_t bias = p->bias[unit];
     tp_doubled_scale scale;
-    if (TP_FULLY_CONNECTED_DOUBLED && tp_doubled_scale_of(&p->requant, unit, (bias < 0 ? -bias : bias) + 16384 *
-                                                          (int64_t)p->weights.row_len, &scale)) {
+    if (TP_FULLY_CONNECTED_DOUBLED && tp_doubled_scale_of(
+            &p->requant, unit, tp_accumulator_bound(p->bias[unit], p->weights.row_len, 128 * 128), &scale)) {
         return tp_scale_doubled(&scale, 2 * acc);
     }
     return tp_requantize(&p->requant, unit, acc);
